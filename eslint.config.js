@@ -1,0 +1,41 @@
+// Lint: typed rules for the whole tree, and the rule that keeps src/core pure:
+// no node:* imports, no clock, no Math.random, no timers (see docs/ARCHITECTURE.md).
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'store/**', '.tools/**', 'coverage/**'] },
+  {
+    files: ['**/*.ts'],
+    extends: [tseslint.configs.recommended],
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-explicit-any': 'off',
+    },
+  },
+  {
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['node:*', 'fs', 'net', 'os', 'path', 'child_process', 'crypto', 'timers', 'events', 'stream'], message: 'src/core is pure: no I/O modules.' },
+          { group: ['../server/*', '../client/*', '../cli/*', '../../*'], message: 'src/core imports nothing outside src/core.' },
+        ],
+      }],
+      'no-restricted-globals': ['error',
+        { name: 'Date', message: 'src/core reads no clock: time arrives as tick().' },
+        { name: 'setTimeout', message: 'src/core starts no timer.' },
+        { name: 'setInterval', message: 'src/core starts no timer.' },
+        { name: 'setImmediate', message: 'src/core starts no timer.' },
+        { name: 'queueMicrotask', message: 'src/core schedules nothing.' },
+        { name: 'process', message: 'src/core does not touch the process.' },
+        { name: 'performance', message: 'src/core reads no clock.' },
+        { name: 'fetch', message: 'src/core does no I/O.' },
+        { name: 'require', message: 'src/core is pure.' },
+      ],
+      'no-restricted-properties': ['error',
+        { object: 'Math', property: 'random', message: 'src/core uses the injected seeded Prng.' },
+        { object: 'Date', property: 'now', message: 'src/core reads no clock.' },
+      ],
+    },
+  },
+);

@@ -1,0 +1,160 @@
+/**
+ * The testbed's small interfaces (Jepsen's): Db, Client, Net, Nemesis, Generator, Checker.
+ * A test is a plain typed object built from them. The testbed reaches servers only through their
+ * public ports, as a user would; nothing here imports from src/core or src/server.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// History (interfaces.md "History format")
+
+export type OpType = 'invoke' | 'ok' | 'fail' | 'info';
+export type ProcessId = number | 'nemesis';
+
+export interface Op {
+  readonly index: number;
+  /** Nanoseconds since the test started, monotonic. */
+  readonly time: number;
+  readonly process: ProcessId;
+  readonly type: OpType;
+  readonly f: string;
+  /** The server a client operation went to (client operations only). */
+  readonly node?: string;
+  readonly value: unknown;
+  readonly error?: string;
+}
+
+/** A delivered message as the workload sees it. */
+export interface Delivery {
+  readonly id: string;
+  /** "0x" + hex. */
+  readonly zxid: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Systems under test
+
+export type SystemName = 'zabkit' | 'zookeeper';
+
+/** One node of a running cluster, as the testbed knows it. */
+export interface NodeInfo {
+  /** "n1".."n9" */
+  readonly name: string;
+  readonly id: number;
+  /** Where clients connect (directly, never through Toxiproxy). */
+  readonly clientHost: string;
+  readonly clientPort: number;
+  readonly dataDir: string;
+  readonly logFile: string;
+}
+
+export interface NodeStatus {
+  readonly name: string;
+  readonly pid: number | undefined;
+  readonly alive: boolean;
+  readonly paused: boolean;
+  /** Answered a status request within the timeout. */
+  readonly answers: boolean;
+  readonly role: 'leading' | 'following' | 'looking' | 'unknown';
+  readonly phase?: string;
+  readonly epoch?: number;
+  /** "0x" + hex */
+  readonly lastZxid?: string;
+  readonly commitZxid?: string;
+}
+
+/** Start/stop/kill/pause a system under test (Jepsen's DB + Kill + Pause + Primary + LogFiles). */
+export interface Db {
+  readonly system: SystemName;
+  nodes(): readonly NodeInfo[];
+  /** Start every node and wait until a leader is elected and every node is in broadcast. */
+  setup(signal?: AbortSignal): Promise<void>;
+  /** Kill every process group; leave logs and data for the report. Never throws. */
+  teardown(): Promise<void>;
+  kill(node: string): Promise<void>;
+  start(node: string): Promise<void>;
+  pause(node: string): Promise<void>;
+  resume(node: string): Promise<void>;
+  /** Current leader by the nodes' own status, if exactly one claims it. */
+  leader(): Promise<string | undefined>;
+  status(): Promise<NodeStatus[]>;
+  /** Wait (bounded) until every live node answers and they agree on a leader. */
+  awaitHealthy(timeoutMs: number): Promise<boolean>;
+}
+
+/** Thrown by Client.broadcast when the message can never be delivered. */
+export class DefiniteFailure extends Error {
+  override name = 'DefiniteFailure';
+}
+/** Thrown by Client.broadcast when the message may or may not be delivered. */
+export class UnknownOutcome extends Error {
+  override name = 'UnknownOutcome';
+}
+
+/** One worker's connection to one node. */
+export interface Client {
+  readonly node: string;
+  /** Resolves with the zxid once committed; throws DefiniteFailure or UnknownOutcome. */
+  broadcast(id: string, signal?: AbortSignal): Promise<{ zxid: string }>;
+  /** Follow the node's deliveries after `fromZxid` (exclusive), in order. */
+  subscribe(fromZxid: string | undefined, onDeliver: (delivery: Delivery) => void, onError: (error: Error) => void): void;
+  /** The node's whole delivered sequence (after a sync, for systems that need one). */
+  read(signal?: AbortSignal): Promise<Delivery[]>;
+  close(): Promise<void>;
+}
+
+export interface ClientFactory {
+  open(node: NodeInfo): Promise<Client>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Network (Toxiproxy, one proxy per directed link)
+
+export type CutMode = 'silent' | 'refuse';
+
+export interface Net {
+  /** Drop everything sent from `from` to `to` (one direction). */
+  cut(from: string, to: string, mode: CutMode): Promise<void>;
+  /** Delay every byte on the link from -> to. */
+  latency(from: string, to: string, latencyMs: number, jitterMs: number): Promise<void>;
+  bandwidth(from: string, to: string, rateKBps: number): Promise<void>;
+  /** Reset connections on the link (mid-stream RST). */
+  reset(from: string, to: string, timeoutMs: number): Promise<void>;
+  slice(from: string, to: string, averageSize: number, sizeVariation: number, delayUs: number): Promise<void>;
+  /** Remove every toxic and re-enable every proxy; recreates wedged proxies. Never throws. */
+  healAll(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nemesis and generators
+
+export interface NemesisEvent {
+  readonly f: string;
+  readonly value: unknown;
+}
+
+export interface Nemesis {
+  /** Start one fault (an op with f and value); returns what actually happened, for the history. */
+  invoke(op: NemesisEvent): Promise<NemesisEvent>;
+  /** Heal everything this nemesis can have broken: resume, restart, heal the network. */
+  healAll(): Promise<NemesisEvent[]>;
+}
+
+/** Three-valued validity, merged false > unknown > true. */
+export type Validity = true | false | 'unknown';
+
+export interface AnomalyReport {
+  readonly count: number;
+  /** Each example cites history `index` values. */
+  readonly examples: readonly unknown[];
+}
+
+export interface CheckResult {
+  readonly valid: Validity;
+  readonly anomalies: Record<string, AnomalyReport>;
+  readonly stats: Record<string, unknown>;
+  readonly error?: string;
+}
+
+export interface Checker {
+  check(history: readonly Op[]): CheckResult;
+}

@@ -1,0 +1,194 @@
+/**
+ * The contract between the pure Zab core and its I/O shell.
+ *
+ * The core (`ZabPeer` in peer.ts) is a deterministic state machine: inputs arrive through
+ * `step(input)` (messages, ticks, client requests, connection losses), outputs leave as a
+ * `Ready` batch that the shell executes in a fixed order, then confirms with `advance(ready)`:
+ *
+ *   1. send `ready.messages` now (they do not depend on this batch's persistence);
+ *   2. persist: `truncateAfter` (cut the log), `append` (write the entries), flush + fdatasync;
+ *      then `acceptedEpoch`, then `currentEpoch` (each an atomic file replace, fsynced);
+ *   3. send `ready.messagesAfterPersist` (ACKs, ACKEPOCH, ACK of NEWLEADER: promises about
+ *      durable state);
+ *   4. deliver `ready.committed` to subscribers and answer `ready.clientReplies`;
+ *   5. call `peer.advance(ready)`.
+ *
+ * A crash between any two steps is safe; that order is the fsync discipline of
+ * zab-protocol.md §2.9 (F1, F3, F4, F5).
+ */
+import type { Zxid } from './zxid.js';
+
+export type ServerId = number;
+
+/** The three server states of Zab (QuorumPeer.ServerState), plus the phase inside them. */
+export type ServerState = 'looking' | 'following' | 'leading';
+export type ZabPhase = 'election' | 'discovery' | 'synchronization' | 'broadcast';
+
+/** One entry of the replicated log: a proposal with its origin, so the origin server can answer its client. */
+export interface Txn {
+  readonly zxid: Zxid;
+  /** The server whose client sent it. */
+  readonly originServer: ServerId;
+  /** The client session on that server (unique per server incarnation; see shell). */
+  readonly originSession: string;
+  /** The client's sequence number in that session. */
+  readonly originSeq: number;
+  readonly data: Uint8Array;
+}
+
+/** A client's request to broadcast `data`, as the shell hands it to the core. */
+export interface ClientRequest {
+  readonly session: string;
+  readonly seq: number;
+  readonly data: Uint8Array;
+}
+
+/**
+ * The outcome of a client request, decided by the core.
+ * - `ok`: committed at `zxid`.
+ * - `fail`: definitely never delivered (it was never proposed: no leader, no quorum, too large).
+ * - `unknown`: may or may not be delivered (forwarded or proposed, then the leader was lost).
+ */
+export type ClientReply =
+  | { readonly session: string; readonly seq: number; readonly type: 'ok'; readonly zxid: Zxid }
+  | { readonly session: string; readonly seq: number; readonly type: 'fail'; readonly reason: string }
+  | { readonly session: string; readonly seq: number; readonly type: 'unknown'; readonly reason: string };
+
+/** A vote of Fast Leader Election: ordered by (peerEpoch, zxid, leader) — totalOrderPredicate. */
+export interface Vote {
+  readonly leader: ServerId;
+  readonly zxid: Zxid;
+  readonly peerEpoch: number;
+}
+
+/** Messages between servers. Names follow ZooKeeper's packet types. */
+export type Message =
+  // Fast Leader Election (lossy, may be duplicated)
+  | { readonly type: 'NOTIFICATION'; readonly vote: Vote; readonly round: number; readonly state: ServerState }
+  // Discovery
+  | { readonly type: 'FOLLOWERINFO'; readonly acceptedEpoch: number; readonly lastZxid: Zxid }
+  | { readonly type: 'LEADERINFO'; readonly epoch: number }
+  /** currentEpoch = -1 when the follower had already accepted this epoch (not counted as an epoch ack). */
+  | { readonly type: 'ACKEPOCH'; readonly epoch: number; readonly currentEpoch: number; readonly lastZxid: Zxid }
+  // Synchronization: one of DIFF/TRUNC/SNAP, then PROPOSAL/COMMIT stream, then NEWLEADER; UPTODATE after quorum
+  | { readonly type: 'DIFF'; readonly epoch: number; readonly lastZxid: Zxid }
+  | { readonly type: 'TRUNC'; readonly epoch: number; readonly truncZxid: Zxid }
+  /** SNAP: the follower drops its whole log; the full log follows as PROPOSAL/COMMIT (the state is the log). */
+  | { readonly type: 'SNAP'; readonly epoch: number; readonly lastZxid: Zxid }
+  | { readonly type: 'NEWLEADER'; readonly epoch: number }
+  | { readonly type: 'UPTODATE'; readonly epoch: number; readonly commitZxid: Zxid }
+  // Broadcast
+  | { readonly type: 'PROPOSAL'; readonly epoch: number; readonly txn: Txn }
+  /** ACK of a proposal, or with counter 0 the ACK of NEWLEADER. */
+  | { readonly type: 'ACK'; readonly epoch: number; readonly zxid: Zxid }
+  | { readonly type: 'COMMIT'; readonly epoch: number; readonly zxid: Zxid }
+  | { readonly type: 'PING'; readonly epoch: number; readonly commitZxid: Zxid }
+  | { readonly type: 'PONG'; readonly epoch: number }
+  /** A follower forwards a client's request to the leader. */
+  | { readonly type: 'REQUEST'; readonly epoch: number; readonly session: string; readonly seq: number; readonly data: Uint8Array };
+
+export type MessageType = Message['type'];
+
+export interface Envelope {
+  readonly to: ServerId;
+  readonly message: Message;
+}
+
+/** Inputs to `ZabPeer.step`. */
+export type Input =
+  | { readonly kind: 'tick' }
+  | { readonly kind: 'message'; readonly from: ServerId; readonly message: Message }
+  /**
+   * The shell lost the ordered stream to or from `peer` (either direction's TCP connection
+   * closed or was replaced). Messages after this come from a new stream; the core ends any
+   * leader/follower session with that peer.
+   */
+  | { readonly kind: 'disconnected'; readonly peer: ServerId }
+  | { readonly kind: 'request'; readonly request: ClientRequest };
+
+/** What the core needs to start: configuration plus the recovered durable state. */
+export interface PeerConfig {
+  readonly id: ServerId;
+  /** All voting members, including `id`. */
+  readonly servers: readonly ServerId[];
+  readonly timing: Timing;
+  /** Planted bugs (interfaces.md), all off by default. */
+  readonly bugs?: ReadonlySet<PlantedBug>;
+}
+
+export interface Timing {
+  /** A learner not heard from in this many ticks during discovery/sync is dropped; a leader gives up after it. */
+  readonly initLimitTicks: number;
+  /** A leader / follower not heard from in this many ticks in broadcast is considered gone. */
+  readonly syncLimitTicks: number;
+  /** FLE: how long a LOOKING server waits for a better vote once it sees a quorum (finalizeWait). */
+  readonly finalizeWaitTicks: number;
+  /** FLE: resend notifications every this many ticks while LOOKING. */
+  readonly notificationResendTicks: number;
+  /** Leader: ping followers every this many ticks. */
+  readonly pingIntervalTicks: number;
+}
+
+export const plantedBugs = [
+  'ack-before-fsync',
+  'commit-without-quorum',
+  'skip-truncate',
+  'no-epoch-persist',
+  'deliver-before-commit',
+] as const;
+export type PlantedBug = (typeof plantedBugs)[number];
+
+/** The durable state a server recovers on start (paper: f.p, f.a, h_f). */
+export interface DurableState {
+  readonly acceptedEpoch: number;
+  readonly currentEpoch: number;
+  /** The whole log in zxid order, committed or not. */
+  readonly log: readonly Txn[];
+}
+
+/**
+ * One batch of work for the shell. See the file header for the order the shell must follow.
+ */
+export interface Ready {
+  /** Send now. */
+  readonly messages: readonly Envelope[];
+  /** Remove every log entry with zxid > truncateAfter (0 removes all), before appending. */
+  readonly truncateAfter: Zxid | undefined;
+  /** Append to the log, in order, after the truncation. */
+  readonly append: readonly Txn[];
+  readonly acceptedEpoch: number | undefined;
+  readonly currentEpoch: number | undefined;
+  /** Send only once everything above is durable. */
+  readonly messagesAfterPersist: readonly Envelope[];
+  /** Newly committed entries, in zxid order, to deliver to subscribers (after persistence). */
+  readonly committed: readonly Txn[];
+  readonly clientReplies: readonly ClientReply[];
+  /**
+   * When set, the shell must NOT fsync this batch's appends before step 3 (planted bug
+   * ack-before-fsync); it flushes them later. Always false without the bug.
+   */
+  readonly deferSync: boolean;
+  /** Trace events for logs (role changes, election results, sync mode, truncations, refusals). */
+  readonly events: readonly TraceEvent[];
+}
+
+export type TraceEvent =
+  | { readonly type: 'state'; readonly state: ServerState; readonly phase: ZabPhase; readonly epoch: number; readonly leader: ServerId | undefined }
+  | { readonly type: 'elected'; readonly leader: ServerId; readonly round: number; readonly vote: Vote }
+  | { readonly type: 'sync'; readonly peer: ServerId; readonly mode: 'DIFF' | 'TRUNC' | 'SNAP'; readonly peerLastZxid: Zxid; readonly fromZxid: Zxid }
+  | { readonly type: 'truncated'; readonly after: Zxid; readonly removed: number }
+  | { readonly type: 'rejected'; readonly from: ServerId | undefined; readonly messageType: string; readonly reason: string }
+  | { readonly type: 'step-down'; readonly reason: string };
+
+/** A read-only view for status pages and tests. */
+export interface PeerStatus {
+  readonly id: ServerId;
+  readonly state: ServerState;
+  readonly phase: ZabPhase;
+  readonly leader: ServerId | undefined;
+  readonly acceptedEpoch: number;
+  readonly currentEpoch: number;
+  readonly lastZxid: Zxid;
+  readonly commitZxid: Zxid;
+  readonly round: number;
+}
