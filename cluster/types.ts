@@ -18,6 +18,12 @@ export interface ClusterFile {
   readonly nodes: readonly ClusterNode[];
   /** One proxy per directed link: `from` dials `to` through `listen`, which forwards to `upstream`. */
   readonly proxies: readonly ClusterProxy[];
+  /** True for `zabkit cluster up`: meant to outlive its runner; only `cluster down` removes it. */
+  readonly background?: boolean;
+  /** Port lock files held by this cluster (cluster/ports.ts), removed at teardown. */
+  readonly portLocks?: readonly string[];
+  /** Where toxiproxy-server's output goes, when we started it. */
+  readonly toxiproxyLog?: string;
 }
 
 export interface ClusterNode {
@@ -42,4 +48,6 @@ export interface ClusterProxy {
   readonly to: string;
   readonly listen: string;
   readonly upstream: string;
+  /** Which of the link's connections this proxy carries, when a link has several (e.g. "quorum", "election"). */
+  readonly channel?: string;
 }

@@ -1,0 +1,324 @@
+/**
+ * A `Db` for a real Apache ZooKeeper ensemble: N servers run directly with java
+ * (org.apache.zookeeper.server.quorum.QuorumPeerMain) from Debian's jars, each with its own zoo.cfg,
+ * myid, data dir and log4j file, started detached (own process group) so kill -9 and SIGSTOP act on
+ * the whole group. fsync is on (forceSync=yes).
+ *
+ * Server-to-server links: in server i's zoo.cfg, server.i is its own real listen address and server.j
+ * is wherever `dial(i, j, kind)` says, for the quorum and the election port. With Toxiproxy that is the
+ * listen address of proxy i->j for that port (see zookeeperProxySpecs), so the nemesis packages work
+ * unchanged; without it (`dial` omitted) the links are direct.
+ *
+ * Status comes from the four-letter word `srvr` over the client port: Mode (leader/follower) and Zxid
+ * (lastProcessedZxid; epoch = zxid >> 32).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync, closeSync, writeFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Db, NodeInfo, NodeStatus } from '../jepsen-style/types.js';
+import {
+  defaultZkTiming,
+  javaArgs,
+  renderLog4j,
+  renderZooCfg,
+  zookeeperClasspath,
+  type HostPort,
+  type ZkLinkKind,
+  type ZkNodePorts,
+  type ZkTiming,
+} from './zookeeper/config.js';
+import { fourLetterWord, parseSrvr } from './zookeeper/four-letter.js';
+
+export type { ZkLinkKind, ZkNodePorts, ZkTiming } from './zookeeper/config.js';
+
+export interface ZookeeperDbOptions {
+  /** Base directory: node n<i> lives in DIR/nodes/n<i>/ (zoo.cfg, data/, zookeeper.log, stdout.log). */
+  readonly dir: string;
+  /** Number of servers (1..9). */
+  readonly nodes: number;
+  readonly host?: string;
+  /** Real listen ports of node k (0-based index); default: zkDefaultPorts(basePort). */
+  readonly ports?: (index: number) => ZkNodePorts;
+  /** First port of the default layout (client base+k, quorum base+10+k, election base+20+k); default 24100. */
+  readonly basePort?: number;
+  /** Where node `from` dials node `to` for `kind` (e.g. the listen address of proxy from->to); default direct. */
+  readonly dial?: (from: string, to: string, kind: ZkLinkKind) => HostPort;
+  readonly timing?: Partial<ZkTiming>;
+  /** JVM heap per server, MB (default 256). */
+  readonly heapMb?: number;
+  readonly java?: string;
+  /** fsync the transaction log (default true). */
+  readonly forceSync?: boolean;
+  readonly maxSessionTimeoutMs?: number;
+  /** Bound on setup()/start() waiting for a leader and serving followers (default 60 s). */
+  readonly setupTimeoutMs?: number;
+  /** Bound on one `srvr` request (default 1000 ms). */
+  readonly statusTimeoutMs?: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface ZookeeperNodeInfo extends NodeInfo {
+  readonly ports: ZkNodePorts;
+  readonly configFile: string;
+  readonly dir: string;
+}
+
+export function zkDefaultPorts(basePort: number): (index: number) => ZkNodePorts {
+  return (index) => ({ client: basePort + index, quorum: basePort + 10 + index, election: basePort + 20 + index });
+}
+
+interface Running {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  exited: boolean;
+  readonly exit: Promise<void>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface ZookeeperDb extends Db {
+  readonly system: 'zookeeper';
+  nodes(): readonly ZookeeperNodeInfo[];
+  /** Process id (= process group id) of a node, if running. */
+  pid(node: string): number | undefined;
+}
+
+export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
+  if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > 9) {
+    throw new Error(`nodes must be 1..9, got ${options.nodes}`);
+  }
+  const host = options.host ?? '127.0.0.1';
+  const portsOf = options.ports ?? zkDefaultPorts(options.basePort ?? 24100);
+  const timing: ZkTiming = { ...defaultZkTiming, ...options.timing };
+  const heapMb = options.heapMb ?? 256;
+  const java = options.java ?? 'java';
+  const setupTimeoutMs = options.setupTimeoutMs ?? 60_000;
+  const statusTimeoutMs = options.statusTimeoutMs ?? 1_000;
+  const log = options.log ?? ((): void => undefined);
+  const root = path.resolve(options.dir);
+
+  const infos: ZookeeperNodeInfo[] = [];
+  for (let k = 0; k < options.nodes; k++) {
+    const name = `n${k + 1}`;
+    const dir = path.join(root, 'nodes', name);
+    infos.push({
+      name,
+      id: k + 1,
+      clientHost: host,
+      clientPort: portsOf(k).client,
+      dataDir: path.join(dir, 'data'),
+      logFile: path.join(dir, 'zookeeper.log'),
+      ports: portsOf(k),
+      configFile: path.join(dir, 'zoo.cfg'),
+      dir,
+    });
+  }
+  const byName = new Map(infos.map((info) => [info.name, info]));
+  const running = new Map<string, Running>();
+  const paused = new Set<string>();
+  let classpath: string | undefined;
+
+  const info = (node: string): ZookeeperNodeInfo => {
+    const found = byName.get(node);
+    if (!found) throw new Error(`unknown node ${node}`);
+    return found;
+  };
+
+  function writeFiles(node: ZookeeperNodeInfo): void {
+    mkdirSync(node.dataDir, { recursive: true });
+    writeFileSync(path.join(node.dataDir, 'myid'), `${node.id}\n`);
+    const servers = infos.map((peer) => ({
+      id: peer.id,
+      quorum: peer.name === node.name ? { host, port: peer.ports.quorum } : dialOf(node.name, peer, 'quorum'),
+      election: peer.name === node.name ? { host, port: peer.ports.election } : dialOf(node.name, peer, 'election'),
+    }));
+    writeFileSync(
+      node.configFile,
+      renderZooCfg({
+        id: node.id,
+        dataDir: node.dataDir,
+        host,
+        ports: node.ports,
+        timing,
+        servers,
+        forceSync: options.forceSync ?? true,
+        maxSessionTimeoutMs: options.maxSessionTimeoutMs ?? 30_000,
+      }),
+    );
+    writeFileSync(path.join(node.dir, 'log4j.properties'), renderLog4j(node.logFile));
+  }
+
+  function dialOf(from: string, to: ZookeeperNodeInfo, kind: ZkLinkKind): HostPort {
+    if (options.dial) return options.dial(from, to.name, kind);
+    return { host, port: kind === 'quorum' ? to.ports.quorum : to.ports.election };
+  }
+
+  function spawnNode(node: ZookeeperNodeInfo): void {
+    if (running.has(node.name)) return;
+    classpath ??= zookeeperClasspath();
+    writeFiles(node);
+    const out = openSync(path.join(node.dir, 'stdout.log'), 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(
+        java,
+        javaArgs({ classpath, configFile: node.configFile, log4jFile: path.join(node.dir, 'log4j.properties'), heapMb }),
+        { detached: true, stdio: ['ignore', out, out], cwd: node.dir },
+      );
+    } finally {
+      closeSync(out);
+    }
+    if (child.pid === undefined) throw new Error(`could not start java for ${node.name}`);
+    const entry: Running = {
+      child,
+      pid: child.pid,
+      exited: false,
+      exit: new Promise<void>((resolve) => {
+        child.once('exit', () => {
+          entry.exited = true;
+          resolve();
+        });
+        child.once('error', () => {
+          entry.exited = true;
+          resolve();
+        });
+      }),
+    };
+    running.set(node.name, entry);
+    paused.delete(node.name);
+    log(`zookeeper ${node.name} started, pid ${child.pid}`);
+  }
+
+  function signalGroup(entry: Running, signal: NodeJS.Signals): void {
+    try {
+      process.kill(-entry.pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+
+  async function killNode(node: string): Promise<void> {
+    const entry = running.get(node);
+    if (!entry) return;
+    signalGroup(entry, 'SIGKILL');
+    signalGroup(entry, 'SIGCONT');
+    await Promise.race([entry.exit, sleep(10_000)]);
+    running.delete(node);
+    paused.delete(node);
+    log(`zookeeper ${node} killed`);
+  }
+
+  async function statusOf(node: ZookeeperNodeInfo): Promise<NodeStatus> {
+    const entry = running.get(node.name);
+    const alive = entry !== undefined && !entry.exited;
+    const isPaused = paused.has(node.name);
+    const base = { name: node.name, pid: entry?.pid, alive, paused: isPaused };
+    if (!alive || isPaused) return { ...base, answers: false, role: 'unknown' };
+    try {
+      const reply = parseSrvr(await fourLetterWord(host, node.clientPort, 'srvr', statusTimeoutMs));
+      if (!reply.serving) return { ...base, answers: true, role: 'looking' };
+      const role = reply.mode === 'leader' || reply.mode === 'standalone' ? 'leading' : reply.mode === 'follower' ? 'following' : 'unknown';
+      return {
+        ...base,
+        answers: true,
+        role,
+        phase: 'broadcast',
+        ...(reply.epoch !== undefined ? { epoch: reply.epoch } : {}),
+        ...(reply.zxid !== undefined ? { lastZxid: reply.zxid } : {}),
+      };
+    } catch {
+      return { ...base, answers: false, role: 'unknown' };
+    }
+  }
+
+  async function status(): Promise<NodeStatus[]> {
+    return Promise.all(infos.map((node) => statusOf(node)));
+  }
+
+  /** Every live, unpaused node answers; exactly one leads and every other one follows. */
+  function healthy(statuses: readonly NodeStatus[]): boolean {
+    const live = statuses.filter((s) => s.alive && !s.paused);
+    if (live.length === 0) return false;
+    if (!live.every((s) => s.answers)) return false;
+    const leaders = live.filter((s) => s.role === 'leading').length;
+    return leaders === 1 && live.every((s) => s.role === 'leading' || s.role === 'following');
+  }
+
+  async function awaitHealthy(timeoutMs: number, signal?: AbortSignal, failOnExit = false): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (signal?.aborted) return false;
+      for (const entry of running.values()) {
+        if (failOnExit && entry.exited) throw new Error(`a ZooKeeper server exited during startup; see ${root}/nodes/*/stdout.log`);
+      }
+      if (healthy(await status())) return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(200);
+    }
+  }
+
+  return {
+    system: 'zookeeper',
+    nodes: () => infos,
+    pid: (node) => running.get(node)?.pid,
+
+    async setup(signal?: AbortSignal): Promise<void> {
+      mkdirSync(root, { recursive: true });
+      for (const node of infos) spawnNode(node);
+      const ok = await awaitHealthy(setupTimeoutMs, signal, true);
+      if (!ok) {
+        const summary = (await status()).map((s) => `${s.name}:${s.role}${s.answers ? '' : '(silent)'}`).join(' ');
+        throw new Error(`ZooKeeper ensemble not healthy within ${setupTimeoutMs} ms: ${summary}`);
+      }
+      log(`zookeeper ensemble of ${infos.length} is serving`);
+    },
+
+    async teardown(): Promise<void> {
+      await Promise.all([...running.keys()].map((node) => killNode(node).catch(() => undefined)));
+    },
+
+    kill: (node) => {
+      info(node);
+      return killNode(node);
+    },
+
+    async start(node: string): Promise<void> {
+      spawnNode(info(node));
+    },
+
+    async pause(node: string): Promise<void> {
+      const entry = running.get(info(node).name);
+      if (!entry) return;
+      signalGroup(entry, 'SIGSTOP');
+      paused.add(node);
+    },
+
+    async resume(node: string): Promise<void> {
+      const entry = running.get(info(node).name);
+      if (!entry) return;
+      signalGroup(entry, 'SIGCONT');
+      paused.delete(node);
+    },
+
+    async leader(): Promise<string | undefined> {
+      const leaders = (await status()).filter((s) => s.role === 'leading');
+      return leaders.length === 1 ? leaders[0]?.name : undefined;
+    },
+
+    status,
+
+    async awaitHealthy(timeoutMs: number): Promise<boolean> {
+      return awaitHealthy(timeoutMs);
+    },
+  };
+}
+
+/** Does this machine have what a ZooKeeper run needs (java and the jars)? */
+export function zookeeperAvailable(env: NodeJS.ProcessEnv = process.env): boolean {
+  try {
+    zookeeperClasspath(env);
+  } catch {
+    return false;
+  }
+  return ['/usr/bin/java', '/usr/local/bin/java'].some((p) => existsSync(p)) || (env['JAVA_HOME'] !== undefined && existsSync(path.join(env['JAVA_HOME'], 'bin', 'java')));
+}
