@@ -13,7 +13,7 @@
  * (lastProcessedZxid; epoch = zxid >> 32).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Db, NodeInfo, NodeStatus } from '../jepsen-style/types.js';
 import {
@@ -217,13 +217,16 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
     try {
       const reply = parseSrvr(await fourLetterWord(host, node.clientPort, 'srvr', statusTimeoutMs));
       if (!reply.serving) return { ...base, answers: true, role: 'looking' };
+      // srvr's Zxid is the last processed one (0 until the first write); the epoch a server has
+      // acknowledged is in DATA/version-2/currentEpoch.
+      const epoch = readEpoch(node.dataDir) ?? reply.epoch;
       const role = reply.mode === 'leader' || reply.mode === 'standalone' ? 'leading' : reply.mode === 'follower' ? 'following' : 'unknown';
       return {
         ...base,
         answers: true,
         role,
         phase: 'broadcast',
-        ...(reply.epoch !== undefined ? { epoch: reply.epoch } : {}),
+        ...(epoch !== undefined ? { epoch } : {}),
         ...(reply.zxid !== undefined ? { lastZxid: reply.zxid } : {}),
       };
     } catch {
@@ -311,6 +314,15 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
       return awaitHealthy(timeoutMs);
     },
   };
+}
+
+function readEpoch(dataDir: string): number | undefined {
+  try {
+    const value = Number(readFileSync(path.join(dataDir, 'version-2', 'currentEpoch'), 'utf8').trim());
+    return Number.isInteger(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Does this machine have what a ZooKeeper run needs (java and the jars)? */
