@@ -8,6 +8,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { exitCodes, UsageError } from './exit.js';
+import { registerClusterCommand } from './cluster.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   // Commands register here (one file each).
+  registerClusterCommand(program);
   return program;
 }
 

@@ -1,0 +1,323 @@
+/**
+ * The `Db` for zabkit: N real `zabkit node` processes, every server-to-server link through the real
+ * Toxiproxy (one proxy per directed link: node i dials node j at the listen port of proxy i->j).
+ * Each node has its own folder DIR/nodes/<name>/ with config.json, data/, node.log (pino) and
+ * stdout.log. Nodes run detached in their own process group: kill = SIGKILL to the group,
+ * pause/resume = SIGSTOP/SIGCONT. Teardown kills every group and removes the proxies; it leaves
+ * logs and data for the report.
+ */
+import { execa } from 'execa';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Db, NodeInfo, NodeStatus } from '../jepsen-style/types.js';
+import type { PlantedBug, Timing } from '../src/core/types.js';
+import type { NodeConfig } from '../src/server/config.js';
+import { defaultTickMs, defaultTiming } from '../src/server/config.js';
+import { cleanupStaleClusters, destroyCluster, ownerIsLive, unregisterCluster, writeClusterFile } from './cluster-file.js';
+import { createNet, type ToxiproxyNet } from './net.js';
+import { allocatePorts, type PortBlock } from './ports.js';
+import { isAlive, killGroup, signalGroup, sleep } from './proc.js';
+import { defaultStatusTimeoutMs, probeStatus, zxidHex } from './status-probe.js';
+import { buildLinkProxies, createProxies, listenPort, removeProxies } from './topology.js';
+import { startToxiproxy, type ToxiproxyApi, type ToxiproxyHandle } from './toxiproxy.js';
+import type { ClusterFile, ClusterNode, ClusterProxy } from './types.js';
+
+/** The repository root (this file is cluster/zabkit-db.ts, or dist/cluster/zabkit-db.js). */
+export function repoRoot(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return here.includes(`${join('dist', 'cluster')}`) ? resolve(here, '..', '..') : resolve(here, '..');
+}
+
+export const maxNodes = 9;
+/** Why: election + discovery + sync take a few hundred ms at 50 ms ticks; 2 busy cores need slack. */
+export const defaultSetupTimeoutMs = 30_000;
+
+export interface ZabkitDbOptions {
+  /** 1..9 */
+  readonly nodes: number;
+  /** The cluster folder (cluster.json, toxiproxy.log, nodes/<name>/). */
+  readonly dir: string;
+  readonly repoRoot?: string;
+  /** A running Toxiproxy to use (also TOXIPROXY_URL); otherwise one is started. */
+  readonly toxiproxyUrl?: string;
+  readonly tickMs?: number;
+  readonly timing?: Partial<Timing>;
+  /** Planted bugs, given to every node. */
+  readonly bugs?: readonly string[];
+  /** Base seed; node i gets seed + i. */
+  readonly seed?: number;
+  readonly clusterId?: string;
+  readonly logLevel?: string;
+  readonly setupTimeoutMs?: number;
+  readonly statusTimeoutMs?: number;
+  /** `zabkit cluster up`: the cluster outlives the process that started it. */
+  readonly background?: boolean;
+  /** false: peers dial each other directly, no Toxiproxy at all (for measuring the proxy hop). */
+  readonly proxied?: boolean;
+  readonly log?: (line: string) => void;
+}
+
+interface NodeState {
+  readonly info: NodeInfo;
+  readonly configFile: string;
+  readonly stdoutFile: string;
+  readonly peerPort: number;
+  pid: number | undefined;
+  paused: boolean;
+}
+
+export class ZabkitDb implements Db {
+  readonly system = 'zabkit' as const;
+  readonly clusterId: string;
+  readonly dir: string;
+  private readonly states: NodeState[] = [];
+  private block: PortBlock | undefined;
+  private toxiproxy: ToxiproxyHandle | undefined;
+  private proxyList: ClusterProxy[] = [];
+  private netInstance: ToxiproxyNet | undefined;
+  private readonly log: (line: string) => void;
+  private readonly root: string;
+
+  constructor(readonly options: ZabkitDbOptions) {
+    if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > maxNodes) {
+      throw new RangeError(`nodes must be an integer from 1 to ${maxNodes}, got ${options.nodes}`);
+    }
+    for (const bug of options.bugs ?? []) if (!/^[a-z-]+$/.test(bug)) throw new RangeError(`bad bug name ${bug}`);
+    this.clusterId = options.clusterId ?? `zk${randomBytes(4).toString('hex')}`;
+    this.dir = resolve(options.dir);
+    this.log = options.log ?? (() => {});
+    this.root = options.repoRoot ?? repoRoot();
+  }
+
+  nodes(): readonly NodeInfo[] {
+    return this.states.map((state) => state.info);
+  }
+
+  proxies(): readonly ClusterProxy[] {
+    return this.proxyList;
+  }
+
+  /** The Toxiproxy API (after setup; undefined when not proxied). */
+  toxiproxyApi(): ToxiproxyApi | undefined {
+    return this.toxiproxy?.api;
+  }
+
+  /** The Net over this cluster's proxies (after setup). */
+  net(): ToxiproxyNet {
+    if (!this.netInstance) throw new Error('ZabkitDb.net(): call setup() first (and use proxied: true)');
+    return this.netInstance;
+  }
+
+  private state(name: string): NodeState {
+    const state = this.states.find((candidate) => candidate.info.name === name);
+    if (!state) throw new Error(`unknown node ${name}`);
+    return state;
+  }
+
+  /** Prepare ports, Toxiproxy, proxies and configs, without starting nodes. */
+  async prepare(): Promise<void> {
+    await cleanupStaleClusters(this.log);
+    const n = this.options.nodes;
+    const proxied = this.options.proxied ?? true;
+    this.block = await allocatePorts({ count: 2 * n + (proxied ? n * (n - 1) + 1 : 0), owner: this.clusterId, isOwnerLive: ownerIsLive });
+    const block = this.block;
+    const names = Array.from({ length: n }, (_, i) => `n${i + 1}`);
+    const ports = new Map(names.map((name) => [name, { client: block.take(), peer: block.take() }]));
+    mkdirSync(this.dir, { recursive: true });
+    const toxiproxyLog = join(this.dir, 'toxiproxy.log');
+    if (proxied) {
+      this.toxiproxy = await startToxiproxy({ repoRoot: this.root, url: this.options.toxiproxyUrl, port: block.take(), logFile: toxiproxyLog });
+      this.proxyList = buildLinkProxies({ prefix: this.clusterId, nodes: names, channels: [{ upstreamPort: (to) => ports.get(to)!.peer }], takePort: () => block.take() });
+    }
+    for (const [index, name] of names.entries()) {
+      const id = index + 1;
+      const folder = join(this.dir, 'nodes', name);
+      const dataDir = join(folder, 'data');
+      mkdirSync(dataDir, { recursive: true });
+      const own = ports.get(name)!;
+      const config: NodeConfig = {
+        clusterId: this.clusterId,
+        id,
+        peerHost: '127.0.0.1',
+        peerPort: own.peer,
+        clientHost: '127.0.0.1',
+        clientPort: own.client,
+        peers: names.filter((other) => other !== name).map((other) => {
+          const proxy = this.proxyList.find((p) => p.from === name && p.to === other);
+          return { id: Number(other.slice(1)), host: '127.0.0.1', port: proxy ? listenPort(proxy) : ports.get(other)!.peer };
+        }),
+        dataDir,
+        logFile: join(folder, 'node.log'),
+        logLevel: this.options.logLevel ?? 'info',
+        tickMs: this.options.tickMs ?? defaultTickMs,
+        timing: { ...defaultTiming, ...this.options.timing },
+        bugs: (this.options.bugs ?? []) as PlantedBug[],
+        seed: ((this.options.seed ?? 1) + id) >>> 0,
+      };
+      const configFile = join(folder, 'config.json');
+      writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
+      this.states.push({
+        info: { name, id, clientHost: '127.0.0.1', clientPort: own.client, dataDir, logFile: join(folder, 'node.log') },
+        configFile, stdoutFile: join(folder, 'stdout.log'), peerPort: own.peer, pid: undefined, paused: false,
+      });
+    }
+    this.writeFile();
+    if (this.toxiproxy) {
+      await createProxies(this.toxiproxy.api, this.proxyList);
+      this.netInstance = createNet(this.toxiproxy.api, this.proxyList);
+    }
+  }
+
+  async setup(signal?: AbortSignal): Promise<void> {
+    await this.prepare();
+    for (const state of this.states) await this.start(state.info.name);
+    const timeoutMs = this.options.setupTimeoutMs ?? defaultSetupTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    while (!signal?.aborted) {
+      if (await this.healthy(true)) return;
+      if (Date.now() > deadline) break;
+      await sleep(100);
+    }
+    const statuses = await this.status();
+    throw new Error(`zabkit cluster not ready within ${timeoutMs} ms: ${JSON.stringify(statuses.map((s) => [s.name, s.alive, s.role, s.phase]))}; logs in ${this.dir}/nodes`);
+  }
+
+  clusterFile(): ClusterFile {
+    return {
+      version: 1,
+      system: 'zabkit',
+      clusterId: this.clusterId,
+      dir: this.dir,
+      runnerPid: process.pid,
+      createdAt: new Date().toISOString(),
+      toxiproxy: this.toxiproxy ? { url: this.toxiproxy.url, ...(this.toxiproxy.pid !== undefined ? { pid: this.toxiproxy.pid } : {}) } : null,
+      nodes: this.states.map((state): ClusterNode => ({
+        name: state.info.name, id: state.info.id, clientHost: state.info.clientHost, clientPort: state.info.clientPort,
+        peerHost: '127.0.0.1', peerPort: state.peerPort, pid: state.pid, dataDir: state.info.dataDir,
+        logFile: state.info.logFile, configFile: state.configFile,
+      })),
+      proxies: this.proxyList,
+      ...(this.options.background ? { background: true } : {}),
+      portLocks: this.block?.lockFiles ?? [],
+      ...(this.toxiproxy?.pid !== undefined ? { toxiproxyLog: join(this.dir, 'toxiproxy.log') } : {}),
+    };
+  }
+
+  private writeFile(): void {
+    writeClusterFile(this.clusterFile());
+  }
+
+  async start(name: string): Promise<void> {
+    const state = this.state(name);
+    if (isAlive(state.pid)) return;
+    const main = join(this.root, 'dist', 'src', 'cli', 'main.js');
+    const out = { file: state.stdoutFile, append: true } as const;
+    const child = execa(process.execPath, [main, 'node', '--config', state.configFile], {
+      detached: true, cleanup: false, reject: false, stdin: 'ignore', stdout: out, stderr: out,
+    });
+    child.catch(() => {});
+    child.unref();
+    state.pid = child.pid;
+    state.paused = false;
+    this.writeFile();
+  }
+
+  async kill(name: string): Promise<void> {
+    const state = this.state(name);
+    await killGroup(state.pid);
+    state.paused = false;
+  }
+
+  /** SIGKILL several nodes at one instant (power loss), then wait until all are gone. */
+  async killMany(names: readonly string[]): Promise<void> {
+    const states = names.map((name) => this.state(name));
+    for (const state of states) signalGroup(state.pid, 'SIGKILL');
+    await Promise.all(states.map((state) => killGroup(state.pid)));
+    for (const state of states) state.paused = false;
+  }
+
+  async pause(name: string): Promise<void> {
+    const state = this.state(name);
+    if (signalGroup(state.pid, 'SIGSTOP')) state.paused = true;
+  }
+
+  async resume(name: string): Promise<void> {
+    const state = this.state(name);
+    signalGroup(state.pid, 'SIGCONT');
+    state.paused = false;
+  }
+
+  async status(): Promise<NodeStatus[]> {
+    const timeoutMs = this.options.statusTimeoutMs ?? defaultStatusTimeoutMs;
+    return Promise.all(this.states.map(async (state): Promise<NodeStatus> => {
+      const alive = isAlive(state.pid);
+      const base = { name: state.info.name, pid: alive ? state.pid : undefined, alive, paused: alive && state.paused };
+      if (!alive || state.paused) return { ...base, answers: false, role: 'unknown' };
+      const reply = await probeStatus(state.info.clientHost, state.info.clientPort, timeoutMs);
+      if (!reply) return { ...base, answers: false, role: 'unknown' };
+      return {
+        ...base, answers: true, role: reply.state, phase: reply.phase, epoch: reply.currentEpoch,
+        lastZxid: zxidHex(reply.lastZxid), commitZxid: zxidHex(reply.commitZxid),
+        ...({ leaderId: reply.leader, serving: reply.serving } as object),
+      };
+    }));
+  }
+
+  async leader(): Promise<string | undefined> {
+    const leaders = (await this.status()).filter((s) => s.answers && s.role === 'leading');
+    return leaders.length === 1 ? leaders[0]!.name : undefined;
+  }
+
+  /** Every live node answers, exactly one leads, all are in broadcast under it (and, with `all`, every node is live). */
+  private async healthy(all: boolean): Promise<boolean> {
+    const statuses = await this.status();
+    const live = statuses.filter((s) => s.alive && !s.paused);
+    if (live.length === 0 || (all && live.length !== statuses.length)) return false;
+    if (!live.every((s) => s.answers && s.phase === 'broadcast')) return false;
+    const leaders = live.filter((s) => s.role === 'leading');
+    if (leaders.length !== 1) return false;
+    const leaderId = Number(leaders[0]!.name.slice(1));
+    return live.every((s) => (s as unknown as { leaderId?: number }).leaderId === leaderId);
+  }
+
+  async awaitHealthy(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (await this.healthy(false)) return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(100);
+    }
+  }
+
+  async teardown(): Promise<void> {
+    try {
+      await Promise.all(this.states.map((state) => killGroup(state.pid)));
+      if (this.toxiproxy && this.toxiproxy.pid === undefined) await removeProxies(this.toxiproxy.api, this.proxyList);
+      await this.toxiproxy?.stop();
+      this.block?.release();
+      unregisterCluster(this.clusterId);
+      await destroyCluster(this.clusterFile()); // anything the lines above missed; leaves logs and data
+    } catch (error) {
+      this.log(`zabkit: teardown: ${String(error)}`);
+    }
+  }
+}
+
+export function createZabkitDb(options: ZabkitDbOptions): ZabkitDb {
+  return new ZabkitDb(options);
+}
+
+/** On SIGINT/SIGTERM, tear `db` down and exit (130/143). Returns a function that uninstalls it. */
+export function teardownOnSignals(db: Db, after: (signal: NodeJS.Signals) => void = (signal) => process.exit(signal === 'SIGINT' ? 130 : 143)): () => void {
+  const handler = (signal: NodeJS.Signals): void => {
+    void db.teardown().finally(() => after(signal));
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}
