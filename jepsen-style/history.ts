@@ -1,0 +1,256 @@
+/**
+ * history.jsonl (interfaces.md "History format"): one JSON object per line, one line per event,
+ * appended as the events happen.
+ *
+ * - `HistoryWriter` opens the file, assigns `index` (0, 1, 2, ...) and `time` (monotonic
+ *   nanoseconds since the writer started, never decreasing) and appends each event with one
+ *   synchronous write of one whole line, so a crash of the runner leaves a readable prefix.
+ * - `parseHistory` / `readHistory` parse and validate a file and name the line and the problem of
+ *   the first malformed line (`HistoryFormatError`). A last line without its newline that does not
+ *   parse is the tail of a crashed writer: it is dropped and reported in `warnings`, not an error.
+ */
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import type { Op, OpType, ProcessId } from './types.js';
+
+/** One event as the runner hands it to the writer: everything but index and time. */
+export interface HistoryEvent {
+  readonly process: ProcessId;
+  readonly type: OpType;
+  readonly f: string;
+  readonly node?: string;
+  readonly value: unknown;
+  readonly error?: string;
+}
+
+/** Limit: a history line longer than this is refused (a final read of 1e6 deliveries is ~50 MB). */
+export const maxHistoryLineBytes = 256 * 1024 * 1024;
+
+export class HistoryWriter {
+  private fd: number | undefined;
+  private nextIndex = 0;
+  private lastTimeNs = 0;
+  private readonly startNs: bigint;
+
+  /**
+   * @param path the history.jsonl to create (truncated if it exists)
+   * @param startNs the test's start on `process.hrtime.bigint()`'s clock (default: now)
+   */
+  constructor(readonly path: string, startNs?: bigint) {
+    this.fd = openSync(path, 'w');
+    this.startNs = startNs ?? process.hrtime.bigint();
+  }
+
+  /** How many events have been written. */
+  get count(): number {
+    return this.nextIndex;
+  }
+
+  /** Nanoseconds since the test started (monotonic). */
+  now(): number {
+    return Number(process.hrtime.bigint() - this.startNs);
+  }
+
+  /** Append one event now; returns it with its index and time. */
+  append(event: HistoryEvent): Op {
+    if (this.fd === undefined) throw new Error(`HistoryWriter(${this.path}) is closed`);
+    const time = Math.max(this.lastTimeNs, this.now());
+    this.lastTimeNs = time;
+    const op: Op = {
+      index: this.nextIndex,
+      time,
+      process: event.process,
+      type: event.type,
+      f: event.f,
+      ...(event.node === undefined ? {} : { node: event.node }),
+      value: event.value ?? null,
+      ...(event.error === undefined ? {} : { error: event.error }),
+    };
+    writeSync(this.fd, `${JSON.stringify(op)}\n`);
+    this.nextIndex += 1;
+    return op;
+  }
+
+  invoke(process: number, f: string, value: unknown, node?: string): Op {
+    return this.append({ process, type: 'invoke', f, value, ...(node === undefined ? {} : { node }) });
+  }
+
+  complete(type: 'ok' | 'fail' | 'info', process: number, f: string, value: unknown, node?: string, error?: string): Op {
+    return this.append({
+      process,
+      type,
+      f,
+      value,
+      ...(node === undefined ? {} : { node }),
+      ...(error === undefined ? {} : { error }),
+    });
+  }
+
+  /** A nemesis event (type info, process "nemesis"). */
+  nemesis(f: string, value: unknown): Op {
+    return this.append({ process: 'nemesis', type: 'info', f, value });
+  }
+
+  close(): void {
+    if (this.fd === undefined) return;
+    closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading and validation
+
+export class HistoryFormatError extends Error {
+  override name = 'HistoryFormatError';
+  constructor(
+    readonly source: string,
+    /** 1-based line number in the file. */
+    readonly line: number,
+    readonly problem: string,
+  ) {
+    super(`${source} line ${line}: ${problem}`);
+  }
+}
+
+export interface ParsedHistory {
+  readonly ops: Op[];
+  readonly warnings: string[];
+}
+
+const opTypes = new Set(['invoke', 'ok', 'fail', 'info']);
+const zxidPattern = /^0x[0-9a-fA-F]+$/;
+
+function describe(value: unknown): string {
+  const text = JSON.stringify(value);
+  return text === undefined ? String(value) : text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+interface Pending {
+  readonly f: string;
+  readonly id: string | undefined;
+  readonly line: number;
+}
+
+/**
+ * Parse and validate history.jsonl text. Checks each line is a JSON object with the required fields
+ * of the right types, `index` strictly ascending, `time` never decreasing, `type` known, every
+ * `ok`/`fail`/`info` of a client operation completing an `invoke` of the same process and `f`
+ * (a `deliver` observation is an `ok` with no invoke), no invoke by a process retired by an `info`,
+ * and the value shapes of broadcast, read and deliver. Throws `HistoryFormatError`.
+ */
+export function parseHistory(text: string, source = 'history'): ParsedHistory {
+  const ops: Op[] = [];
+  const warnings: string[] = [];
+  const pending = new Map<number, Pending[]>();
+  const retired = new Map<number, number>();
+  let lastIndex = -1;
+  let lastTime = 0;
+  let start = 0;
+  let lineNumber = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    const hasNewline = end !== -1;
+    if (!hasNewline) end = text.length;
+    lineNumber += 1;
+    const line = text.slice(start, end).trim();
+    start = end + 1;
+    if (line === '') continue;
+    if (line.length > maxHistoryLineBytes) throw new HistoryFormatError(source, lineNumber, `line longer than ${maxHistoryLineBytes} bytes`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(line);
+    } catch (error) {
+      if (!hasNewline) {
+        warnings.push(`${source} line ${lineNumber}: truncated last line ignored (a crashed writer's tail)`);
+        break;
+      }
+      throw new HistoryFormatError(source, lineNumber, `not valid JSON (${(error as Error).message})`);
+    }
+    const fail = (problem: string): never => {
+      throw new HistoryFormatError(source, lineNumber, problem);
+    };
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('not a JSON object');
+    const o = raw as Record<string, unknown>;
+    for (const field of ['index', 'time', 'process', 'type', 'f']) {
+      if (!(field in o)) fail(`missing field "${field}"`);
+    }
+    if (!Number.isSafeInteger(o.index) || (o.index as number) < 0) fail(`"index" must be a non-negative integer, got ${describe(o.index)}`);
+    const index = o.index as number;
+    if (index <= lastIndex) fail(`"index" ${index} is not above the previous ${lastIndex}`);
+    if (!Number.isSafeInteger(o.time) || (o.time as number) < 0) fail(`"time" must be non-negative integer nanoseconds, got ${describe(o.time)}`);
+    const time = o.time as number;
+    if (time < lastTime) fail(`"time" ${time} is below the previous ${lastTime} (the clock must be monotonic)`);
+    if (o.process !== 'nemesis' && !Number.isSafeInteger(o.process)) fail(`"process" must be an integer or "nemesis", got ${describe(o.process)}`);
+    if (typeof o.type !== 'string' || !opTypes.has(o.type)) fail(`unknown type ${describe(o.type)} (expected invoke, ok, fail or info)`);
+    if (typeof o.f !== 'string' || o.f === '') fail(`"f" must be a non-empty string, got ${describe(o.f)}`);
+    if (o.node !== undefined && typeof o.node !== 'string') fail(`"node" must be a string, got ${describe(o.node)}`);
+    if (o.error !== undefined && typeof o.error !== 'string') fail(`"error" must be a string, got ${describe(o.error)}`);
+    const type = o.type as OpType;
+    const f = o.f as string;
+    const value = o.value === undefined ? null : o.value;
+    if (o.process === 'nemesis') {
+      if (type !== 'info') fail(`a nemesis event must have type "info", got "${type}"`);
+    } else {
+      const processId = o.process as number;
+      const valueObject = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+      const checkDelivery = (d: unknown, where: string): void => {
+        if (typeof d !== 'object' || d === null) fail(`${where} must be an object {id, zxid}, got ${describe(d)}`);
+        const dd = d as Record<string, unknown>;
+        if (typeof dd.id !== 'string') fail(`${where} is missing its string "id"`);
+        if (typeof dd.zxid !== 'string' || !zxidPattern.test(dd.zxid)) fail(`${where} has a bad "zxid" ${describe(dd.zxid)} (expected "0x" + hex)`);
+      };
+      if (f === 'deliver') {
+        if (type !== 'ok') fail(`a deliver observation must have type "ok", got "${type}"`);
+        checkDelivery(value, 'deliver value');
+      } else if (type === 'invoke') {
+        const retiredAt = retired.get(processId);
+        if (retiredAt !== undefined) fail(`process ${processId} invokes after it was retired by an info on line ${retiredAt}`);
+        let id: string | undefined;
+        if (f === 'broadcast') {
+          if (valueObject === undefined || typeof valueObject.id !== 'string') fail('broadcast invoke is missing value.id');
+          id = valueObject?.id as string;
+        }
+        const list = pending.get(processId) ?? [];
+        if (f !== 'broadcast' && list.length > 0) fail(`process ${processId} invokes ${f} while its ${list[0]?.f} from line ${list[0]?.line} is still pending (only broadcasts pipeline)`);
+        list.push({ f, id, line: lineNumber });
+        pending.set(processId, list);
+      } else {
+        const list = pending.get(processId);
+        let at = -1;
+        if (list !== undefined) {
+          const id = f === 'broadcast' && valueObject !== undefined && typeof valueObject.id === 'string' ? valueObject.id : undefined;
+          at = list.findIndex((p) => p.f === f && (id === undefined || p.id === undefined || p.id === id));
+        }
+        if (at === -1) fail(`${type} without its invoke (process ${processId}, f "${f}")`);
+        list?.splice(at, 1);
+        if (type === 'info') retired.set(processId, lineNumber);
+        if (f === 'broadcast' && type === 'ok') {
+          if (valueObject === undefined || typeof valueObject.zxid !== 'string' || !zxidPattern.test(valueObject.zxid)) fail('broadcast ok is missing value.zxid ("0x" + hex)');
+        }
+        if (f === 'read' && type === 'ok') {
+          if (valueObject === undefined || !Array.isArray(valueObject.deliveries)) fail('read ok is missing value.deliveries (an array)');
+          const deliveries = valueObject?.deliveries as unknown[];
+          for (let i = 0; i < deliveries.length; i += 1) checkDelivery(deliveries[i], `read deliveries[${i}]`);
+        }
+      }
+    }
+    lastIndex = index;
+    lastTime = time;
+    ops.push({
+      index,
+      time,
+      process: o.process as ProcessId,
+      type,
+      f,
+      ...(o.node === undefined ? {} : { node: o.node as string }),
+      value,
+      ...(o.error === undefined ? {} : { error: o.error as string }),
+    });
+  }
+  return { ops, warnings };
+}
+
+/** Read and validate a history.jsonl file. Throws `HistoryFormatError` naming the line. */
+export function readHistory(path: string): ParsedHistory {
+  return parseHistory(readFileSync(path, 'utf8'), path);
+}

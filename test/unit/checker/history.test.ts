@@ -1,0 +1,94 @@
+/** history.jsonl: the writer leaves whole lines; the reader names the line and the problem. */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HistoryFormatError, HistoryWriter, parseHistory, readHistory } from '../../../jepsen-style/history.js';
+import { checkHistory } from '../../../jepsen-style/checker.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function line(o: Record<string, unknown>): string {
+  return JSON.stringify(o);
+}
+const inv = (index: number, process: number, id: string) => line({ index, time: index, process, type: 'invoke', f: 'broadcast', node: 'n1', value: { id } });
+const ok = (index: number, process: number, id: string, zxid = '0x100000001') => line({ index, time: index, process, type: 'ok', f: 'broadcast', node: 'n1', value: { id, zxid } });
+
+function problem(text: string): { line: number; problem: string } {
+  try {
+    parseHistory(text, 'h.jsonl');
+  } catch (error) {
+    expect(error).toBeInstanceOf(HistoryFormatError);
+    const e = error as HistoryFormatError;
+    expect(e.message).toBe(`h.jsonl line ${e.line}: ${e.problem}`);
+    return { line: e.line, problem: e.problem };
+  }
+  throw new Error('expected a HistoryFormatError');
+}
+
+describe('HistoryWriter', () => {
+  it('appends one line per event with ascending index and monotonic time, readable back', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zabkit-history-'));
+    dirs.push(dir);
+    const path = join(dir, 'history.jsonl');
+    const writer = new HistoryWriter(path);
+    try {
+      writer.invoke(0, 'broadcast', { id: 'm1' }, 'n1');
+      writer.complete('ok', 0, 'broadcast', { id: 'm1', zxid: '0x100000001' }, 'n1');
+      writer.nemesis('kill', { nodes: ['n2'] });
+      writer.append({ process: 1, type: 'ok', f: 'deliver', node: 'n1', value: { id: 'm1', zxid: '0x100000001' } });
+      writer.invoke(2, 'read', null, 'n1');
+      writer.complete('ok', 2, 'read', { deliveries: [{ id: 'm1', zxid: '0x100000001' }] }, 'n1');
+      // Written as it happens: the file already holds every line before close.
+      expect(readFileSync(path, 'utf8').split('\n').length).toBe(7);
+    } finally {
+      writer.close();
+    }
+    const { ops, warnings } = readHistory(path);
+    expect(warnings).toEqual([]);
+    expect(ops.map((o) => o.index)).toEqual([0, 1, 2, 3, 4, 5]);
+    for (let i = 1; i < ops.length; i += 1) expect(ops[i]!.time).toBeGreaterThanOrEqual(ops[i - 1]!.time);
+    expect(checkHistory(ops).valid).toBe(true);
+  });
+
+  it('a crashed writer\'s half line at the end is dropped with a warning', () => {
+    const text = `${inv(0, 1, 'a')}\n${ok(1, 1, 'a')}\n{"index":2,"ti`;
+    const { ops, warnings } = parseHistory(text, 'h.jsonl');
+    expect(ops.length).toBe(2);
+    expect(warnings[0]).toMatch(/line 3: truncated/);
+  });
+});
+
+describe('history reader: malformed input names the line and the problem', () => {
+  it('not JSON', () => {
+    expect(problem(`${inv(0, 1, 'a')}\n{oops\n`)).toMatchObject({ line: 2, problem: expect.stringMatching(/not valid JSON/) });
+  });
+  it('unknown type', () => {
+    expect(problem(`${line({ index: 0, time: 0, process: 1, type: 'done', f: 'broadcast', value: { id: 'a' } })}\n`)).toMatchObject({ line: 1, problem: expect.stringMatching(/unknown type "done"/) });
+  });
+  it('ok without its invoke', () => {
+    expect(problem(`${inv(0, 1, 'a')}\n${ok(1, 2, 'a')}\n`)).toMatchObject({ line: 2, problem: 'ok without its invoke (process 2, f "broadcast")' });
+  });
+  it('missing field', () => {
+    expect(problem(`${line({ index: 0, time: 0, process: 1, type: 'invoke', value: null })}\n`)).toMatchObject({ line: 1, problem: 'missing field "f"' });
+  });
+  it('index not ascending and time going backwards', () => {
+    expect(problem(`${inv(0, 1, 'a')}\n${inv(0, 2, 'b')}\n`).problem).toMatch(/"index" 0 is not above/);
+    expect(problem(`${line({ index: 0, time: 5, process: 1, type: 'invoke', f: 'broadcast', value: { id: 'a' } })}\n${line({ index: 1, time: 4, process: 2, type: 'invoke', f: 'broadcast', value: { id: 'b' } })}\n`).problem).toMatch(/monotonic/);
+  });
+  it('bad zxid, bad read value, invoke by a retired process', () => {
+    expect(problem(`${inv(0, 1, 'a')}\n${ok(1, 1, 'a', '42')}\n`)).toMatchObject({ line: 2, problem: expect.stringMatching(/zxid/) });
+    const readInv = line({ index: 0, time: 0, process: 5, type: 'invoke', f: 'read', node: 'n1', value: null });
+    const readOk = line({ index: 1, time: 0, process: 5, type: 'ok', f: 'read', node: 'n1', value: { deliveries: [{ id: 'a' }] } });
+    expect(problem(`${readInv}\n${readOk}\n`).problem).toMatch(/deliveries\[0\] has a bad "zxid"/);
+    const info = line({ index: 1, time: 1, process: 1, type: 'info', f: 'broadcast', value: { id: 'a' }, error: 'timeout' });
+    expect(problem(`${inv(0, 1, 'a')}\n${info}\n${inv(2, 1, 'b')}\n`)).toMatchObject({ line: 3, problem: expect.stringMatching(/retired/) });
+  });
+  it('a nemesis event that is not info, a deliver that is not ok', () => {
+    expect(problem(`${line({ index: 0, time: 0, process: 'nemesis', type: 'invoke', f: 'kill', value: null })}\n`).problem).toMatch(/nemesis event/);
+    expect(problem(`${line({ index: 0, time: 0, process: 3, type: 'invoke', f: 'deliver', value: { id: 'a', zxid: '0x1' } })}\n`).problem).toMatch(/deliver observation/);
+  });
+});
