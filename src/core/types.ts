@@ -17,6 +17,7 @@
  * zab-protocol.md §2.9 (F1, F3, F4, F5).
  */
 import type { Zxid } from './zxid.js';
+export type { Zxid } from './zxid.js';
 
 export type ServerId = number;
 

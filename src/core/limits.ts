@@ -1,0 +1,19 @@
+/**
+ * Every limit of the pure core, in one place, each with the reason it exists (house style:
+ * "put a limit on everything"). The shell has its own limits (frame size, queues) in src/server.
+ */
+
+/** Largest client payload the core proposes; bigger requests get 'fail'. Keeps PROPOSAL frames and the log bounded. */
+export const maxPayloadBytes = 64 * 1024;
+
+/** Proposals in flight (proposed, not yet committed) at the leader; beyond it requests get 'fail'. Bounds leader memory and follower lag (ZooKeeper: globalOutstandingLimit = 1000). */
+export const maxPendingProposals = 1000;
+
+/** Client requests a server holds waiting for their commit (its own or forwarded); beyond it 'fail'. Bounds memory per server. */
+export const maxPendingClientRequests = 1000;
+
+/** Longest client session name accepted in a forwarded REQUEST; longer is a malformed peer. */
+export const maxSessionLength = 256;
+
+/** Learner sessions a leader keeps; one per voting member, so a message from a non-member is refused. */
+export const maxLearnersPerLeader = 255;

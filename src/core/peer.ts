@@ -1,0 +1,922 @@
+/**
+ * ZabPeer: one Zab server as a deterministic state machine (etcd raft style).
+ *
+ * Roles are step/tick pairs switched by become*(): LOOKING (Fast Leader Election), FOLLOWING and
+ * LEADING, each walking the phases discovery → synchronization → broadcast (zab-protocol.md §2).
+ * Output accumulates in one Ready batch (types.ts header gives the order the shell executes it);
+ * `advance(ready)` tells the core that batch is durable, which is when the leader counts its own
+ * ACKs (of proposals, and of NEWLEADER once its currentEpoch is on disk).
+ *
+ * Send order: a message to peer P that follows a messagesAfterPersist message to P in the same
+ * batch also goes to messagesAfterPersist, so each link stays FIFO in the order the core sent.
+ */
+import { assert } from './assert.js';
+import { voteBeats, voteHasQuorum } from './election.js';
+import { maxPayloadBytes, maxPendingClientRequests, maxPendingProposals, maxSessionLength } from './limits.js';
+import { followsContiguously, TxnLog } from './log.js';
+import type { Prng } from './prng.js';
+import { isQuorum } from './quorum.js';
+import type {
+  ClientReply, ClientRequest, DurableState, Envelope, Input, Message, PeerConfig, PeerStatus, PlantedBug,
+  Ready, ServerId, ServerState, TraceEvent, Txn, Vote, ZabPhase,
+} from './types.js';
+import type { Zxid } from './zxid.js';
+import { counterMax, counterOf, epochMax, epochOf, makeZxid } from './zxid.js';
+
+type Action =
+  | { readonly kind: 'appended'; readonly epoch: number; readonly zxids: readonly Zxid[] }
+  | { readonly kind: 'epoch-durable'; readonly epoch: number };
+
+/** The batch being built. */
+class Outbox {
+  messages: Envelope[] = [];
+  afterPersistPeers = new Set<ServerId>();
+  truncateAfter: Zxid | undefined = undefined;
+  append: Txn[] = [];
+  acceptedEpoch: number | undefined = undefined;
+  currentEpoch: number | undefined = undefined;
+  messagesAfterPersist: Envelope[] = [];
+  committed: Txn[] = [];
+  clientReplies: ClientReply[] = [];
+  deferSync = false;
+  events: TraceEvent[] = [];
+  actions: Action[] = [];
+
+  isEmpty(): boolean {
+    return this.messages.length === 0 && this.truncateAfter === undefined && this.append.length === 0 &&
+      this.acceptedEpoch === undefined && this.currentEpoch === undefined && this.messagesAfterPersist.length === 0 &&
+      this.committed.length === 0 && this.clientReplies.length === 0 && this.events.length === 0 && this.actions.length === 0;
+  }
+}
+
+/** Leader-side state of one learner (LearnerHandler). */
+type LearnerStage =
+  | 'registered' // FOLLOWERINFO received
+  | 'epoch-sent' // LEADERINFO sent
+  | 'epoch-acked' // ACKEPOCH received, waiting for the leader's currentEpoch
+  | 'syncing' // sync stream + NEWLEADER sent; in the forwarding set
+  | 'synced' // ACK of NEWLEADER received; its ACKs count
+  | 'uptodate'; // UPTODATE sent
+interface Learner {
+  readonly id: ServerId;
+  stage: LearnerStage;
+  acceptedEpoch: number;
+  lastZxid: Zxid;
+  lastHeardTick: number;
+}
+
+interface Outstanding {
+  readonly zxid: Zxid;
+  readonly acks: Set<ServerId>;
+}
+
+interface PendingClient {
+  readonly request: ClientRequest;
+  proposed: boolean;
+}
+
+export class ZabPeer {
+  private readonly id: ServerId;
+  private readonly servers: readonly ServerId[];
+  private readonly config: PeerConfig;
+  private readonly prng: Prng;
+  private readonly bugs: ReadonlySet<PlantedBug>;
+
+  // durable image (what the shell has persisted or is about to persist)
+  private acceptedEpoch: number;
+  private currentEpoch: number;
+  private log: TxnLog;
+  /** SNAP in progress: the log being replaced (restored if the sync fails); the new one is written at NEWLEADER in one batch. */
+  private snapBackup: readonly Txn[] | undefined = undefined;
+
+  // volatile
+  private state: ServerState = 'looking';
+  private phase: ZabPhase = 'election';
+  private leader: ServerId | undefined = undefined;
+  private commitZxid: Zxid = 0;
+  /** Highest zxid emitted in Ready.committed by this incarnation. */
+  private deliveredZxid: Zxid = 0;
+  private tickCount = 0;
+  private out = new Outbox();
+  private inflight: { ready: Ready; actions: Action[] } | undefined = undefined;
+  /** Client requests of this server waiting for their commit, by session/seq. */
+  private readonly pendingClients = new Map<string, PendingClient>();
+
+  // LOOKING (FLE)
+  private round = 0;
+  private proposal: Vote;
+  private readonly recvset = new Map<ServerId, Vote>();
+  private readonly outOfElection = new Map<ServerId, { vote: Vote; state: ServerState }>();
+  private resendCountdown = 0;
+  private finalizeCountdown: number | undefined = undefined;
+  /** The vote that made the current leader; answered to LOOKING servers while FOLLOWING/LEADING. */
+  private electedVote: Vote;
+
+  // FOLLOWING
+  private leaderEpoch = 0;
+  private lastHeardFromLeaderTick = 0;
+  private syncMode: 'DIFF' | 'TRUNC' | 'SNAP' | undefined = undefined;
+  private newLeaderReceived = false;
+  /** ACKs of current-epoch proposals received during sync, sent right after the ACK of NEWLEADER. */
+  private syncAcks: Zxid[] = [];
+
+  // LEADING
+  private readonly learners = new Map<ServerId, Learner>();
+  private newEpoch: number | undefined = undefined;
+  private readonly epochAcks = new Set<ServerId>();
+  private readonly newLeaderAcks = new Set<ServerId>();
+  private leadingSinceTick = 0;
+  private nextPingTick = 0;
+  private outstanding: Outstanding[] = [];
+  private lastProposedZxid: Zxid = 0;
+
+  private tickFn: () => void = () => this.tickLooking();
+  private stepFn: (from: ServerId, message: Message) => void = (from, m) => this.stepLooking(from, m);
+
+  constructor(config: PeerConfig, durable: DurableState, prng: Prng) {
+    assert(config.servers.includes(config.id), 'config.servers must include config.id');
+    assert(new Set(config.servers).size === config.servers.length, 'duplicate server ids');
+    const t = config.timing;
+    assert(t.initLimitTicks >= 1 && t.syncLimitTicks >= 1 && t.finalizeWaitTicks >= 0 &&
+      t.notificationResendTicks >= 1 && t.pingIntervalTicks >= 1, 'bad timing');
+    assert(durable.acceptedEpoch >= durable.currentEpoch, 'acceptedEpoch < currentEpoch (loadDataBase refuses to start)');
+    for (let i = 1; i < durable.log.length; i++) assert(durable.log[i - 1]!.zxid < durable.log[i]!.zxid, 'log not in zxid order');
+    this.id = config.id;
+    this.servers = [...config.servers];
+    this.config = config;
+    this.prng = prng;
+    this.bugs = config.bugs ?? new Set();
+    this.acceptedEpoch = durable.acceptedEpoch;
+    this.currentEpoch = durable.currentEpoch;
+    this.log = new TxnLog(durable.log);
+    this.proposal = this.initialVote();
+    this.electedVote = this.proposal;
+    this.becomeLooking('start');
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  step(input: Input): void {
+    switch (input.kind) {
+      case 'tick':
+        this.tickCount++;
+        this.tickFn();
+        return;
+      case 'message': {
+        const reason = invalidMessage(input.message);
+        if (!this.servers.includes(input.from) || input.from === this.id) {
+          this.reject(input.from, input.message?.type, 'not a peer');
+        } else if (reason !== undefined) {
+          this.reject(input.from, String((input.message as { type?: unknown } | undefined)?.type), reason);
+        } else {
+          this.stepFn(input.from, input.message);
+        }
+        return;
+      }
+      case 'disconnected':
+        this.onDisconnected(input.peer);
+        return;
+      case 'request':
+        this.onClientRequest(input.request);
+        return;
+    }
+  }
+
+  hasReady(): boolean {
+    return !this.out.isEmpty();
+  }
+
+  ready(): Ready {
+    assert(this.inflight === undefined, 'ready() called again before advance()');
+    const o = this.out;
+    this.out = new Outbox();
+    const noEpochPersist = this.bugs.has('no-epoch-persist');
+    const ready: Ready = {
+      messages: o.messages,
+      truncateAfter: o.truncateAfter,
+      append: o.append,
+      acceptedEpoch: noEpochPersist ? undefined : o.acceptedEpoch,
+      currentEpoch: noEpochPersist ? undefined : o.currentEpoch,
+      messagesAfterPersist: o.messagesAfterPersist,
+      committed: o.committed,
+      clientReplies: o.clientReplies,
+      deferSync: o.deferSync,
+      events: o.events,
+    };
+    this.inflight = { ready, actions: o.actions };
+    return ready;
+  }
+
+  advance(ready: Ready): void {
+    assert(this.inflight !== undefined && this.inflight.ready === ready, 'advance() with a Ready not returned by ready()');
+    const actions = this.inflight.actions;
+    this.inflight = undefined;
+    for (const action of actions) {
+      if (action.kind === 'appended') this.onOwnAppendDurable(action.epoch, action.zxids);
+      else this.onOwnEpochDurable(action.epoch);
+    }
+  }
+
+  status(): PeerStatus {
+    return {
+      id: this.id, state: this.state, phase: this.phase, leader: this.leader,
+      acceptedEpoch: this.acceptedEpoch, currentEpoch: this.currentEpoch,
+      lastZxid: this.log.lastZxid(), commitZxid: this.commitZxid, round: this.round,
+    };
+  }
+
+  // ------------------------------------------------------------------ output helpers
+
+  private send(to: ServerId, message: Message, afterPersist = false): void {
+    if (afterPersist || this.out.afterPersistPeers.has(to)) {
+      this.out.afterPersistPeers.add(to);
+      this.out.messagesAfterPersist.push({ to, message });
+    } else {
+      this.out.messages.push({ to, message });
+    }
+  }
+
+  private event(e: TraceEvent): void {
+    this.out.events.push(e);
+  }
+
+  private reject(from: ServerId | undefined, messageType: string | undefined, reason: string): void {
+    this.event({ type: 'rejected', from, messageType: messageType ?? 'unknown', reason });
+  }
+
+  private setState(state: ServerState, phase: ZabPhase, leader: ServerId | undefined): void {
+    this.state = state;
+    this.phase = phase;
+    this.leader = leader;
+    const epoch = state === 'leading' ? this.newEpoch ?? this.currentEpoch : state === 'following' ? this.leaderEpoch : this.currentEpoch;
+    this.event({ type: 'state', state, phase, epoch, leader });
+  }
+
+  private appendTxn(txn: Txn): void {
+    this.log.append(txn);
+    if (this.snapBackup === undefined) this.out.append.push(txn);
+  }
+
+  private truncateLog(after: Zxid): void {
+    const removed = this.log.truncateAfter(after);
+    if (removed === 0) return;
+    this.out.append = this.out.append.filter((t) => t.zxid <= after);
+    this.out.truncateAfter = this.out.truncateAfter === undefined ? after : Math.min(this.out.truncateAfter, after);
+    if (this.commitZxid > after) this.commitZxid = after;
+    if (this.deliveredZxid > after) this.deliveredZxid = after;
+    this.event({ type: 'truncated', after, removed });
+  }
+
+  private persistAcceptedEpoch(epoch: number): void {
+    this.acceptedEpoch = epoch;
+    this.out.acceptedEpoch = epoch;
+  }
+
+  private persistCurrentEpoch(epoch: number): void {
+    this.currentEpoch = epoch;
+    this.out.currentEpoch = epoch;
+  }
+
+  /** Marks everything up to `zxid` committed and emits the undelivered part once, in order. */
+  private commitUpTo(zxid: Zxid): void {
+    const upTo = Math.min(zxid, this.log.lastZxid());
+    if (upTo > this.commitZxid) this.commitZxid = upTo;
+    this.deliverUpTo(this.commitZxid);
+  }
+
+  private deliverUpTo(zxid: Zxid): void {
+    if (zxid <= this.deliveredZxid || this.snapBackup !== undefined) return;
+    for (const txn of this.log.range(this.deliveredZxid, zxid)) {
+      this.out.committed.push(txn);
+      if (txn.originServer === this.id) {
+        const key = clientKey(txn.originSession, txn.originSeq);
+        if (this.pendingClients.delete(key)) {
+          this.out.clientReplies.push({ session: txn.originSession, seq: txn.originSeq, type: 'ok', zxid: txn.zxid });
+        }
+      }
+    }
+    this.deliveredZxid = zxid;
+  }
+
+  private initialVote(): Vote {
+    return { leader: this.id, zxid: this.log.lastZxid(), peerEpoch: this.currentEpoch };
+  }
+
+  private others(): ServerId[] {
+    return this.servers.filter((s) => s !== this.id);
+  }
+
+  // ------------------------------------------------------------------ role switches
+
+  private leaveRole(): void {
+    // Requests that may have been proposed can no longer be answered for sure.
+    for (const [key, pending] of this.pendingClients) {
+      if (pending.proposed) {
+        this.out.clientReplies.push({ session: pending.request.session, seq: pending.request.seq, type: 'unknown', reason: 'left broadcast' });
+      } else {
+        this.out.clientReplies.push({ session: pending.request.session, seq: pending.request.seq, type: 'fail', reason: 'left broadcast' });
+      }
+      this.pendingClients.delete(key);
+    }
+    if (this.snapBackup !== undefined) {
+      this.log = new TxnLog(this.snapBackup);
+      this.snapBackup = undefined;
+      this.commitZxid = Math.min(this.commitZxid, this.log.lastZxid());
+    }
+    this.learners.clear();
+    this.outstanding = [];
+    this.newEpoch = undefined;
+    this.epochAcks.clear();
+    this.newLeaderAcks.clear();
+    this.syncAcks = [];
+    this.syncMode = undefined;
+    this.newLeaderReceived = false;
+    this.finalizeCountdown = undefined;
+  }
+
+  private becomeLooking(reason: string): void {
+    if (reason !== 'start') this.event({ type: 'step-down', reason });
+    this.leaveRole();
+    this.tickFn = () => this.tickLooking();
+    this.stepFn = (from, m) => this.stepLooking(from, m);
+    this.setState('looking', 'election', undefined);
+    this.round++;
+    this.proposal = this.initialVote();
+    this.recvset.clear();
+    this.outOfElection.clear();
+    this.recvset.set(this.id, this.proposal);
+    this.sendNotifications();
+    this.checkElectionQuorum();
+  }
+
+  private becomeFollowing(leader: ServerId, vote: Vote): void {
+    this.leaveRole();
+    this.electedVote = vote;
+    this.tickFn = () => this.tickFollowing();
+    this.stepFn = (from, m) => this.stepFollowing(from, m);
+    this.leaderEpoch = 0;
+    this.lastHeardFromLeaderTick = this.tickCount;
+    this.setState('following', 'discovery', leader);
+    this.send(leader, { type: 'FOLLOWERINFO', acceptedEpoch: this.acceptedEpoch, lastZxid: this.log.lastZxid() });
+  }
+
+  private becomeLeading(vote: Vote): void {
+    this.leaveRole();
+    this.electedVote = vote;
+    this.tickFn = () => this.tickLeading();
+    this.stepFn = (from, m) => this.stepLeading(from, m);
+    this.leadingSinceTick = this.tickCount;
+    this.nextPingTick = this.tickCount + this.config.timing.pingIntervalTicks;
+    this.lastProposedZxid = this.log.lastZxid();
+    this.setState('leading', 'discovery', this.id);
+    this.maybeProposeEpoch();
+  }
+
+  private onDisconnected(peer: ServerId): void {
+    if (this.state === 'following' && peer === this.leader) {
+      this.becomeLooking('disconnected from leader');
+    } else if (this.state === 'leading' && this.learners.has(peer)) {
+      this.learners.delete(peer);
+    }
+  }
+
+  // ------------------------------------------------------------------ LOOKING: Fast Leader Election
+
+  private sendNotifications(): void {
+    for (const to of this.others()) {
+      this.send(to, { type: 'NOTIFICATION', vote: this.proposal, round: this.round, state: 'looking' });
+    }
+    // Jitter (injected PRNG) keeps servers that restarted together from resending in lockstep.
+    this.resendCountdown = this.config.timing.notificationResendTicks + this.prng.int(2);
+  }
+
+  private tickLooking(): void {
+    if (this.finalizeCountdown !== undefined) {
+      this.finalizeCountdown--;
+      if (this.finalizeCountdown <= 0) {
+        this.finalizeCountdown = undefined;
+        this.decide(this.proposal);
+        return;
+      }
+    }
+    this.resendCountdown--;
+    if (this.resendCountdown <= 0) this.sendNotifications();
+  }
+
+  private stepLooking(from: ServerId, m: Message): void {
+    if (m.type !== 'NOTIFICATION') {
+      this.reject(from, m.type, 'looking');
+      return;
+    }
+    if (m.state === 'looking') {
+      if (m.round > this.round) {
+        this.round = m.round;
+        this.recvset.clear();
+        const mine = this.initialVote();
+        this.proposal = voteBeats(m.vote, mine) ? m.vote : mine;
+        this.recvset.set(this.id, this.proposal);
+        this.sendNotifications();
+      } else if (m.round < this.round) {
+        // The receiver thread answers a lagging LOOKING server with the current vote.
+        this.send(from, { type: 'NOTIFICATION', vote: this.proposal, round: this.round, state: 'looking' });
+        return;
+      } else if (voteBeats(m.vote, this.proposal)) {
+        this.proposal = m.vote;
+        this.recvset.set(this.id, this.proposal);
+        this.sendNotifications();
+      }
+      this.recvset.set(from, m.vote);
+      this.checkElectionQuorum();
+      return;
+    }
+    // FOLLOWING / LEADING sender (receivedFollowingNotification).
+    if (m.round === this.round) {
+      this.recvset.set(from, m.vote);
+      if (voteHasQuorum(this.recvset, m.vote, this.servers) && this.checkLeader(m.vote.leader, from, m.state)) {
+        this.decide(m.vote);
+        return;
+      }
+    }
+    this.outOfElection.set(from, { vote: m.vote, state: m.state });
+    const supporters: ServerId[] = [];
+    for (const [id, n] of this.outOfElection) if (n.vote.leader === m.vote.leader) supporters.push(id);
+    const leaderClaims = this.outOfElection.get(m.vote.leader)?.state === 'leading';
+    if (m.vote.leader !== this.id && isQuorum(supporters, this.servers) && leaderClaims) {
+      this.round = Math.max(this.round, m.round);
+      this.decide(m.vote);
+    }
+  }
+
+  /** checkLeader: the proposed leader must be me, or have told us itself that it is LEADING. */
+  private checkLeader(leader: ServerId, from: ServerId, state: ServerState): boolean {
+    if (leader === this.id) return true;
+    if (from === leader && state === 'leading') return true;
+    return this.outOfElection.get(leader)?.state === 'leading';
+  }
+
+  private checkElectionQuorum(): void {
+    if (voteHasQuorum(this.recvset, this.proposal, this.servers)) {
+      if (this.finalizeCountdown === undefined) {
+        if (this.config.timing.finalizeWaitTicks === 0) {
+          this.decide(this.proposal);
+          return;
+        }
+        this.finalizeCountdown = this.config.timing.finalizeWaitTicks;
+      }
+    } else {
+      this.finalizeCountdown = undefined;
+    }
+  }
+
+  private decide(vote: Vote): void {
+    this.event({ type: 'elected', leader: vote.leader, round: this.round, vote });
+    if (vote.leader === this.id) this.becomeLeading(vote);
+    else this.becomeFollowing(vote.leader, vote);
+  }
+
+  /** FOLLOWING/LEADING: answer a LOOKING server with the vote that elected our leader. */
+  private answerLooking(from: ServerId, m: Message): boolean {
+    if (m.type !== 'NOTIFICATION') return false;
+    if (m.state === 'looking') {
+      this.send(from, { type: 'NOTIFICATION', vote: this.electedVote, round: this.round, state: this.state });
+    }
+    return true;
+  }
+
+  // ------------------------------------------------------------------ FOLLOWING
+
+  private tickFollowing(): void {
+    const limit = this.phase === 'broadcast' ? this.config.timing.syncLimitTicks : this.config.timing.initLimitTicks;
+    if (this.tickCount - this.lastHeardFromLeaderTick > limit) this.becomeLooking('leader silent');
+  }
+
+  private stepFollowing(from: ServerId, m: Message): void {
+    if (this.answerLooking(from, m)) return;
+    if (from !== this.leader) {
+      this.reject(from, m.type, 'not my leader');
+      return;
+    }
+    this.lastHeardFromLeaderTick = this.tickCount;
+    switch (m.type) {
+      case 'LEADERINFO': return this.onLeaderInfo(m.epoch);
+      case 'DIFF': case 'TRUNC': case 'SNAP': return this.onSyncStart(m);
+      case 'PROPOSAL': return this.onFollowerProposal(m.epoch, m.txn);
+      case 'COMMIT': return this.onFollowerCommit(m.epoch, m.zxid);
+      case 'NEWLEADER': return this.onNewLeader(m.epoch);
+      case 'UPTODATE': return this.onUpToDate(m.epoch, m.commitZxid);
+      case 'PING':
+        if (m.epoch !== this.leaderEpoch) return this.reject(from, m.type, 'wrong epoch');
+        this.send(from, { type: 'PONG', epoch: m.epoch });
+        return;
+      default:
+        this.reject(from, m.type, 'unexpected at follower');
+    }
+  }
+
+  private dropLeader(messageType: string, reason: string): void {
+    this.reject(this.leader, messageType, reason);
+    this.becomeLooking(reason);
+  }
+
+  private onLeaderInfo(epoch: number): void {
+    if (this.phase !== 'discovery' || this.leaderEpoch !== 0) return this.reject(this.leader, 'LEADERINFO', 'unexpected');
+    const lastZxid = this.log.lastZxid();
+    if (epoch > this.acceptedEpoch) {
+      this.leaderEpoch = epoch;
+      this.persistAcceptedEpoch(epoch);
+      this.send(this.leader!, { type: 'ACKEPOCH', epoch, currentEpoch: this.currentEpoch, lastZxid }, true);
+    } else if (epoch === this.acceptedEpoch) {
+      this.leaderEpoch = epoch;
+      this.send(this.leader!, { type: 'ACKEPOCH', epoch, currentEpoch: -1, lastZxid }, true);
+    } else {
+      this.dropLeader('LEADERINFO', 'epoch older than acceptedEpoch');
+    }
+  }
+
+  private onSyncStart(m: Extract<Message, { type: 'DIFF' | 'TRUNC' | 'SNAP' }>): void {
+    if (this.phase !== 'discovery' || this.leaderEpoch === 0 || m.epoch !== this.leaderEpoch) {
+      return this.dropLeader(m.type, 'unexpected sync start');
+    }
+    this.syncMode = m.type;
+    this.setState('following', 'synchronization', this.leader);
+    if (m.type === 'TRUNC') {
+      if (this.bugs.has('skip-truncate')) return; // planted bug ZOOKEEPER-1154: keep the suffix
+      this.truncateLog(m.truncZxid);
+    } else if (m.type === 'SNAP') {
+      // The state is the log: it is replaced whole. The new log is staged in memory and written
+      // at NEWLEADER in one batch (truncateAfter 0 + append), so a crash mid-SNAP leaves the old
+      // log on disk, never a half-empty one (ZOOKEEPER-3642).
+      this.snapBackup = [...this.log.all()];
+      this.log = new TxnLog([]);
+      this.commitZxid = 0;
+    }
+  }
+
+  private onFollowerProposal(epoch: number, txn: Txn): void {
+    if (epoch !== this.leaderEpoch || this.phase === 'discovery') return this.dropLeader('PROPOSAL', 'unexpected proposal');
+    const last = this.log.lastZxid();
+    if (epochOf(txn.zxid) > this.leaderEpoch || !followsContiguously(last, txn.zxid)) {
+      return this.dropLeader('PROPOSAL', 'zxid not the next one');
+    }
+    this.appendTxn(txn);
+    const currentEpochProposal = epochOf(txn.zxid) === this.leaderEpoch;
+    if (this.phase === 'broadcast') {
+      this.ackProposal(txn.zxid);
+      if (this.bugs.has('deliver-before-commit')) this.deliverUpTo(txn.zxid);
+    } else if (currentEpochProposal) {
+      if (this.newLeaderReceived) this.ackProposal(txn.zxid);
+      else this.syncAcks.push(txn.zxid);
+    }
+  }
+
+  private ackProposal(zxid: Zxid): void {
+    const ack: Message = { type: 'ACK', epoch: this.leaderEpoch, zxid };
+    if (this.bugs.has('ack-before-fsync')) {
+      this.out.deferSync = true;
+      this.send(this.leader!, ack);
+    } else {
+      this.send(this.leader!, ack, true);
+    }
+  }
+
+  private onFollowerCommit(epoch: number, zxid: Zxid): void {
+    if (epoch !== this.leaderEpoch || this.phase === 'discovery') return this.dropLeader('COMMIT', 'unexpected commit');
+    if (!this.log.has(zxid)) return this.dropLeader('COMMIT', 'commit of an unknown zxid');
+    if (this.phase === 'broadcast') {
+      const oldestPending = this.log.range(this.commitZxid, this.log.lastZxid())[0];
+      if (oldestPending === undefined || oldestPending.zxid !== zxid) return this.dropLeader('COMMIT', 'commit does not match the oldest pending proposal');
+    } else if (zxid <= this.commitZxid) {
+      return;
+    }
+    // During sync, the leader's log is authoritative and ours is its prefix: COMMIT(z) commits ≤ z.
+    this.commitUpTo(zxid);
+  }
+
+  private onNewLeader(epoch: number): void {
+    if (this.phase !== 'synchronization' || this.newLeaderReceived || epoch !== this.leaderEpoch) {
+      return this.dropLeader('NEWLEADER', 'unexpected NEWLEADER');
+    }
+    this.newLeaderReceived = true;
+    if (this.snapBackup !== undefined) {
+      const removed = this.snapBackup.length;
+      this.snapBackup = undefined;
+      this.out.truncateAfter = 0;
+      this.out.append = [...this.log.all()];
+      this.event({ type: 'truncated', after: 0, removed });
+      this.deliverUpTo(this.commitZxid);
+    }
+    // ZOOKEEPER-3911/4643/4646: the synced entries are already in this batch's (or an earlier
+    // batch's) append; the shell makes them durable, then currentEpoch, then sends the ACK.
+    this.persistCurrentEpoch(epoch);
+    this.send(this.leader!, { type: 'ACK', epoch, zxid: makeZxid(epoch, 0) }, true);
+    for (const zxid of this.syncAcks) this.ackProposal(zxid);
+    this.syncAcks = [];
+  }
+
+  private onUpToDate(epoch: number, commitZxid: Zxid): void {
+    if (this.phase !== 'synchronization' || !this.newLeaderReceived || epoch !== this.leaderEpoch) {
+      return this.dropLeader('UPTODATE', 'unexpected UPTODATE');
+    }
+    this.commitUpTo(commitZxid);
+    this.setState('following', 'broadcast', this.leader);
+  }
+
+  // ------------------------------------------------------------------ LEADING
+
+  private maybeProposeEpoch(): void {
+    if (this.newEpoch !== undefined) return;
+    const connected = [this.id, ...this.learners.keys()];
+    if (!isQuorum(connected, this.servers)) return;
+    let max = this.acceptedEpoch;
+    for (const l of this.learners.values()) max = Math.max(max, l.acceptedEpoch);
+    if (max + 1 > epochMax) return this.becomeLooking('epoch space exhausted');
+    const epoch = max + 1;
+    this.newEpoch = epoch;
+    this.persistAcceptedEpoch(epoch);
+    for (const l of this.learners.values()) this.sendLeaderInfo(l);
+    this.event({ type: 'state', state: 'leading', phase: 'discovery', epoch, leader: this.id });
+    this.maybeFinishDiscovery();
+  }
+
+  private sendLeaderInfo(l: Learner): void {
+    assert(this.newEpoch !== undefined);
+    l.stage = 'epoch-sent';
+    this.send(l.id, { type: 'LEADERINFO', epoch: this.newEpoch }, true);
+  }
+
+  private tickLeading(): void {
+    const t = this.config.timing;
+    if (this.phase !== 'broadcast') {
+      if (this.tickCount - this.leadingSinceTick > t.initLimitTicks) return this.becomeLooking('could not establish epoch within initLimit');
+    }
+    for (const l of [...this.learners.values()]) {
+      const inBroadcast = l.stage === 'synced' || l.stage === 'uptodate';
+      const limit = inBroadcast ? t.syncLimitTicks : t.initLimitTicks;
+      if (this.tickCount - l.lastHeardTick > limit) this.learners.delete(l.id);
+    }
+    if (this.phase === 'broadcast') {
+      const alive = [this.id];
+      for (const l of this.learners.values()) if (l.stage === 'synced' || l.stage === 'uptodate') alive.push(l.id);
+      if (!isQuorum(alive, this.servers)) return this.becomeLooking('not sufficient followers synced');
+    }
+    if (this.tickCount >= this.nextPingTick) {
+      this.nextPingTick = this.tickCount + t.pingIntervalTicks;
+      for (const l of this.learners.values()) {
+        if (this.newEpoch !== undefined && l.stage !== 'registered') {
+          this.send(l.id, { type: 'PING', epoch: this.newEpoch, commitZxid: this.commitZxid });
+        }
+      }
+    }
+  }
+
+  private stepLeading(from: ServerId, m: Message): void {
+    if (this.answerLooking(from, m)) return;
+    if (m.type === 'FOLLOWERINFO') return this.onFollowerInfo(from, m.acceptedEpoch, m.lastZxid);
+    const l = this.learners.get(from);
+    if (l === undefined) return this.reject(from, m.type, 'no learner session');
+    l.lastHeardTick = this.tickCount;
+    switch (m.type) {
+      case 'ACKEPOCH': return this.onAckEpoch(l, m);
+      case 'ACK': return this.onAck(l, m.epoch, m.zxid);
+      case 'PONG':
+        if (m.epoch !== this.newEpoch) this.reject(from, m.type, 'wrong epoch');
+        return;
+      case 'REQUEST': return this.onForwardedRequest(l, m);
+      default:
+        this.reject(from, m.type, 'unexpected at leader');
+    }
+  }
+
+  private onFollowerInfo(from: ServerId, acceptedEpoch: number, lastZxid: Zxid): void {
+    // A new registration replaces any previous session of that learner.
+    const l: Learner = { id: from, stage: 'registered', acceptedEpoch, lastZxid, lastHeardTick: this.tickCount };
+    this.learners.set(from, l);
+    if (this.newEpoch === undefined) this.maybeProposeEpoch();
+    else this.sendLeaderInfo(l);
+  }
+
+  private onAckEpoch(l: Learner, m: Extract<Message, { type: 'ACKEPOCH' }>): void {
+    if (l.stage !== 'epoch-sent' || m.epoch !== this.newEpoch) return this.reject(l.id, m.type, 'unexpected ACKEPOCH');
+    // waitForEpochAck: a follower more recent than the leader means FLE went wrong: abandon.
+    if (m.currentEpoch > this.currentEpoch || (m.currentEpoch === this.currentEpoch && m.lastZxid > this.log.lastZxid())) {
+      if (this.phase === 'discovery') return this.becomeLooking(`follower ${l.id} is more recent than the leader`);
+      // Later joiner with a history the established leader lacks: it must be truncated/snapped below.
+    }
+    l.stage = 'epoch-acked';
+    l.lastZxid = m.lastZxid;
+    if (m.currentEpoch !== -1) this.epochAcks.add(l.id);
+    if (this.phase === 'discovery') this.maybeFinishDiscovery();
+    else this.syncLearner(l);
+  }
+
+  /** waitForEpochAck done: persist currentEpoch, then synchronize every learner that acked. */
+  private maybeFinishDiscovery(): void {
+    if (this.phase !== 'discovery' || this.newEpoch === undefined) return;
+    if (!isQuorum([this.id, ...this.epochAcks], this.servers)) return;
+    this.persistCurrentEpoch(this.newEpoch);
+    this.out.actions.push({ kind: 'epoch-durable', epoch: this.newEpoch });
+    this.setState('leading', 'synchronization', this.id);
+    for (const other of this.learners.values()) if (other.stage === 'epoch-acked') this.syncLearner(other);
+  }
+
+  /** LearnerHandler.syncFollower + startForwarding + NEWLEADER. */
+  private syncLearner(l: Learner): void {
+    const epoch = this.newEpoch!;
+    const leaderLast = this.log.lastZxid();
+    const peerLast = l.lastZxid;
+    let mode: 'DIFF' | 'TRUNC' | 'SNAP';
+    let from: Zxid;
+    if (peerLast === 0 || this.log.has(peerLast)) {
+      mode = 'DIFF';
+      from = peerLast;
+    } else {
+      const prev = this.log.lastBefore(peerLast);
+      if (prev !== 0 && epochOf(prev) === epochOf(peerLast)) {
+        mode = 'TRUNC'; // never across epochs
+        from = prev;
+      } else {
+        mode = 'SNAP';
+        from = 0;
+      }
+    }
+    this.event({ type: 'sync', peer: l.id, mode, peerLastZxid: peerLast, fromZxid: from });
+    if (mode === 'DIFF') this.send(l.id, { type: 'DIFF', epoch, lastZxid: from }, true);
+    else if (mode === 'TRUNC') this.send(l.id, { type: 'TRUNC', epoch, truncZxid: from }, true);
+    else this.send(l.id, { type: 'SNAP', epoch, lastZxid: leaderLast }, true);
+    for (const txn of this.log.range(from, leaderLast)) {
+      this.send(l.id, { type: 'PROPOSAL', epoch, txn }, true);
+      if (txn.zxid <= this.commitZxid) this.send(l.id, { type: 'COMMIT', epoch, zxid: txn.zxid }, true);
+    }
+    // startForwarding: from now on every PROPOSAL/COMMIT reaches it.
+    l.stage = 'syncing';
+    this.send(l.id, { type: 'NEWLEADER', epoch }, true);
+  }
+
+  private onAck(l: Learner, epoch: number, zxid: Zxid): void {
+    if (epoch !== this.newEpoch) return this.reject(l.id, 'ACK', 'wrong epoch');
+    if (counterOf(zxid) === 0) {
+      if (l.stage !== 'syncing' || zxid !== makeZxid(epoch, 0)) return this.reject(l.id, 'ACK', 'unexpected NEWLEADER ack');
+      l.stage = 'synced';
+      this.newLeaderAcks.add(l.id);
+      if (this.phase === 'broadcast') this.sendUpToDate(l);
+      else this.maybeEstablish();
+      return;
+    }
+    if (l.stage !== 'synced' && l.stage !== 'uptodate') return this.reject(l.id, 'ACK', 'ack before NEWLEADER ack');
+    if (zxid <= this.commitZxid) return; // late ack of a committed proposal
+    const p = this.outstanding.find((o) => o.zxid === zxid);
+    if (p === undefined) return this.reject(l.id, 'ACK', 'unknown proposal');
+    p.acks.add(l.id);
+    this.tryCommit();
+  }
+
+  private onOwnEpochDurable(epoch: number): void {
+    if (this.state !== 'leading' || this.newEpoch !== epoch) return;
+    this.newLeaderAcks.add(this.id);
+    this.maybeEstablish();
+  }
+
+  /** waitForNewLeaderAck → startZkServer: the initial history is committed; broadcast starts. */
+  private maybeEstablish(): void {
+    if (this.phase !== 'synchronization' || !this.newLeaderAcks.has(this.id)) return;
+    if (!isQuorum(this.newLeaderAcks, this.servers)) return;
+    this.setState('leading', 'broadcast', this.id);
+    this.lastProposedZxid = this.log.lastZxid();
+    this.commitUpTo(this.log.lastZxid());
+    for (const l of this.learners.values()) if (l.stage === 'synced') this.sendUpToDate(l);
+  }
+
+  private sendUpToDate(l: Learner): void {
+    l.stage = 'uptodate';
+    this.send(l.id, { type: 'UPTODATE', epoch: this.newEpoch!, commitZxid: this.commitZxid });
+  }
+
+  private onOwnAppendDurable(epoch: number, zxids: readonly Zxid[]): void {
+    if (this.state !== 'leading' || this.newEpoch !== epoch || this.phase !== 'broadcast') return;
+    for (const zxid of zxids) {
+      const p = this.outstanding.find((o) => o.zxid === zxid);
+      if (p !== undefined) p.acks.add(this.id);
+    }
+    this.tryCommit();
+  }
+
+  /** tryToCommit: strictly in zxid order, each on a quorum of ACKs including the leader's own. */
+  private tryCommit(): void {
+    const epoch = this.newEpoch!;
+    while (this.outstanding.length > 0) {
+      const head = this.outstanding[0]!;
+      const enough = this.bugs.has('commit-without-quorum') ? head.acks.has(this.id) : isQuorum(head.acks, this.servers) && head.acks.has(this.id);
+      if (!enough) return;
+      this.outstanding.shift();
+      this.commitUpTo(head.zxid);
+      for (const l of this.learners.values()) {
+        if (l.stage === 'syncing' || l.stage === 'synced' || l.stage === 'uptodate') this.send(l.id, { type: 'COMMIT', epoch, zxid: head.zxid });
+      }
+    }
+  }
+
+  private propose(originServer: ServerId, request: ClientRequest): boolean {
+    const epoch = this.newEpoch!;
+    const counter = epochOf(this.lastProposedZxid) === epoch ? counterOf(this.lastProposedZxid) + 1 : 1;
+    if (counter > counterMax) {
+      this.becomeLooking('zxid counter exhausted (ZOOKEEPER-1277)');
+      return false;
+    }
+    const txn: Txn = {
+      zxid: makeZxid(epoch, counter), originServer, originSession: request.session, originSeq: request.seq, data: request.data,
+    };
+    this.lastProposedZxid = txn.zxid;
+    this.appendTxn(txn);
+    this.outstanding.push({ zxid: txn.zxid, acks: new Set() });
+    const last = this.out.actions[this.out.actions.length - 1];
+    if (last?.kind === 'appended' && last.epoch === epoch) {
+      this.out.actions[this.out.actions.length - 1] = { kind: 'appended', epoch, zxids: [...last.zxids, txn.zxid] };
+    } else {
+      this.out.actions.push({ kind: 'appended', epoch, zxids: [txn.zxid] });
+    }
+    for (const l of this.learners.values()) {
+      if (l.stage === 'syncing' || l.stage === 'synced' || l.stage === 'uptodate') this.send(l.id, { type: 'PROPOSAL', epoch, txn });
+    }
+    return true;
+  }
+
+  private onForwardedRequest(l: Learner, m: Extract<Message, { type: 'REQUEST' }>): void {
+    if (this.phase !== 'broadcast' || m.epoch !== this.newEpoch || l.stage !== 'uptodate') return this.reject(l.id, m.type, 'not in broadcast');
+    if (m.data.length > maxPayloadBytes || m.session.length > maxSessionLength) return this.reject(l.id, m.type, 'too large');
+    if (this.outstanding.length >= maxPendingProposals) return this.reject(l.id, m.type, 'too many pending proposals');
+    this.propose(l.id, { session: m.session, seq: m.seq, data: m.data });
+  }
+
+  // ------------------------------------------------------------------ client requests
+
+  private onClientRequest(request: ClientRequest): void {
+    const fail = (reason: string): void => {
+      this.out.clientReplies.push({ session: request.session, seq: request.seq, type: 'fail', reason });
+    };
+    if (this.phase !== 'broadcast') return fail('not in broadcast');
+    if (request.data.length > maxPayloadBytes) return fail('payload too large');
+    if (request.session.length > maxSessionLength) return fail('session name too long');
+    const key = clientKey(request.session, request.seq);
+    if (this.pendingClients.has(key)) return fail('duplicate request');
+    if (this.pendingClients.size >= maxPendingClientRequests) return fail('too many pending requests');
+    if (this.state === 'leading') {
+      if (this.outstanding.length >= maxPendingProposals) return fail('too many pending proposals');
+      this.pendingClients.set(key, { request, proposed: true });
+      this.propose(this.id, request);
+    } else {
+      this.pendingClients.set(key, { request, proposed: true });
+      this.send(this.leader!, { type: 'REQUEST', epoch: this.leaderEpoch, session: request.session, seq: request.seq, data: request.data });
+    }
+  }
+}
+
+function clientKey(session: string, seq: number): string {
+  return `${seq}:${session}`;
+}
+
+function isZxid(z: unknown): boolean {
+  return typeof z === 'number' && Number.isSafeInteger(z) && z >= 0 && epochOf(z) <= epochMax;
+}
+
+function isEpoch(e: unknown): boolean {
+  return typeof e === 'number' && Number.isSafeInteger(e) && e >= 0 && e <= epochMax;
+}
+
+/** Shape check of remote input: returns why it is malformed, or undefined. Never throws. */
+function invalidMessage(m: unknown): string | undefined {
+  if (typeof m !== 'object' || m === null) return 'not an object';
+  const msg = m as Record<string, unknown>;
+  switch (msg['type']) {
+    case 'NOTIFICATION': {
+      const v = msg['vote'] as Record<string, unknown> | undefined;
+      if (typeof v !== 'object' || v === null || !Number.isSafeInteger(v['leader']) || !isZxid(v['zxid']) || !isEpoch(v['peerEpoch'])) return 'bad vote';
+      if (!Number.isSafeInteger(msg['round']) || !['looking', 'following', 'leading'].includes(msg['state'] as string)) return 'bad notification';
+      return undefined;
+    }
+    case 'FOLLOWERINFO':
+      return isEpoch(msg['acceptedEpoch']) && isZxid(msg['lastZxid']) ? undefined : 'bad FOLLOWERINFO';
+    case 'LEADERINFO': case 'NEWLEADER': case 'PONG':
+      return isEpoch(msg['epoch']) ? undefined : 'bad epoch';
+    case 'ACKEPOCH':
+      return isEpoch(msg['epoch']) && (msg['currentEpoch'] === -1 || isEpoch(msg['currentEpoch'])) && isZxid(msg['lastZxid']) ? undefined : 'bad ACKEPOCH';
+    case 'DIFF': case 'SNAP':
+      return isEpoch(msg['epoch']) && isZxid(msg['lastZxid']) ? undefined : 'bad sync';
+    case 'TRUNC':
+      return isEpoch(msg['epoch']) && isZxid(msg['truncZxid']) ? undefined : 'bad TRUNC';
+    case 'UPTODATE': case 'PING':
+      return isEpoch(msg['epoch']) && isZxid(msg['commitZxid']) ? undefined : 'bad commitZxid';
+    case 'ACK': case 'COMMIT':
+      return isEpoch(msg['epoch']) && isZxid(msg['zxid']) ? undefined : 'bad zxid';
+    case 'PROPOSAL': {
+      const t = msg['txn'] as Record<string, unknown> | undefined;
+      if (!isEpoch(msg['epoch']) || typeof t !== 'object' || t === null) return 'bad PROPOSAL';
+      if (!isZxid(t['zxid']) || !Number.isSafeInteger(t['originServer']) || typeof t['originSession'] !== 'string' ||
+        !Number.isSafeInteger(t['originSeq']) || !(t['data'] instanceof Uint8Array)) return 'bad txn';
+      return undefined;
+    }
+    case 'REQUEST':
+      return isEpoch(msg['epoch']) && typeof msg['session'] === 'string' && Number.isSafeInteger(msg['seq']) && msg['data'] instanceof Uint8Array ? undefined : 'bad REQUEST';
+    default:
+      return 'unknown type';
+  }
+}
