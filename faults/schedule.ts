@@ -1,0 +1,130 @@
+/**
+ * The seeded fault schedule: (packages, seed, interval, time limit) → a timed list of nemesis ops.
+ * The same seed gives the same faults, parameters and order. Targets chosen by role (the leader,
+ * a follower) are resolved at run time by the nemesis, but each start op carries a seeded `pick`
+ * that drives every random choice made then, so the choice sequence is seeded too.
+ *
+ * Two lanes run side by side: process faults (kill, pause, power) and network faults (partition,
+ * one-way, latency, bandwidth, reset, slice). Within a lane faults never overlap; each start is
+ * followed by its own end event (the same `id`) before the lane's next start, and before the time
+ * limit. Like Jepsen's combined packages: stagger, start, hold, stop.
+ */
+import type { NemesisEvent } from '../jepsen-style/types.js';
+import { createPrng, type Prng } from '../src/core/prng.js';
+import { networkPackages, packageOps, processPackages, type FaultPackage } from './packages.js';
+
+export interface ScheduledFault {
+  readonly atMs: number;
+  readonly op: NemesisEvent;
+}
+
+export type NodeTarget = 'one' | 'leader' | 'follower' | 'minority' | 'minority-with-leader' | 'majority' | 'all';
+export type PartitionShape = 'halves' | 'leader' | 'minority-with-leader' | 'ring' | 'bridge';
+export type LinkScope = 'all' | 'leader' | 'one';
+
+/** The `value` of a start op (what the schedule decides; the nemesis adds what it resolved). */
+export type FaultSpec =
+  | { readonly package: 'kill' | 'pause'; readonly targets: NodeTarget }
+  | { readonly package: 'power'; readonly targets: 'majority' | 'all' }
+  | { readonly package: 'partition'; readonly shape: PartitionShape; readonly mode: 'silent' | 'refuse' }
+  | { readonly package: 'one-way'; readonly direction: 'from-leader' | 'to-leader' | 'random' }
+  | { readonly package: 'latency'; readonly scope: LinkScope; readonly latencyMs: number; readonly jitterMs: number }
+  | { readonly package: 'bandwidth'; readonly scope: LinkScope; readonly rateKBps: number }
+  | { readonly package: 'reset'; readonly scope: LinkScope; readonly timeoutMs: number }
+  | { readonly package: 'slice'; readonly scope: LinkScope; readonly averageSize: number; readonly sizeVariation: number; readonly delayUs: number };
+
+export type StartValue = FaultSpec & { readonly id: number; readonly pick: number };
+export interface StopValue { readonly id: number; readonly package: FaultPackage }
+
+function choose<T>(prng: Prng, items: readonly T[]): T {
+  return items[prng.int(items.length)]!;
+}
+
+/** Draw one fault of `pkg` with its parameters. */
+export function drawFault(prng: Prng, pkg: FaultPackage): FaultSpec {
+  switch (pkg) {
+    case 'kill':
+    case 'pause':
+      return { package: pkg, targets: choose(prng, ['one', 'leader', 'follower', 'minority'] as const) };
+    case 'power':
+      return { package: pkg, targets: choose(prng, ['majority', 'all'] as const) };
+    case 'partition':
+      return { package: pkg, shape: choose(prng, ['halves', 'leader', 'minority-with-leader', 'ring', 'bridge'] as const), mode: prng.next() < 0.25 ? 'refuse' : 'silent' };
+    case 'one-way':
+      return { package: pkg, direction: choose(prng, ['from-leader', 'to-leader', 'random'] as const) };
+    case 'latency': {
+      const latencyMs = choose(prng, [20, 50, 100, 250, 600]);
+      return { package: pkg, scope: choose(prng, ['all', 'leader', 'one'] as const), latencyMs, jitterMs: choose(prng, [0, Math.round(latencyMs / 2)]) };
+    }
+    case 'bandwidth':
+      return { package: pkg, scope: choose(prng, ['all', 'leader', 'one'] as const), rateKBps: choose(prng, [1, 8, 64, 512]) };
+    case 'reset':
+      return { package: pkg, scope: choose(prng, ['all', 'leader', 'one'] as const), timeoutMs: choose(prng, [0, 100, 1000]) };
+    case 'slice':
+      return { package: pkg, scope: choose(prng, ['all', 'leader', 'one'] as const), averageSize: choose(prng, [1, 8, 64]), sizeVariation: choose(prng, [0, 4]), delayUs: choose(prng, [0, 100, 1000]) };
+  }
+}
+
+export interface ScheduleOptions {
+  readonly packages: readonly FaultPackage[];
+  readonly seed: number;
+  /** Mean time between a lane's faults, and mean time a fault holds. */
+  readonly intervalSeconds: number;
+  readonly timeLimitSeconds: number;
+}
+
+/** Why: a fault held for less than this cannot be told apart from scheduling noise. */
+const minimumFaultMs = 500;
+
+export function generateSchedule(options: ScheduleOptions): ScheduledFault[];
+export function generateSchedule(packages: readonly FaultPackage[], seed: number, intervalSeconds: number, timeLimitSeconds: number): ScheduledFault[];
+export function generateSchedule(
+  first: ScheduleOptions | readonly FaultPackage[], seed?: number, intervalSeconds?: number, timeLimitSeconds?: number,
+): ScheduledFault[] {
+  const options: ScheduleOptions = Array.isArray(first)
+    ? { packages: first as readonly FaultPackage[], seed: seed!, intervalSeconds: intervalSeconds!, timeLimitSeconds: timeLimitSeconds! }
+    : (first as ScheduleOptions);
+  if (!(options.intervalSeconds > 0)) throw new RangeError(`intervalSeconds must be > 0, got ${options.intervalSeconds}`);
+  if (!(options.timeLimitSeconds >= 0)) throw new RangeError(`timeLimitSeconds must be >= 0, got ${options.timeLimitSeconds}`);
+  const root = createPrng(options.seed);
+  const intervalMs = options.intervalSeconds * 1000;
+  const limitMs = Math.floor(options.timeLimitSeconds * 1000);
+  const lanes = [processPackages, networkPackages].map((lane) => lane.filter((p) => options.packages.includes(p)));
+  const events: { atMs: number; lane: number; seq: number; op: NemesisEvent }[] = [];
+  let nextId = 1;
+  let seq = 0;
+  // Each lane gets its own stream (forked in a fixed order), so adding a package to one lane does
+  // not reshuffle the other.
+  const streams = lanes.map(() => root.fork());
+  // Draw each lane's timeline, then number the faults in global start order.
+  const drafts: { atMs: number; endMs: number; lane: number; spec: FaultSpec; pick: number }[] = [];
+  lanes.forEach((lane, laneIndex) => {
+    if (lane.length === 0) return;
+    const prng = streams[laneIndex]!;
+    let t = Math.round(prng.next() * intervalMs);
+    for (;;) {
+      const pkg = choose(prng, lane);
+      const spec = drawFault(prng, pkg);
+      const pick = prng.int(0x7fff_ffff);
+      const holdMs = Math.round(intervalMs * (0.5 + prng.next()));
+      const gapMs = Math.round(intervalMs * (0.5 + prng.next()));
+      if (t + minimumFaultMs >= limitMs) break;
+      const endMs = Math.min(t + holdMs, limitMs - 1);
+      drafts.push({ atMs: t, endMs, lane: laneIndex, spec, pick });
+      t = endMs + gapMs;
+    }
+  });
+  drafts.sort((a, b) => a.atMs - b.atMs || a.lane - b.lane);
+  for (const draft of drafts) {
+    const id = nextId++;
+    const ops = packageOps[draft.spec.package];
+    const start: StartValue = { id, ...draft.spec, pick: draft.pick };
+    const stop: StopValue = { id, package: draft.spec.package };
+    events.push({ atMs: draft.atMs, lane: draft.lane, seq: seq++, op: { f: ops.start, value: start } });
+    events.push({ atMs: draft.endMs, lane: draft.lane, seq: seq++, op: { f: ops.stop, value: stop } });
+  }
+  // Stops before starts at the same instant, then lane order, then draw order.
+  const isStop = (op: NemesisEvent): number => ((op.value as { pick?: number }).pick === undefined ? 0 : 1);
+  events.sort((a, b) => a.atMs - b.atMs || isStop(a.op) - isStop(b.op) || a.lane - b.lane || a.seq - b.seq);
+  return events.map(({ atMs, op }) => ({ atMs, op }));
+}

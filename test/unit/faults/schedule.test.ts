@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { faultPackages, networkPackages, packageOps, processPackages } from '../../../faults/packages.js';
+import { generateSchedule, type StartValue } from '../../../faults/schedule.js';
+
+const all = [...faultPackages];
+
+describe('fault schedule', () => {
+  it('is the same for the same seed, and differs for another seed', () => {
+    const a = generateSchedule(all, 42, 5, 120);
+    const b = generateSchedule({ packages: all, seed: 42, intervalSeconds: 5, timeLimitSeconds: 120 });
+    expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+    expect(a.length).toBeGreaterThan(10);
+    expect(JSON.stringify(generateSchedule(all, 43, 5, 120))).not.toBe(JSON.stringify(a));
+  });
+
+  it('gives every start its own end, later, inside the time limit; a lane never overlaps itself', () => {
+    for (const seed of [1, 2, 3, 99, 12345]) {
+      const schedule = generateSchedule(all, seed, 3, 60);
+      const open = new Map<number, { pkg: string; at: number }>();
+      const activeByLane = [0, 0];
+      let last = 0;
+      for (const { atMs, op } of schedule) {
+        expect(atMs).toBeGreaterThanOrEqual(last);
+        expect(atMs).toBeLessThan(60_000);
+        last = atMs;
+        const value = op.value as StartValue;
+        if ('pick' in value) {
+          expect(open.has(value.id)).toBe(false);
+          expect(op.f).toBe(packageOps[value.package].start);
+          const lane = processPackages.includes(value.package) ? 0 : 1;
+          expect(activeByLane[lane]).toBe(0);
+          activeByLane[lane]!++;
+          open.set(value.id, { pkg: value.package, at: atMs });
+        } else {
+          const started = open.get(value.id)!;
+          expect(started).toBeDefined();
+          expect(op.f).toBe(packageOps[started.pkg as keyof typeof packageOps].stop);
+          expect(atMs).toBeGreaterThan(started.at);
+          activeByLane[processPackages.includes(started.pkg as never) ? 0 : 1]!--;
+          open.delete(value.id);
+        }
+      }
+      expect(open.size).toBe(0);
+    }
+  });
+
+  it('uses only the chosen packages; none gives an empty schedule', () => {
+    const schedule = generateSchedule(['partition'], 7, 2, 60);
+    expect(schedule.length).toBeGreaterThan(0);
+    expect(new Set(schedule.map((s) => s.op.f))).toEqual(new Set(['partition', 'heal']));
+    expect(generateSchedule([], 7, 2, 60)).toEqual([]);
+    expect(generateSchedule(all, 7, 10, 0)).toEqual([]);
+  });
+
+  it('the process lane does not change when network packages are added', () => {
+    const processOnly = generateSchedule([...processPackages], 5, 4, 100);
+    const mixed = generateSchedule([...processPackages, ...networkPackages], 5, 4, 100);
+    const strip = (list: typeof processOnly): string[] => list
+      .filter((s) => ['kill', 'start', 'pause', 'resume', 'power-off', 'power-on'].includes(s.op.f))
+      .map((s) => `${s.atMs}:${s.op.f}:${JSON.stringify({ ...(s.op.value as object), id: 0 })}`);
+    expect(strip(mixed)).toEqual(strip(processOnly));
+  });
+});
