@@ -9,6 +9,8 @@
 import { Command, CommanderError } from 'commander';
 import { exitCodes, UsageError } from './exit.js';
 import { registerClusterCommand } from './cluster.js';
+import { registerClientCommand } from './client.js';
+import { registerNodeCommand } from './node.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -20,6 +22,8 @@ export function buildProgram(): Command {
     .exitOverride();
   // Commands register here (one file each).
   registerClusterCommand(program);
+  registerNodeCommand(program);
+  registerClientCommand(program);
   return program;
 }
 

@@ -1,0 +1,50 @@
+/** `zabkit node --config FILE` (or the same fields as flags): run one broadcast server in the foreground. */
+import { randomInt } from 'node:crypto';
+import type { Command } from 'commander';
+import { ConfigError, nodeConfigFromFile, nodeConfigFromFlags, type NodeFlags } from '../server/parse-config.js';
+import { runNode } from '../server/replica.js';
+import { UsageError } from './exit.js';
+
+interface NodeOptions extends NodeFlags {
+  readonly config?: string;
+}
+
+export function registerNodeCommand(program: Command): void {
+  program
+    .command('node')
+    .description('run one broadcast server in the foreground')
+    .option('--config <file>', 'JSON NodeConfig (as written by zabkit cluster up)')
+    .option('--cluster-id <id>', 'cluster id presented in peer handshakes', 'zabkit')
+    .option('--id <n>', 'server id')
+    .option('--host <host>', 'address to listen on (peer and client ports)', '127.0.0.1')
+    .option('--peer-port <port>', 'peer port')
+    .option('--client-port <port>', 'client port')
+    .option('--peers <list>', 'the other servers: "2@127.0.0.1:7002,3@127.0.0.1:7003"')
+    .option('--data-dir <dir>', 'transaction log and epoch files')
+    .option('--log-file <file>', 'pino NDJSON log (stdout when absent)')
+    .option('--log-level <level>', 'pino log level')
+    .option('--tick-ms <ms>', 'tick length in milliseconds')
+    .option('--bug <name>', 'run with a planted bug (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
+    .option('--seed <n>', 'seed of the core PRNG (printed at start)')
+    .action(async (options: NodeOptions) => {
+      const randomSeed = (): number => randomInt(0, 2 ** 31);
+      let config;
+      try {
+        config = options.config !== undefined ? nodeConfigFromFile(options.config, randomSeed) : nodeConfigFromFlags(options, randomSeed);
+      } catch (error) {
+        if (error instanceof ConfigError) throw new UsageError(error.message);
+        throw error;
+      }
+      process.stdout.write(`zabkit node ${config.id}: seed ${config.seed}\n`);
+      const node = await runNode(config);
+      const onSignal = (): void => void node.stop();
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+      try {
+        await node.done;
+      } finally {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+      }
+    });
+}

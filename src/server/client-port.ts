@@ -1,0 +1,244 @@
+/**
+ * The client port: broadcast (pipelined), read, subscribe, status, over length-prefixed frames
+ * (protocol in src/client/protocol.ts). Each connection is one client session; session ids are
+ * unique per server incarnation. Garbage closes the connection and is logged; the server keeps serving.
+ */
+import { randomBytes } from 'node:crypto';
+import * as net from 'node:net';
+import type { ClientReply, Txn } from '../core/types.js';
+import { encodeEntries, encodeOk, encodeText, op, type Entry, type NodeStatusReply } from '../client/protocol.js';
+import { FrameDecoder } from './framing.js';
+import type { Logger } from './logger.js';
+import { maxClientConnections, maxClientFrameBytes, maxClientSendBufferBytes, maxInFlightPerClient, maxPayloadBytes, readChunkBytes } from './limits.js';
+
+/** The node's delivered sequence, in zxid order (committed entries handed to subscribers). */
+export class DeliveredLog {
+  readonly zxids: number[] = [];
+  readonly data: Uint8Array[] = [];
+
+  get lastZxid(): number {
+    return this.zxids.length === 0 ? 0 : (this.zxids[this.zxids.length - 1] as number);
+  }
+
+  /** Index of the first entry with zxid > `zxid`. */
+  indexAfter(zxid: number): number {
+    let low = 0;
+    let high = this.zxids.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if ((this.zxids[mid] as number) <= zxid) low = mid + 1;
+      else high = mid;
+    }
+    return low;
+  }
+
+  entries(from: number, to: number): Entry[] {
+    const out: Entry[] = [];
+    for (let i = from; i < to; i++) out.push({ zxid: this.zxids[i] as number, data: this.data[i] as Uint8Array });
+    return out;
+  }
+}
+
+export interface ClientPortHandler {
+  broadcast(session: string, seq: number, data: Uint8Array): void;
+  status(): NodeStatusReply;
+}
+
+interface Subscription {
+  readonly reqId: number;
+  /** Highest zxid sent to this subscriber. */
+  after: number;
+}
+
+interface Session {
+  readonly id: string;
+  readonly socket: net.Socket;
+  lastReqId: number;
+  inFlight: number;
+  paused: boolean;
+  readonly subscriptions: Subscription[];
+}
+
+export class ClientPort {
+  private readonly server: net.Server;
+  private readonly sessions = new Map<string, Session>();
+  private readonly incarnation = `${process.pid.toString(36)}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  private sessionCounter = 0;
+  private closed = false;
+
+  constructor(
+    private readonly options: { host: string; port: number; serverId: number },
+    private readonly logger: Logger,
+    private readonly handler: ClientPortHandler,
+    private readonly delivered: DeliveredLog,
+  ) {
+    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server.maxConnections = maxClientConnections;
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server.on('error', (error) => this.logger.error({ err: error }, 'client port error'));
+  }
+
+  get port(): number {
+    const address = this.server.address();
+    return typeof address === 'object' && address ? address.port : this.options.port;
+  }
+
+  /** Answers a broadcast on its session's connection (dropped when the client has gone). */
+  reply(reply: ClientReply): void {
+    const session = this.sessions.get(reply.session);
+    if (!session) return;
+    session.inFlight--;
+    if (reply.type === 'ok') session.socket.write(encodeOk(reply.seq, reply.zxid));
+    else session.socket.write(encodeText(reply.type === 'fail' ? op.fail : op.unknown, reply.seq, reply.reason));
+    if (session.paused && session.inFlight < maxInFlightPerClient / 2) {
+      session.paused = false;
+      session.socket.resume();
+    }
+    this.checkBuffer(session);
+  }
+
+  /** Appends newly committed entries to the delivered sequence and pushes them to subscribers. */
+  deliver(txns: readonly Txn[]): void {
+    if (txns.length === 0) return;
+    const firstIndex = this.delivered.zxids.length;
+    for (const txn of txns) {
+      if (txn.zxid <= this.delivered.lastZxid) {
+        this.logger.error({ zxid: txn.zxid, lastDelivered: this.delivered.lastZxid }, 'core delivered a zxid out of order: skipped');
+        continue;
+      }
+      this.delivered.zxids.push(txn.zxid);
+      this.delivered.data.push(txn.data);
+    }
+    const lastIndex = this.delivered.zxids.length;
+    if (lastIndex === firstIndex) return;
+    const firstZxid = this.delivered.zxids[firstIndex] as number;
+    const lastZxid = this.delivered.lastZxid;
+    let shared: Entry[] | undefined;
+    for (const session of this.sessions.values()) {
+      for (const subscription of session.subscriptions) {
+        if (subscription.after >= lastZxid) continue;
+        let entries: Entry[];
+        if (subscription.after < firstZxid) entries = shared ??= this.delivered.entries(firstIndex, lastIndex);
+        else entries = this.delivered.entries(this.delivered.indexAfter(subscription.after), lastIndex);
+        session.socket.write(encodeEntries(op.deliver, subscription.reqId, entries));
+        subscription.after = lastZxid;
+      }
+      this.checkBuffer(session);
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.server.close();
+    for (const session of this.sessions.values()) session.socket.destroy();
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    const session: Session = { id: `${this.incarnation}.${++this.sessionCounter}`, socket, lastReqId: 0, inFlight: 0, paused: false, subscriptions: [] };
+    this.sessions.set(session.id, session);
+    const decoder = new FrameDecoder(maxClientFrameBytes);
+    const hello = JSON.stringify({ serverId: this.options.serverId, session: session.id, maxPayloadBytes });
+    socket.write(encodeText(op.hello, 0, hello));
+    const refuse = (reason: string): void => {
+      this.logger.warn({ remote, session: session.id, reason }, 'closed client connection: bad input');
+      socket.destroy();
+    };
+    socket.on('data', (chunk: Buffer) => {
+      const frames = decoder.push(chunk);
+      if (frames instanceof Error) return refuse(frames.message);
+      for (const body of frames) {
+        if (socket.destroyed) return;
+        if (body.length < 5) return refuse('frame shorter than its header');
+        const code = body[0];
+        const reqId = body.readUInt32BE(1);
+        switch (code) {
+          case op.broadcast: {
+            if (reqId <= session.lastReqId) return refuse(`request id ${reqId} does not increase`);
+            session.lastReqId = reqId;
+            const length = body.length - 5;
+            if (length > maxPayloadBytes) {
+              socket.write(encodeText(op.fail, reqId, `payload of ${length} bytes exceeds the limit of ${maxPayloadBytes} bytes`));
+              break;
+            }
+            session.inFlight++;
+            this.handler.broadcast(session.id, reqId, new Uint8Array(body.subarray(5)));
+            if (session.inFlight >= maxInFlightPerClient && !session.paused) {
+              session.paused = true;
+              socket.pause();
+            }
+            break;
+          }
+          case op.read:
+            if (body.length !== 5) return refuse('READ with a body');
+            this.sendRead(session, reqId);
+            break;
+          case op.subscribe: {
+            if (body.length !== 13) return refuse('SUBSCRIBE needs exactly a zxid');
+            const from = body.readDoubleBE(5);
+            if (!Number.isSafeInteger(from) || from < 0) return refuse('SUBSCRIBE: bad zxid');
+            const subscription: Subscription = { reqId, after: from };
+            session.subscriptions.push(subscription);
+            const start = this.delivered.indexAfter(from);
+            this.sendEntries(session, op.deliver, reqId, start, false);
+            subscription.after = Math.max(from, this.delivered.lastZxid);
+            break;
+          }
+          case op.status:
+            if (body.length !== 5) return refuse('STATUS with a body');
+            socket.write(encodeText(op.statusReply, reqId, JSON.stringify(this.handler.status())));
+            break;
+          default:
+            return refuse(`unknown op 0x${(code ?? 0).toString(16)}`);
+        }
+      }
+      this.checkBuffer(session);
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      if (decoder.pendingBytes > 0) this.logger.warn({ remote, session: session.id, bytes: decoder.pendingBytes }, 'client connection closed in the middle of a frame');
+      this.sessions.delete(session.id);
+    });
+  }
+
+  private sendRead(session: Session, reqId: number): void {
+    this.sendEntries(session, op.readChunk, reqId, 0, true);
+  }
+
+  /** Sends delivered entries from index `start` on, in chunks of about readChunkBytes. */
+  private sendEntries(session: Session, code: number, reqId: number, start: number, withLast: boolean): void {
+    const end = this.delivered.zxids.length;
+    let from = start;
+    do {
+      let bytes = 0;
+      let to = from;
+      while (to < end && (to === from || bytes < readChunkBytes)) {
+        bytes += 12 + (this.delivered.data[to] as Uint8Array).length;
+        to++;
+      }
+      const entries = this.delivered.entries(from, to);
+      if (entries.length > 0 || withLast) session.socket.write(encodeEntries(code, reqId, entries, withLast ? to === end : undefined));
+      from = to;
+    } while (from < end);
+  }
+
+  private checkBuffer(session: Session): void {
+    if (session.socket.writableLength > maxClientSendBufferBytes) {
+      this.logger.warn({ session: session.id, bufferedBytes: session.socket.writableLength }, 'client does not drain its connection: disconnecting');
+      session.socket.destroy();
+    }
+  }
+}

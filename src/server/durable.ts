@@ -1,0 +1,49 @@
+/**
+ * Loading the durable state on start (ZooKeeper's loadDataBase): recover the transaction log, read
+ * both epoch files, and refuse to start on an inconsistent image.
+ */
+import * as path from 'node:path';
+import type { DurableState, PlantedBug } from '../core/types.js';
+import { epochOf, zxidToHex } from '../core/zxid.js';
+import type { Logger } from './logger.js';
+import { acceptedEpochFileName, currentEpochFileName, readEpochFile, TxnLog } from './wal.js';
+
+/** The data directory holds a state the server must not start from. */
+export class InconsistentStateError extends Error {
+  override name = 'InconsistentStateError';
+}
+
+export async function loadDurableState(dataDir: string, bugs: readonly PlantedBug[], logger: Logger): Promise<{ log: TxnLog; durable: DurableState }> {
+  const { log, recovered } = await TxnLog.open(dataDir);
+  try {
+    if (recovered.tornTail) {
+      logger.warn({ file: log.file, offset: recovered.tornTail.offset, bytes: recovered.tornTail.bytes }, 'torn last record cut off the transaction log');
+    }
+    const lastZxid = log.lastZxid;
+    let acceptedEpoch: number;
+    let currentEpoch: number;
+    if (bugs.includes('no-epoch-persist')) {
+      // Planted bug ZOOKEEPER-335: the epochs live only in memory, so on start they come from the log.
+      acceptedEpoch = currentEpoch = epochOf(lastZxid);
+      logger.warn({ acceptedEpoch, currentEpoch }, 'planted bug no-epoch-persist: epochs derived from the last zxid');
+    } else {
+      acceptedEpoch = await readEpochFile(dataDir, acceptedEpochFileName);
+      currentEpoch = await readEpochFile(dataDir, currentEpochFileName);
+      if (epochOf(lastZxid) > currentEpoch) {
+        throw new InconsistentStateError(
+          `the current epoch ${currentEpoch} (${path.join(dataDir, currentEpochFileName)}) is older than the epoch of the last zxid ${zxidToHex(lastZxid)} in ${log.file}; refusing to start`,
+        );
+      }
+      if (acceptedEpoch < currentEpoch) {
+        throw new InconsistentStateError(
+          `the accepted epoch ${acceptedEpoch} (${path.join(dataDir, acceptedEpochFileName)}) is older than the current epoch ${currentEpoch}; refusing to start`,
+        );
+      }
+    }
+    logger.info({ entries: recovered.txns.length, lastZxid: zxidToHex(lastZxid), acceptedEpoch, currentEpoch }, 'recovered durable state');
+    return { log, durable: { acceptedEpoch, currentEpoch, log: recovered.txns } };
+  } catch (error) {
+    log.close();
+    throw error;
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * One server process: the I/O shell around the pure core (ZabPeer).
+ *
+ * Inputs (ticks from a timer, peer messages, disconnections, client broadcasts) are stepped into the
+ * core as they arrive; a single serialised pump drains `Ready` batches in the order of core/types.ts:
+ *   1. send messages; 2. persist (truncate, append, write + fdatasync; acceptedEpoch; currentEpoch);
+ *   3. send messagesAfterPersist; 4. deliver committed entries and answer clients; 5. advance.
+ * Inputs that arrive while a batch is being fsynced land in the next batch: that is the group commit.
+ */
+import { createPrng } from '../core/prng.js';
+import { ZabPeer } from '../core/peer.js';
+import type { Input, PeerConfig, Ready, TraceEvent } from '../core/types.js';
+import { zxidToHex } from '../core/zxid.js';
+import type { NodeStatusReply } from '../client/protocol.js';
+import { ClientPort, DeliveredLog } from './client-port.js';
+import type { NodeConfig } from './config.js';
+import { loadDurableState } from './durable.js';
+import { deferredSyncDelayMs } from './limits.js';
+import { createLogger, type Logger } from './logger.js';
+import { PeerTransport } from './transport.js';
+import { acceptedEpochFileName, currentEpochFileName, writeEpochFile, type TxnLog } from './wal.js';
+
+export interface RunningNode {
+  readonly peerPort: number;
+  readonly clientPort: number;
+  readonly logger: Logger;
+  /** Resolves after a clean stop; rejects with the fatal error (failed fsync, full disk, core assertion). */
+  readonly done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function runNode(config: NodeConfig): Promise<RunningNode> {
+  const logger = createLogger(config.id, config.logFile, config.logLevel);
+  logger.info({ config: { ...config, peers: config.peers.map((p) => `${p.id}@${p.host}:${p.port}`) }, seed: config.seed }, 'starting');
+  const { log, durable } = await loadDurableState(config.dataDir, config.bugs, logger);
+  const peerConfig: PeerConfig = {
+    id: config.id,
+    servers: [config.id, ...config.peers.map((p) => p.id)].sort((a, b) => a - b),
+    timing: config.timing,
+    bugs: new Set(config.bugs),
+  };
+  const peer = new ZabPeer(peerConfig, durable, createPrng(config.seed));
+  return new Replica(config, logger, log, peer).start();
+}
+
+class Replica {
+  private readonly transport: PeerTransport;
+  private readonly clientPort: ClientPort;
+  private readonly delivered = new DeliveredLog();
+  private roleLogger: Logger;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private deferredTimer: NodeJS.Timeout | undefined;
+  private pumping = false;
+  private stopped = false;
+  private resolveDone!: () => void;
+  private rejectDone!: (error: Error) => void;
+  private readonly done = new Promise<void>((resolve, reject) => {
+    this.resolveDone = resolve;
+    this.rejectDone = reject;
+  });
+
+  constructor(
+    private readonly config: NodeConfig,
+    private readonly logger: Logger,
+    private readonly log: TxnLog,
+    private readonly peer: ZabPeer,
+  ) {
+    const status = peer.status();
+    this.roleLogger = logger.child({ role: status.state, epoch: status.currentEpoch });
+    this.transport = new PeerTransport(config, logger, {
+      onMessage: (from, message) => {
+        if (message.type === 'DIFF' || message.type === 'TRUNC' || message.type === 'SNAP') {
+          this.roleLogger.info({ syncMode: message.type, from, message }, `sync from leader: ${message.type}`);
+        }
+        this.step({ kind: 'message', from, message });
+      },
+      onDisconnected: (peerId) => this.step({ kind: 'disconnected', peer: peerId }),
+    });
+    this.clientPort = new ClientPort({ host: config.clientHost, port: config.clientPort, serverId: config.id }, logger, {
+      broadcast: (session, seq, data) => this.step({ kind: 'request', request: { session, seq, data } }),
+      status: () => this.status(),
+    }, this.delivered);
+  }
+
+  async start(): Promise<RunningNode> {
+    // Surface a fatal error that happens before anyone awaits `done` without an unhandled rejection.
+    this.done.catch(() => undefined);
+    try {
+      await this.transport.start();
+      await this.clientPort.start();
+    } catch (error) {
+      this.transport.close();
+      this.clientPort.close();
+      this.log.close();
+      throw error;
+    }
+    this.tickTimer = setInterval(() => this.step({ kind: 'tick' }), this.config.tickMs);
+    this.logger.info({ peerPort: this.transport.port, clientPort: this.clientPort.port }, 'serving');
+    this.schedulePump();
+    return {
+      peerPort: this.transport.port,
+      clientPort: this.clientPort.port,
+      logger: this.logger,
+      done: this.done,
+      stop: () => this.stop(),
+    };
+  }
+
+  private status(): NodeStatusReply {
+    const status = this.peer.status();
+    return {
+      ...status,
+      pid: process.pid,
+      serving: !this.stopped && status.phase === 'broadcast' && status.state !== 'looking',
+      deliveredZxid: this.delivered.lastZxid,
+      delivered: this.delivered.zxids.length,
+    };
+  }
+
+  private step(input: Input): void {
+    if (this.stopped) return;
+    try {
+      this.peer.step(input);
+    } catch (error) {
+      this.fail(error as Error);
+      return;
+    }
+    this.schedulePump();
+  }
+
+  private schedulePump(): void {
+    if (this.pumping || this.stopped) return;
+    this.pumping = true;
+    // setImmediate: inputs of the same I/O turn join one batch.
+    setImmediate(() => {
+      this.pump().then(
+        () => {
+          this.pumping = false;
+          if (!this.stopped && this.peer.hasReady()) this.schedulePump();
+        },
+        (error: unknown) => this.fail(error as Error),
+      );
+    });
+  }
+
+  private async pump(): Promise<void> {
+    while (!this.stopped && this.peer.hasReady()) {
+      const ready = this.peer.ready();
+      this.logEvents(ready.events);
+      // 1. messages that do not depend on this batch's persistence
+      for (const envelope of ready.messages) this.transport.send(envelope.to, envelope.message);
+      this.transport.flush();
+      // 2. persist
+      await this.persist(ready);
+      if (this.stopped) return;
+      // 3. promises about durable state
+      for (const envelope of ready.messagesAfterPersist) this.transport.send(envelope.to, envelope.message);
+      this.transport.flush();
+      // 4. deliver and answer
+      this.clientPort.deliver(ready.committed);
+      for (const reply of ready.clientReplies) this.clientPort.reply(reply);
+      // 5.
+      this.peer.advance(ready);
+    }
+  }
+
+  private async persist(ready: Ready): Promise<void> {
+    if (ready.truncateAfter !== undefined) {
+      const removed = await this.log.truncateAfter(ready.truncateAfter);
+      this.roleLogger.info({ after: zxidToHex(ready.truncateAfter), removed }, 'log truncated');
+    }
+    this.log.append(ready.append);
+    if (ready.deferSync) {
+      // Planted bug ack-before-fsync: the ACKs leave before the bytes reach the disk.
+      this.deferredTimer ??= setTimeout(() => {
+        this.deferredTimer = undefined;
+        this.log.sync().catch((error: unknown) => this.fail(error as Error));
+      }, deferredSyncDelayMs);
+    } else {
+      await this.log.sync();
+    }
+    if (ready.acceptedEpoch !== undefined) await writeEpochFile(this.config.dataDir, acceptedEpochFileName, ready.acceptedEpoch);
+    if (ready.currentEpoch !== undefined) await writeEpochFile(this.config.dataDir, currentEpochFileName, ready.currentEpoch);
+  }
+
+  private logEvents(events: readonly TraceEvent[]): void {
+    for (const event of events) {
+      switch (event.type) {
+        case 'state':
+          this.roleLogger = this.logger.child({ role: event.state, epoch: event.epoch });
+          this.roleLogger.info({ phase: event.phase, leader: event.leader }, `role: ${event.state} (${event.phase})`);
+          break;
+        case 'elected':
+          this.roleLogger.info({ leader: event.leader, round: event.round, vote: { ...event.vote, zxid: zxidToHex(event.vote.zxid) } }, `election result: leader ${event.leader}`);
+          break;
+        case 'sync':
+          this.roleLogger.info({ peer: event.peer, syncMode: event.mode, peerLastZxid: zxidToHex(event.peerLastZxid), fromZxid: zxidToHex(event.fromZxid) }, `sync of ${event.peer}: ${event.mode}`);
+          break;
+        case 'truncated':
+          this.roleLogger.info({ after: zxidToHex(event.after), removed: event.removed }, 'truncation');
+          break;
+        case 'rejected':
+          this.roleLogger.warn({ from: event.from, messageType: event.messageType, reason: event.reason }, 'refused input');
+          break;
+        case 'step-down':
+          this.roleLogger.info({ reason: event.reason }, 'step down');
+          break;
+      }
+    }
+  }
+
+  private fail(error: Error): void {
+    if (this.stopped) return;
+    this.logger.fatal({ err: error }, `fatal: ${error.message}`);
+    this.shutdown();
+    this.rejectDone(error);
+  }
+
+  private async stop(): Promise<void> {
+    if (this.stopped) return this.done;
+    this.logger.info('stopping');
+    this.shutdown();
+    this.resolveDone();
+    return this.done;
+  }
+
+  private shutdown(): void {
+    this.stopped = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.deferredTimer) clearTimeout(this.deferredTimer);
+    this.transport.close();
+    this.clientPort.close();
+    this.log.close();
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * Peer transport: one TCP connection per direction and peer. This server dials every peer at the
+ * address in its configuration (a Toxiproxy proxy in a cluster) and sends on that outgoing
+ * connection only; it accepts inbound connections on its peer port and only reads from them.
+ *
+ * Each connection starts with a handshake frame {clusterId, from, to}; an inbound connection from a
+ * stranger, another cluster, or for another receiver is refused (closed and logged). Whenever the
+ * ordered stream to or from a peer breaks (either direction closes, an inbound connection is replaced,
+ * a send buffer overflows, messages queued for a not-yet-connected peer are dropped) the transport
+ * reports `disconnected(peer)`. Nothing is ever retransmitted across connections.
+ */
+import * as net from 'node:net';
+import type { Message, ServerId } from '../core/types.js';
+import type { PeerAddress } from './config.js';
+import { decodeHandshake, decodeMessage, DecodeError, encodeHandshakeFrame, encodeMessageFrame } from './codec.js';
+import { FrameDecoder } from './framing.js';
+import type { Logger } from './logger.js';
+import {
+  connectTimeoutMs,
+  handshakeTimeoutMs,
+  maxPeerFrameBytes,
+  maxPeerPendingMessages,
+  maxPeerSendBufferBytes,
+  reconnectInitialMs,
+  reconnectMaxMs,
+} from './limits.js';
+
+export interface TransportOptions {
+  readonly clusterId: string;
+  readonly id: ServerId;
+  readonly peerHost: string;
+  readonly peerPort: number;
+  readonly peers: readonly PeerAddress[];
+}
+
+export interface TransportHandler {
+  onMessage(from: ServerId, message: Message): void;
+  onDisconnected(peer: ServerId): void;
+}
+
+interface OutgoingLink {
+  readonly address: PeerAddress;
+  socket: net.Socket | undefined;
+  connected: boolean;
+  connectedAt: number;
+  /** Frames produced while no connection is up; sent first on the next one. */
+  pending: Buffer[];
+  /** Frames of the current batch, written at flush. */
+  batch: Buffer[];
+  backoffMs: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export class PeerTransport {
+  private readonly server: net.Server;
+  private readonly links = new Map<ServerId, OutgoingLink>();
+  private readonly inbound = new Map<ServerId, net.Socket>();
+  private readonly unidentified = new Set<net.Socket>();
+  private readonly dirty = new Set<OutgoingLink>();
+  private closed = false;
+
+  constructor(
+    private readonly options: TransportOptions,
+    private readonly logger: Logger,
+    private readonly handler: TransportHandler,
+  ) {
+    for (const address of options.peers) {
+      this.links.set(address.id, { address, socket: undefined, connected: false, connectedAt: 0, pending: [], batch: [], backoffMs: reconnectInitialMs, timer: undefined });
+    }
+    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.peerPort, this.options.peerHost, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server.on('error', (error) => this.logger.error({ err: error }, 'peer port error'));
+    for (const link of this.links.values()) this.connect(link);
+  }
+
+  /** Queues `message` for `to`; bytes leave at `flush()`. */
+  send(to: ServerId, message: Message): void {
+    const link = this.links.get(to);
+    if (!link) {
+      this.logger.warn({ to, type: message.type }, 'message for an unknown peer dropped');
+      return;
+    }
+    const frame = encodeMessageFrame(message);
+    if (link.connected) {
+      link.batch.push(frame);
+      this.dirty.add(link);
+    } else if (link.pending.length < maxPeerPendingMessages) {
+      link.pending.push(frame);
+    } else {
+      link.pending = [];
+      this.logger.warn({ peer: to }, 'peer not connected and its queue is full: messages dropped');
+      this.notifyDisconnected(to);
+    }
+  }
+
+  /** Writes every queued batch, one corked write per peer. */
+  flush(): void {
+    for (const link of this.dirty) {
+      const socket = link.socket;
+      const batch = link.batch;
+      link.batch = [];
+      if (!socket || !link.connected) continue;
+      if (batch.length === 1) socket.write(batch[0] as Buffer);
+      else {
+        socket.cork();
+        for (const frame of batch) socket.write(frame);
+        socket.uncork();
+      }
+      if (socket.writableLength > maxPeerSendBufferBytes) {
+        this.logger.warn({ peer: link.address.id, bufferedBytes: socket.writableLength }, 'peer does not drain its connection: disconnecting');
+        socket.destroy();
+      }
+    }
+    this.dirty.clear();
+  }
+
+  /** The peer port actually bound (useful with port 0). */
+  get port(): number {
+    const address = this.server.address();
+    return typeof address === 'object' && address ? address.port : this.options.peerPort;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.server.close();
+    for (const link of this.links.values()) {
+      if (link.timer) clearTimeout(link.timer);
+      link.socket?.destroy();
+    }
+    for (const socket of this.inbound.values()) socket.destroy();
+    for (const socket of this.unidentified) socket.destroy();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Outgoing
+
+  private connect(link: OutgoingLink): void {
+    if (this.closed) return;
+    link.timer = undefined;
+    const { host, port, id } = link.address;
+    const socket = net.connect({ host, port, noDelay: true });
+    link.socket = socket;
+    socket.setTimeout(connectTimeoutMs);
+    let opened = false;
+    socket.once('connect', () => {
+      if (link.socket !== socket) return;
+      socket.setTimeout(0);
+      socket.setKeepAlive(true, 1000);
+      opened = true;
+      link.connected = true;
+      link.connectedAt = Date.now();
+      socket.cork();
+      socket.write(encodeHandshakeFrame({ clusterId: this.options.clusterId, from: this.options.id, to: id }));
+      for (const frame of link.pending) socket.write(frame);
+      socket.uncork();
+      link.pending = [];
+      this.logger.info({ peer: id, host, port }, 'connected to peer');
+    });
+    socket.on('timeout', () => socket.destroy());
+    // The receiver never writes; anything it sends is ignored, but reading lets us see its close.
+    socket.on('data', () => undefined);
+    socket.on('end', () => socket.destroy());
+    socket.on('error', (error) => {
+      if (opened) this.logger.info({ peer: id, err: error.message }, 'connection to peer failed');
+    });
+    socket.on('close', () => {
+      if (link.socket !== socket) return;
+      const lived = opened ? Date.now() - link.connectedAt : 0;
+      const hadPending = link.pending.length > 0;
+      link.socket = undefined;
+      link.connected = false;
+      link.batch = [];
+      link.pending = [];
+      this.dirty.delete(link);
+      if (opened) this.logger.info({ peer: id }, 'connection to peer closed');
+      if (opened || hadPending) this.notifyDisconnected(id);
+      if (this.closed) return;
+      link.backoffMs = lived > reconnectMaxMs ? reconnectInitialMs : Math.min(reconnectMaxMs, link.backoffMs * 2);
+      link.timer = setTimeout(() => this.connect(link), link.backoffMs);
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Inbound
+
+  private accept(socket: net.Socket): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    const decoder = new FrameDecoder(maxPeerFrameBytes);
+    let from: ServerId | undefined;
+    this.unidentified.add(socket);
+    const timer = setTimeout(() => {
+      this.logger.warn({ remote }, 'refused peer connection: no handshake in time');
+      socket.destroy();
+    }, handshakeTimeoutMs);
+    const refuse = (reason: string): void => {
+      this.logger.warn({ remote, from, reason }, 'refused peer connection');
+      socket.destroy();
+    };
+    socket.on('data', (chunk: Buffer) => {
+      const frames = decoder.push(chunk);
+      if (frames instanceof Error) {
+        refuse(frames.message);
+        return;
+      }
+      for (const body of frames) {
+        if (socket.destroyed) return;
+        if (from === undefined) {
+          const handshake = decodeHandshake(body);
+          if (handshake instanceof DecodeError) return refuse(handshake.message);
+          if (handshake.clusterId !== this.options.clusterId) return refuse(`wrong cluster id ${JSON.stringify(handshake.clusterId)}`);
+          if (handshake.to !== this.options.id) return refuse(`handshake addressed to server ${handshake.to}, this is ${this.options.id}`);
+          if (!this.links.has(handshake.from)) return refuse(`server ${handshake.from} is not in the configuration`);
+          clearTimeout(timer);
+          this.unidentified.delete(socket);
+          from = handshake.from;
+          const old = this.inbound.get(from);
+          this.inbound.set(from, socket);
+          if (old) {
+            this.logger.info({ peer: from }, 'new connection from peer replaces the old one');
+            old.destroy();
+            this.notifyDisconnected(from);
+          }
+          this.logger.info({ peer: from, remote }, 'accepted peer connection');
+          continue;
+        }
+        const message = decodeMessage(body);
+        if (message instanceof DecodeError) return refuse(`bad message: ${message.message}`);
+        this.handler.onMessage(from, message);
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      this.unidentified.delete(socket);
+      if (decoder.pendingBytes > 0) this.logger.warn({ remote, peer: from, bytes: decoder.pendingBytes }, 'peer connection closed in the middle of a frame');
+      if (from !== undefined && this.inbound.get(from) === socket) {
+        this.inbound.delete(from);
+        this.logger.info({ peer: from }, 'connection from peer closed');
+        this.notifyDisconnected(from);
+      }
+    });
+  }
+
+  private notifyDisconnected(peer: ServerId): void {
+    if (this.closed) return;
+    this.handler.onDisconnected(peer);
+  }
+}

@@ -1,0 +1,307 @@
+/**
+ * The durable state of one server: an append-only transaction log and the two epoch files.
+ *
+ * Log records: u32 bodyLength | u32 crc32(body) | body, where
+ *   body = f64 zxid | u32 originServer | f64 originSeq | u16 sessionLength | session | data...
+ *
+ * Group commit: `append` only encodes into user-space buffers; bytes reach the OS in `sync` (one
+ * writev, then fdatasync), once per Ready batch. A kill -9 therefore loses exactly what a power cut
+ * would: everything not yet synced.
+ *
+ * Recovery: a record cut short at the end of the file (or whose CRC fails and that ends exactly at
+ * the end of the file, or a zero-filled tail) is a torn write: it is cut off and reported. Any other
+ * bad record is corruption: recovery stops with a WalCorruptionError naming the file and offset.
+ */
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { crc32 } from 'node:zlib';
+import type { Txn } from '../core/types.js';
+import type { Zxid } from '../core/zxid.js';
+import { maxPayloadBytes, maxSessionIdBytes } from './limits.js';
+
+export const txnLogFileName = 'txnlog';
+export const acceptedEpochFileName = 'acceptedEpoch';
+export const currentEpochFileName = 'currentEpoch';
+
+const recordHeaderBytes = 8;
+const bodyFixedBytes = 22;
+/** Largest body a valid record can have; anything larger is corruption, not a torn write. */
+const maxRecordBodyBytes = bodyFixedBytes + maxSessionIdBytes + maxPayloadBytes;
+
+export class WalCorruptionError extends Error {
+  override name = 'WalCorruptionError';
+  constructor(readonly file: string, readonly offset: number, reason: string) {
+    super(`corrupt transaction log ${file} at byte offset ${offset}: ${reason}`);
+  }
+}
+
+/** An I/O failure on the durable state (fsync failed, disk full): the server must stop acknowledging. */
+export class StorageError extends Error {
+  override name = 'StorageError';
+}
+
+export interface TornTail {
+  readonly offset: number;
+  readonly bytes: number;
+}
+
+export interface RecoveredLog {
+  readonly txns: Txn[];
+  /** Set when a torn last record was cut off. */
+  readonly tornTail: TornTail | undefined;
+}
+
+/** Parses a whole log image. Pure; exported for tests. */
+export function parseLog(file: string, data: Buffer): { txns: Txn[]; offsets: number[]; validBytes: number; tornTail: TornTail | undefined } {
+  const txns: Txn[] = [];
+  const offsets: number[] = [];
+  let offset = 0;
+  let lastZxid = -1;
+  const torn = (): TornTail => ({ offset, bytes: data.length - offset });
+  while (offset < data.length) {
+    const remaining = data.length - offset;
+    if (remaining < recordHeaderBytes) return { txns, offsets, validBytes: offset, tornTail: torn() };
+    const bodyLength = data.readUInt32BE(offset);
+    const crc = data.readUInt32BE(offset + 4);
+    if (bodyLength === 0 && isAllZero(data, offset)) return { txns, offsets, validBytes: offset, tornTail: torn() };
+    if (bodyLength < bodyFixedBytes || bodyLength > maxRecordBodyBytes) {
+      throw new WalCorruptionError(file, offset, `record length ${bodyLength} is outside ${bodyFixedBytes}..${maxRecordBodyBytes}`);
+    }
+    const end = offset + recordHeaderBytes + bodyLength;
+    if (end > data.length) return { txns, offsets, validBytes: offset, tornTail: torn() };
+    const body = data.subarray(offset + recordHeaderBytes, end);
+    if (crc32(body) !== crc) {
+      if (end === data.length) return { txns, offsets, validBytes: offset, tornTail: torn() };
+      throw new WalCorruptionError(file, offset, 'CRC mismatch');
+    }
+    const zxid = body.readDoubleBE(0);
+    const originServer = body.readUInt32BE(8);
+    const originSeq = body.readDoubleBE(12);
+    const sessionLength = body.readUInt16BE(20);
+    if (bodyFixedBytes + sessionLength > body.length) throw new WalCorruptionError(file, offset, 'session length beyond the record');
+    if (!Number.isSafeInteger(zxid) || zxid <= lastZxid) {
+      throw new WalCorruptionError(file, offset, `zxid ${zxid} does not follow ${lastZxid}`);
+    }
+    lastZxid = zxid;
+    txns.push({
+      zxid,
+      originServer,
+      originSeq,
+      originSession: body.toString('utf8', bodyFixedBytes, bodyFixedBytes + sessionLength),
+      data: new Uint8Array(body.subarray(bodyFixedBytes + sessionLength)),
+    });
+    offsets.push(offset);
+    offset = end;
+  }
+  return { txns, offsets, validBytes: offset, tornTail: undefined };
+}
+
+function isAllZero(data: Buffer, from: number): boolean {
+  for (let i = from; i < data.length; i++) if (data[i] !== 0) return false;
+  return true;
+}
+
+/** Encodes records for `txns` into one buffer. Exported for tests. */
+export function encodeRecords(txns: readonly Txn[]): Buffer {
+  let total = 0;
+  for (const txn of txns) total += recordHeaderBytes + bodyFixedBytes + Buffer.byteLength(txn.originSession) + txn.data.length;
+  const out = Buffer.allocUnsafe(total);
+  let offset = 0;
+  for (const txn of txns) {
+    const bodyStart = offset + recordHeaderBytes;
+    out.writeDoubleBE(txn.zxid, bodyStart);
+    out.writeUInt32BE(txn.originServer, bodyStart + 8);
+    out.writeDoubleBE(txn.originSeq, bodyStart + 12);
+    const sessionLength = out.write(txn.originSession, bodyStart + bodyFixedBytes, 'utf8');
+    out.writeUInt16BE(sessionLength, bodyStart + 20);
+    out.set(txn.data, bodyStart + bodyFixedBytes + sessionLength);
+    const end = bodyStart + bodyFixedBytes + sessionLength + txn.data.length;
+    out.writeUInt32BE(end - bodyStart, offset);
+    out.writeUInt32BE(crc32(out.subarray(bodyStart, end)), offset + 4);
+    offset = end;
+  }
+  return out;
+}
+
+/**
+ * The open transaction log. Every file operation runs on one internal queue, so a deferred flush
+ * (planted bug ack-before-fsync) never interleaves with the pump's truncate/sync.
+ */
+export class TxnLog {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private writtenBytes: number;
+  /** zxid and file offset of every record, in order (pending ones included). */
+  private readonly zxids: number[];
+  private readonly offsets: number[];
+  private queue: Promise<unknown> = Promise.resolve();
+  private dirty = false;
+  private closed = false;
+
+  private constructor(readonly file: string, private readonly fd: number, recovered: { txns: Txn[]; offsets: number[]; validBytes: number }) {
+    this.writtenBytes = recovered.validBytes;
+    this.zxids = recovered.txns.map((txn) => txn.zxid);
+    this.offsets = recovered.offsets;
+  }
+
+  /** Opens (creating if needed) and recovers `dir/txnlog`. A torn tail is cut off and fsynced. */
+  static async open(dir: string): Promise<{ log: TxnLog; recovered: RecoveredLog }> {
+    await fsp.mkdir(dir, { recursive: true });
+    const file = path.join(dir, txnLogFileName);
+    const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+    try {
+      const data = await fsp.readFile(file);
+      const parsed = parseLog(file, data);
+      if (parsed.tornTail) {
+        fs.ftruncateSync(fd, parsed.validBytes);
+        fs.fsyncSync(fd);
+      }
+      await fsyncDirectory(dir);
+      return { log: new TxnLog(file, fd, parsed), recovered: { txns: parsed.txns, tornTail: parsed.tornTail } };
+    } catch (error) {
+      fs.closeSync(fd);
+      throw error;
+    }
+  }
+
+  get lastZxid(): Zxid {
+    return this.zxids.length === 0 ? 0 : (this.zxids[this.zxids.length - 1] as number);
+  }
+
+  get length(): number {
+    return this.zxids.length;
+  }
+
+  /** Encodes `txns` into user-space buffers; nothing reaches the OS until `sync`. */
+  append(txns: readonly Txn[]): void {
+    if (txns.length === 0) return;
+    const records = encodeRecords(txns);
+    let offset = this.writtenBytes + this.pendingBytes;
+    let recordStart = 0;
+    for (const txn of txns) {
+      this.zxids.push(txn.zxid);
+      this.offsets.push(offset);
+      const length = recordHeaderBytes + records.readUInt32BE(recordStart);
+      offset += length;
+      recordStart += length;
+    }
+    this.pending.push(records);
+    this.pendingBytes += records.length;
+    this.dirty = true;
+  }
+
+  /** Removes every record with zxid > `zxid` (0 removes all). Returns how many were removed. */
+  truncateAfter(zxid: Zxid): Promise<number> {
+    return this.enqueue(async () => {
+      let index = this.zxids.length;
+      while (index > 0 && (this.zxids[index - 1] as number) > zxid) index--;
+      const removed = this.zxids.length - index;
+      if (removed === 0) return 0;
+      const newSize = this.offsets[index] as number;
+      await this.writePending();
+      await new Promise<void>((resolve, reject) => fs.ftruncate(this.fd, newSize, (e) => (e ? reject(storageError('truncate', this.file, e)) : resolve())));
+      this.writtenBytes = newSize;
+      this.zxids.length = index;
+      this.offsets.length = index;
+      this.dirty = true;
+      return removed;
+    });
+  }
+
+  /** Writes the pending bytes and fdatasyncs, if anything changed since the last sync. */
+  sync(): Promise<void> {
+    return this.enqueue(async () => {
+      if (!this.dirty) return;
+      this.dirty = false;
+      await this.writePending();
+      await new Promise<void>((resolve, reject) => fs.fdatasync(this.fd, (e) => (e ? reject(storageError('fdatasync', this.file, e)) : resolve())));
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // already closed
+    }
+  }
+
+  private async writePending(): Promise<void> {
+    if (this.pendingBytes === 0) return;
+    const buffers = this.pending;
+    const bytes = this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    let position = this.writtenBytes;
+    let written = 0;
+    let chunk: Buffer[] = buffers;
+    while (written < bytes) {
+      const n = await new Promise<number>((resolve, reject) =>
+        fs.writev(this.fd, chunk, position, (e, count) => (e ? reject(storageError('write', this.file, e)) : resolve(count))),
+      );
+      written += n;
+      position += n;
+      if (written < bytes) chunk = [Buffer.concat(buffers).subarray(written)];
+    }
+    this.writtenBytes = position;
+  }
+
+  private enqueue<T>(op: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(op);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+}
+
+function storageError(op: string, file: string, cause: Error): StorageError {
+  return new StorageError(`${op} of ${file} failed: ${cause.message}`, { cause });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Epoch files
+
+/** Reads an epoch file; a missing file is epoch 0. A malformed one is an error naming the file. */
+export async function readEpochFile(dir: string, name: string): Promise<number> {
+  const file = path.join(dir, name);
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw error;
+  }
+  const value = Number(text.trim());
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) throw new Error(`epoch file ${file} does not hold an epoch: ${JSON.stringify(text.slice(0, 40))}`);
+  return value;
+}
+
+/** Replaces an epoch file atomically: temp file, fsync, rename, fsync the folder. */
+export async function writeEpochFile(dir: string, name: string, epoch: number): Promise<void> {
+  const file = path.join(dir, name);
+  const temp = `${file}.tmp`;
+  try {
+    const handle = await fsp.open(temp, 'w', 0o644);
+    try {
+      await handle.writeFile(`${epoch}\n`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fsp.rename(temp, file);
+    await fsyncDirectory(dir);
+  } catch (error) {
+    throw new StorageError(`writing ${file} failed: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+export async function fsyncDirectory(dir: string): Promise<void> {
+  const handle = await fsp.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
