@@ -386,6 +386,11 @@ export class Sim {
     }
     const problem = this.convergence();
     if (problem !== undefined) this.fail(`not converged after healing: ${problem}`);
+    // The shell flushes appends written without fsync eventually (ack-before-fsync).
+    for (const node of this.nodes) {
+      node.disk.log.push(...node.disk.unsynced);
+      node.disk.unsynced = [];
+    }
     this.checkFinal();
     return this.stats;
   }
