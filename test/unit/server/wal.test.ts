@@ -1,0 +1,139 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Txn } from '../../../src/core/types.js';
+import { makeZxid } from '../../../src/core/zxid.js';
+import { loadDurableState, InconsistentStateError } from '../../../src/server/durable.js';
+import { createLogger } from '../../../src/server/logger.js';
+import { acceptedEpochFileName, currentEpochFileName, readEpochFile, TxnLog, txnLogFileName, WalCorruptionError, writeEpochFile } from '../../../src/server/wal.js';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'zabkit-wal-'));
+  dirs.push(dir);
+  return dir;
+}
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+const txn = (epoch: number, counter: number, text = `m${epoch}.${counter}`): Txn => ({
+  zxid: makeZxid(epoch, counter), originServer: 1, originSession: 'sess.1', originSeq: counter, data: Buffer.from(text),
+});
+
+async function writeLog(dir: string, txns: Txn[]): Promise<void> {
+  const { log } = await TxnLog.open(dir);
+  log.append(txns);
+  await log.sync();
+  log.close();
+}
+
+describe('transaction log', () => {
+  it('recovers what was synced, in order', async () => {
+    const dir = tempDir();
+    const txns = [txn(1, 1), txn(1, 2), txn(2, 1, 'x'.repeat(1000))];
+    await writeLog(dir, txns);
+    const { log, recovered } = await TxnLog.open(dir);
+    log.close();
+    expect(recovered.txns.map((t) => [t.zxid, Buffer.from(t.data).toString()])).toEqual(txns.map((t) => [t.zxid, Buffer.from(t.data).toString()]));
+    expect(recovered.tornTail).toBeUndefined();
+  });
+
+  it('keeps appended records in user space until sync', async () => {
+    const dir = tempDir();
+    const { log } = await TxnLog.open(dir);
+    log.append([txn(1, 1)]);
+    expect(statSync(join(dir, txnLogFileName)).size).toBe(0);
+    await log.sync();
+    expect(statSync(join(dir, txnLogFileName)).size).toBeGreaterThan(0);
+    log.close();
+  });
+
+  it('cuts a torn last record off and keeps everything before it', async () => {
+    const dir = tempDir();
+    await writeLog(dir, [txn(1, 1), txn(1, 2), txn(1, 3)]);
+    const file = join(dir, txnLogFileName);
+    const whole = readFileSync(file);
+    writeFileSync(file, whole.subarray(0, whole.length - 5));
+    const { log, recovered } = await TxnLog.open(dir);
+    expect(recovered.txns.map((t) => t.zxid)).toEqual([makeZxid(1, 1), makeZxid(1, 2)]);
+    expect(recovered.tornTail?.bytes).toBeGreaterThan(0);
+    // the cut is durable and the log appends after it
+    log.append([txn(1, 3)]);
+    await log.sync();
+    log.close();
+    const again = await TxnLog.open(dir);
+    again.log.close();
+    expect(again.recovered.txns.map((t) => t.zxid)).toEqual([makeZxid(1, 1), makeZxid(1, 2), makeZxid(1, 3)]);
+    expect(again.recovered.tornTail).toBeUndefined();
+  });
+
+  it('treats a zero-filled tail as torn', async () => {
+    const dir = tempDir();
+    await writeLog(dir, [txn(1, 1)]);
+    appendFileSync(join(dir, txnLogFileName), Buffer.alloc(4096));
+    const { log, recovered } = await TxnLog.open(dir);
+    log.close();
+    expect(recovered.txns).toHaveLength(1);
+    expect(recovered.tornTail?.bytes).toBe(4096);
+  });
+
+  it('reports corruption before the tail with the file and the byte offset', async () => {
+    const dir = tempDir();
+    await writeLog(dir, [txn(1, 1), txn(1, 2), txn(1, 3)]);
+    const file = join(dir, txnLogFileName);
+    const bytes = readFileSync(file);
+    const recordLength = bytes.length / 3;
+    bytes[recordLength + 20] = (bytes[recordLength + 20] as number) ^ 0xff; // inside the second record
+    writeFileSync(file, bytes);
+    const error = await TxnLog.open(dir).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(WalCorruptionError);
+    expect((error as WalCorruptionError).offset).toBe(recordLength);
+    expect((error as Error).message).toContain(file);
+    expect((error as Error).message).toContain(`offset ${recordLength}`);
+  });
+
+  it('truncates after a zxid, including records not yet synced', async () => {
+    const dir = tempDir();
+    const { log } = await TxnLog.open(dir);
+    log.append([txn(1, 1), txn(1, 2)]);
+    await log.sync();
+    log.append([txn(1, 3)]);
+    expect(await log.truncateAfter(makeZxid(1, 1))).toBe(2);
+    log.append([txn(2, 1)]);
+    await log.sync();
+    expect(await log.truncateAfter(makeZxid(5, 0))).toBe(0);
+    log.close();
+    const { log: reopened, recovered } = await TxnLog.open(dir);
+    expect(recovered.txns.map((t) => t.zxid)).toEqual([makeZxid(1, 1), makeZxid(2, 1)]);
+    expect(await reopened.truncateAfter(0)).toBe(2);
+    await reopened.sync();
+    reopened.close();
+    expect(statSync(join(dir, txnLogFileName)).size).toBe(0);
+  });
+});
+
+describe('epoch files', () => {
+  it('replaces atomically and leaves no temp file', async () => {
+    const dir = tempDir();
+    expect(await readEpochFile(dir, currentEpochFileName)).toBe(0);
+    await writeEpochFile(dir, currentEpochFileName, 3);
+    await writeEpochFile(dir, currentEpochFileName, 4);
+    expect(await readEpochFile(dir, currentEpochFileName)).toBe(4);
+    expect(readdirSync(dir).sort()).toEqual([currentEpochFileName]);
+  });
+
+  it('refuses to start when the log is ahead of currentEpoch, unless epochs are not persisted (planted bug)', async () => {
+    const dir = tempDir();
+    await writeLog(dir, [txn(2, 1)]);
+    await writeEpochFile(dir, acceptedEpochFileName, 1);
+    await writeEpochFile(dir, currentEpochFileName, 1);
+    const logger = createLogger(1, join(dir, 'node.log'));
+    await expect(loadDurableState(dir, [], logger)).rejects.toThrow(InconsistentStateError);
+    await expect(loadDurableState(dir, [], logger)).rejects.toThrow(/current epoch 1 .* older than the epoch of the last zxid 0x200000001/);
+    const { log, durable } = await loadDurableState(dir, ['no-epoch-persist'], logger);
+    log.close();
+    expect([durable.acceptedEpoch, durable.currentEpoch]).toEqual([2, 2]);
+  });
+});
