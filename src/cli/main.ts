@@ -11,6 +11,7 @@ import { exitCodes, UsageError } from './exit.js';
 import { registerClusterCommand } from './cluster.js';
 import { registerClientCommand } from './client.js';
 import { registerNodeCommand } from './node.js';
+import { registerBenchCommand } from './bench.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerClusterCommand(program);
   registerNodeCommand(program);
   registerClientCommand(program);
+  registerBenchCommand(program);
   return program;
 }
 

@@ -1,0 +1,84 @@
+/**
+ * `zabkit bench`: zabkit and Apache ZooKeeper side by side (interfaces.md). The work is in
+ * jepsen-style/bench.ts; this file parses options, prints the table and writes --json.
+ */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { formatBenchTable, parseConcurrency, runBench, writeBenchJson, benchLimits, type BenchSystem } from '../../jepsen-style/bench.js';
+import { repoRoot } from '../../cluster/zabkit-db.js';
+import { intOption, UsageError } from './exit.js';
+
+interface BenchCliOptions {
+  systems: string;
+  nodes: string;
+  seconds: string;
+  warmup: string;
+  size: string;
+  concurrency?: string;
+  failover?: boolean;
+  throughProxy?: boolean;
+  toxiproxyUrl?: string;
+  dir?: string;
+  json?: string;
+}
+
+export function registerBenchCommand(program: Command): void {
+  program.command('bench')
+    .description('throughput / latency / failover of zabkit and Apache ZooKeeper, side by side (same load, same machine, fsync on)')
+    .option('--systems <list>', 'comma-separated systems, run in turn: zabkit,zookeeper', 'zabkit,zookeeper')
+    .option('--nodes <n>', 'servers per system (1..9)', '3')
+    .option('--seconds <s>', 'measured seconds per system', '10')
+    .option('--warmup <s>', 'unmeasured warm-up seconds per system', '1')
+    .option('--size <bytes>', 'payload bytes per broadcast', '256')
+    .option('--concurrency <clients x in-flight>', 'sessions x outstanding broadcasts each, e.g. 3x64 (default: NODESx32)')
+    .option('--failover', 'kill -9 the leader at 40% of the run; report the longest gap between commits')
+    .option('--through-proxy', 'server-to-server links through Toxiproxy (default: direct)')
+    .option('--toxiproxy-url <url>', 'use this running Toxiproxy')
+    .option('--dir <dir>', 'keep the clusters\' folders (logs, data) here; default: a temporary folder, removed')
+    .option('--json <file>', 'also write {"results": [...]} to FILE')
+    .action(async (options: BenchCliOptions) => {
+      const systems = options.systems.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      for (const system of systems) {
+        if (system !== 'zabkit' && system !== 'zookeeper') throw new UsageError(`--systems: unknown system ${JSON.stringify(system)} (zabkit, zookeeper)`);
+      }
+      if (systems.length === 0) throw new UsageError('--systems is empty');
+      const nodes = intOption('--nodes', options.nodes, 1, 9);
+      let concurrency: { clients: number; inFlight: number };
+      try {
+        concurrency = parseConcurrency(options.concurrency ?? `${nodes}x32`);
+      } catch (error) {
+        throw new UsageError(error instanceof Error ? error.message : String(error));
+      }
+      let cleanup: (() => Promise<void>) | undefined;
+      const onSignal = (signal: NodeJS.Signals): void => {
+        void (cleanup?.() ?? Promise.resolve()).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const report = await runBench({
+          systems: systems as BenchSystem[],
+          nodes,
+          seconds: intOption('--seconds', options.seconds, 1, benchLimits.maxSeconds),
+          warmupSeconds: intOption('--warmup', options.warmup, 0, 600),
+          size: intOption('--size', options.size, 1, benchLimits.maxSize),
+          clients: concurrency.clients,
+          inFlight: concurrency.inFlight,
+          failover: options.failover === true,
+          throughProxy: options.throughProxy === true,
+          repoRoot: repoRoot(),
+          ...(options.toxiproxyUrl ? { toxiproxyUrl: options.toxiproxyUrl } : {}),
+          ...(options.dir ? { dir: resolve(options.dir) } : {}),
+          log: (line) => process.stderr.write(`${line}\n`),
+          onCleanup: (close) => {
+            cleanup = close;
+          },
+        });
+        process.stdout.write(`${formatBenchTable(report.results)}\n`);
+        if (options.json) writeBenchJson(resolve(options.json), report);
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}
