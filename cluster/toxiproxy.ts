@@ -5,7 +5,7 @@
  * docs/toxiproxy.md G4). We never write a proxy of our own.
  */
 import { execa } from 'execa';
-import { accessSync, constants, existsSync, mkdirSync, renameSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, renameSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { Toxiproxy, type ICreateToxicBody, type Proxy as ToxiProxy } from 'toxiproxy-node-client';
 import { isAlive, killGroup, signalGroup, sleep, waitFor, withTimeout } from './proc.js';
@@ -240,10 +240,12 @@ export async function startToxiproxy(options: StartToxiproxyOptions): Promise<To
     return { url: api.url, pid: undefined, api, stop: async () => {} };
   }
   const binary = await findToxiproxyServer(options.repoRoot);
-  const out = { file: options.logFile, append: true } as const;
+  // The child writes to the file itself (an fd, not a pipe through us), so it outlives this process.
+  const fd = openSync(options.logFile, 'a');
   const child = execa(binary, ['-host', '127.0.0.1', '-port', String(options.port)], {
-    env: { LOG_LEVEL: 'warn' }, detached: true, cleanup: false, reject: false, stdin: 'ignore', stdout: out, stderr: out,
+    env: { LOG_LEVEL: 'warn' }, detached: true, cleanup: false, reject: false, stdin: 'ignore', stdout: fd as never, stderr: fd as never,
   });
+  closeSync(fd);
   child.catch(() => {});
   child.unref();
   const pid = child.pid;

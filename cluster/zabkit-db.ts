@@ -8,7 +8,7 @@
  */
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Db, NodeInfo, NodeStatus } from '../jepsen-style/types.js';
@@ -213,10 +213,12 @@ export class ZabkitDb implements Db {
     const state = this.state(name);
     if (isAlive(state.pid)) return;
     const main = join(this.root, 'dist', 'src', 'cli', 'main.js');
-    const out = { file: state.stdoutFile, append: true } as const;
+    // The node writes to the file itself (an fd, not a pipe through us), so it outlives this process.
+    const fd = openSync(state.stdoutFile, 'a');
     const child = execa(process.execPath, [main, 'node', '--config', state.configFile], {
-      detached: true, cleanup: false, reject: false, stdin: 'ignore', stdout: out, stderr: out,
+      detached: true, cleanup: false, reject: false, stdin: 'ignore', stdout: fd as never, stderr: fd as never,
     });
+    closeSync(fd);
     child.catch(() => {});
     child.unref();
     state.pid = child.pid;
