@@ -1,0 +1,190 @@
+/**
+ * What the report draws, computed from a run's files: operations paired into intervals, fault
+ * windows paired from nemesis start/end events, role segments from roles.jsonl.
+ */
+import type { Op } from '../types.js';
+
+export type Outcome = 'ok' | 'fail' | 'info' | 'pending';
+
+export interface Interval {
+  readonly process: number;
+  readonly f: string;
+  readonly node: string | undefined;
+  readonly invokeIndex: number;
+  readonly start: number;
+  doneIndex: number;
+  end: number;
+  outcome: Outcome;
+  readonly id: string | undefined;
+}
+
+export interface FaultWindow {
+  readonly kind: string;
+  readonly group: 'kill' | 'pause' | 'partition' | 'network' | 'other';
+  readonly label: string;
+  readonly start: number;
+  end: number;
+  readonly startIndex: number;
+  endIndex: number | undefined;
+}
+
+export interface RoleSample {
+  readonly time: number;
+  readonly node: string;
+  readonly role: string;
+  readonly epoch: number | undefined;
+}
+
+export interface RoleSegment {
+  readonly node: string;
+  readonly role: string;
+  readonly epoch: number | undefined;
+  readonly start: number;
+  end: number;
+}
+
+export const faultColors: Record<FaultWindow['group'], string> = {
+  kill: '#E9A4A0',
+  pause: '#A0B1E9',
+  partition: '#E9DCA0',
+  network: '#D1E8A0',
+  other: '#D8D8D8',
+};
+
+/** Pair client invokes with their completions (by process, and by message id for broadcasts). */
+export function pairOperations(ops: readonly Op[]): Interval[] {
+  const intervals: Interval[] = [];
+  const open = new Map<string, Interval>();
+  const lastTime = ops.length === 0 ? 0 : (ops[ops.length - 1] as Op).time;
+  for (const op of ops) {
+    if (op.process === 'nemesis' || op.f === 'deliver') continue;
+    const value = typeof op.value === 'object' && op.value !== null ? (op.value as Record<string, unknown>) : undefined;
+    const id = op.f === 'broadcast' && typeof value?.id === 'string' ? value.id : undefined;
+    const key = `${op.process}|${op.f}|${id ?? ''}`;
+    if (op.type === 'invoke') {
+      const interval: Interval = { process: op.process, f: op.f, node: op.node, invokeIndex: op.index, start: op.time, doneIndex: -1, end: lastTime, outcome: 'pending', id };
+      intervals.push(interval);
+      open.set(key, interval);
+    } else {
+      const interval = open.get(key);
+      if (interval === undefined) continue;
+      open.delete(key);
+      interval.doneIndex = op.index;
+      interval.end = op.time;
+      interval.outcome = op.type;
+    }
+  }
+  return intervals;
+}
+
+function group(kind: string): FaultWindow['group'] {
+  if (/kill|crash|power/.test(kind)) return 'kill';
+  if (/pause|stop-process|sigstop/.test(kind)) return 'pause';
+  if (/partition|one-way|isolat|bridge|ring|cut|split/.test(kind)) return 'partition';
+  if (/latency|delay|bandwidth|reset|slice|packet|slow|jitter|loss/.test(kind)) return 'network';
+  return 'other';
+}
+
+function targets(value: unknown): string {
+  const names = new Set<string>();
+  const walk = (v: unknown, depth: number): void => {
+    if (depth > 4 || names.size > 8) return;
+    if (typeof v === 'string' && /^n\d+$/.test(v)) names.add(v);
+    else if (Array.isArray(v)) v.forEach((x) => walk(x, depth + 1));
+    else if (typeof v === 'object' && v !== null) Object.values(v).forEach((x) => walk(x, depth + 1));
+  };
+  walk(value, 0);
+  return [...names].sort().join(',');
+}
+
+/**
+ * Pair nemesis events into fault windows. A fault's start and end are two events: kill/crash/power
+ * end at start/restart; pause at resume; partitions and link faults at heal (heal, heal-all...);
+ * `start-X` opens X and `stop-X`/`end-X` closes it; a value with `phase: "start" | "end"` and
+ * `fault` is taken at its word. Windows still open at the end run to the end of the history.
+ */
+export function faultWindows(ops: readonly Op[]): FaultWindow[] {
+  const windows: FaultWindow[] = [];
+  const open: FaultWindow[] = [];
+  const lastTime = ops.length === 0 ? 0 : (ops[ops.length - 1] as Op).time;
+  const close = (op: Op, match: (w: FaultWindow) => boolean): void => {
+    for (let i = open.length - 1; i >= 0; i -= 1) {
+      const w = open[i] as FaultWindow;
+      if (match(w)) {
+        w.end = op.time;
+        w.endIndex = op.index;
+        open.splice(i, 1);
+      }
+    }
+  };
+  for (const op of ops) {
+    if (op.process !== 'nemesis') continue;
+    const f = op.f.toLowerCase();
+    const value = typeof op.value === 'object' && op.value !== null ? (op.value as Record<string, unknown>) : undefined;
+    const phase = typeof value?.phase === 'string' ? value.phase : undefined;
+    const named = typeof value?.fault === 'string' ? value.fault.toLowerCase() : undefined;
+    let opens: string | undefined;
+    let closes: ((w: FaultWindow) => boolean) | undefined;
+    if (phase === 'start' && named !== undefined) opens = named;
+    else if (phase === 'end' && named !== undefined) closes = (w) => w.kind === named;
+    else if (f === 'start' || f === 'restart' || f === 'recover') closes = (w) => w.group === 'kill';
+    else if (f === 'resume' || f === 'unpause' || f === 'sigcont') closes = (w) => w.group === 'pause';
+    else if (f === 'heal-all' || f === 'healall' || f === 'heal-everything' || f === 'repair') closes = () => true;
+    else if (f.startsWith('heal')) closes = (w) => w.group === 'partition' || w.group === 'network' || w.group === 'other';
+    else if (f.startsWith('stop-') || f.startsWith('end-')) {
+      const kind = f.slice(f.indexOf('-') + 1);
+      closes = (w) => w.kind === kind || w.kind === `start-${kind}`;
+    } else if (f.startsWith('start-')) opens = f.slice(6);
+    else opens = f;
+    if (closes !== undefined) close(op, closes);
+    if (opens !== undefined) {
+      const nodes = targets(op.value);
+      const w: FaultWindow = { kind: opens, group: group(opens), label: nodes === '' ? opens : `${opens} ${nodes}`, start: op.time, end: lastTime, startIndex: op.index, endIndex: undefined };
+      windows.push(w);
+      open.push(w);
+    }
+  }
+  return windows;
+}
+
+/** Role samples -> contiguous segments per node (a segment ends at the node's next sample). */
+export function roleSegments(samples: readonly RoleSample[], endTime: number): RoleSegment[] {
+  const byNode = new Map<string, RoleSample[]>();
+  for (const s of samples) {
+    const list = byNode.get(s.node) ?? [];
+    list.push(s);
+    byNode.set(s.node, list);
+  }
+  const segments: RoleSegment[] = [];
+  for (const [node, list] of byNode) {
+    list.sort((a, b) => a.time - b.time);
+    let current: RoleSegment | undefined;
+    for (const s of list) {
+      if (current !== undefined && current.role === s.role && current.epoch === s.epoch) {
+        current.end = s.time;
+        continue;
+      }
+      if (current !== undefined) current.end = s.time;
+      current = { node, role: s.role, epoch: s.epoch, start: s.time, end: s.time };
+      segments.push(current);
+    }
+    if (current !== undefined) current.end = Math.max(current.end, endTime);
+  }
+  return segments;
+}
+
+export function parseRoles(text: string): RoleSample[] {
+  const samples: RoleSample[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      const o = JSON.parse(line) as Record<string, unknown>;
+      if (typeof o.time === 'number' && typeof o.node === 'string') {
+        samples.push({ time: o.time, node: o.node, role: typeof o.role === 'string' ? o.role : 'unknown', epoch: typeof o.epoch === 'number' ? o.epoch : undefined });
+      }
+    } catch {
+      // a torn line of a crashed sampler: skip
+    }
+  }
+  return samples;
+}
