@@ -1,0 +1,79 @@
+/**
+ * `zabkit bench` end to end (built CLI, real processes): zabkit and ZooKeeper in turn with small
+ * settings; the JSON file has the interfaces.md shape and both systems commit.
+ */
+import { execa } from 'execa';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { zookeeperAvailable } from '../../../cluster/zookeeper-db.js';
+import { longestGap, parseConcurrency } from '../../../jepsen-style/bench.js';
+
+const repoRoot = path.resolve(import.meta.dirname, '../../..');
+const main = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+const dir = mkdtempSync(path.join(os.tmpdir(), 'zabkit-bench-test-'));
+
+interface Row {
+  system: string;
+  ops_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  failover_ms: number | null;
+}
+
+async function bench(args: string[]): Promise<Row[]> {
+  const json = path.join(dir, `bench-${Date.now()}.json`);
+  const result = await execa(process.execPath, [main, 'bench', ...args, '--json', json], { reject: false, timeout: 240_000, all: true });
+  if (result.exitCode !== 0) throw new Error(`bench exited ${result.exitCode}: ${String(result.all).slice(-3000)}`);
+  console.log(result.stdout);
+  const parsed = JSON.parse(readFileSync(json, 'utf8')) as { results: Row[] };
+  expect(Object.keys(parsed)).toContain('results');
+  return parsed.results;
+}
+
+function expectRow(row: Row, system: string, failover: boolean): void {
+  expect(row.system).toBe(system);
+  for (const key of ['ops_per_s', 'p50_ms', 'p99_ms', 'max_ms'] as const) expect(typeof row[key]).toBe('number');
+  expect(row.ops_per_s).toBeGreaterThan(0);
+  expect(row.p50_ms).toBeGreaterThan(0);
+  expect(row.p99_ms).toBeGreaterThanOrEqual(row.p50_ms);
+  expect(row.max_ms).toBeGreaterThanOrEqual(row.p99_ms);
+  if (failover) {
+    expect(typeof row.failover_ms).toBe('number');
+    expect(row.failover_ms).toBeGreaterThan(0);
+  } else {
+    expect(row.failover_ms).toBeNull();
+  }
+}
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('bench helpers', () => {
+  it('parses clients x in-flight', () => {
+    expect(parseConcurrency('3x64')).toEqual({ clients: 3, inFlight: 64 });
+    expect(parseConcurrency('8')).toEqual({ clients: 8, inFlight: 1 });
+    expect(() => parseConcurrency('x')).toThrow();
+  });
+  it('measures the longest gap without commits, edges included', () => {
+    expect(longestGap(Float64Array.from([1, 2, 10, 11]), 0, 12)).toBe(8);
+    expect(longestGap(Float64Array.from([]), 5, 9)).toBe(4);
+  });
+});
+
+describe.skipIf(!zookeeperAvailable() || !existsSync(main))('zabkit bench (built CLI)', () => {
+  it('runs both systems over direct links and writes the JSON rows', async () => {
+    const rows = await bench(['--systems', 'zabkit,zookeeper', '--nodes', '3', '--seconds', '2', '--warmup', '1', '--concurrency', '2x8']);
+    expect(rows).toHaveLength(2);
+    expectRow(rows[0]!, 'zabkit', false);
+    expectRow(rows[1]!, 'zookeeper', false);
+  });
+
+  it('measures failover through Toxiproxy', async () => {
+    const rows = await bench(['--systems', 'zookeeper,zabkit', '--seconds', '3', '--warmup', '1', '--concurrency', '2x8', '--failover', '--through-proxy']);
+    expect(rows.map((r) => r.system)).toEqual(['zookeeper', 'zabkit']);
+    expectRow(rows[0]!, 'zookeeper', true);
+    expectRow(rows[1]!, 'zabkit', true);
+  });
+});
