@@ -81,6 +81,8 @@ export interface ZookeeperDb extends Db {
   nodes(): readonly ZookeeperNodeInfo[];
   /** Process id (= process group id) of a node, if running. */
   pid(node: string): number | undefined;
+  /** SIGKILL several nodes at one instant (a power outage), then wait until all are gone. */
+  killMany(names: readonly string[]): Promise<void>;
 }
 
 export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
@@ -283,6 +285,14 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
     kill: (node) => {
       info(node);
       return killNode(node);
+    },
+
+    async killMany(names: readonly string[]): Promise<void> {
+      for (const name of names) {
+        const entry = running.get(info(name).name);
+        if (entry) signalGroup(entry, 'SIGKILL');
+      }
+      await Promise.all(names.map((name) => killNode(name)));
     },
 
     async start(node: string): Promise<void> {
