@@ -14,6 +14,3 @@ export const maxPendingClientRequests = 1000;
 
 /** Longest client session name accepted in a forwarded REQUEST; longer is a malformed peer. */
 export const maxSessionLength = 256;
-
-/** Learner sessions a leader keeps; one per voting member, so a message from a non-member is refused. */
-export const maxLearnersPerLeader = 255;

@@ -1,0 +1,233 @@
+/**
+ * One test per claim of Zab (DSN 2011 / zab-protocol.md §1-2), driving a single ZabPeer by hand
+ * as its peers would, and reading its Ready batches.
+ */
+import { describe, expect, it } from 'vitest';
+import { voteBeats } from '../../../src/core/election.js';
+import { ZabPeer } from '../../../src/core/peer.js';
+import { createPrng } from '../../../src/core/prng.js';
+import type { DurableState, Message, Ready, ServerId, Txn } from '../../../src/core/types.js';
+import { makeZxid } from '../../../src/core/zxid.js';
+import { transcriptTiming } from './harness.js';
+
+const servers = [1, 2, 3];
+const empty: DurableState = { acceptedEpoch: 0, currentEpoch: 0, log: [] };
+
+function txn(epoch: number, counter: number, data = 'x'): Txn {
+  return { zxid: makeZxid(epoch, counter), originServer: 9, originSession: 's', originSeq: counter, data: new TextEncoder().encode(data) };
+}
+
+/** Steps and collects every Ready (advanced immediately, as a shell that never crashes). */
+class Driver {
+  readonly readies: Ready[] = [];
+  constructor(readonly peer: ZabPeer) { this.flush(); }
+  step(from: ServerId, message: Message): Ready[] {
+    this.peer.step({ kind: 'message', from, message });
+    return this.flush();
+  }
+  tick(n = 1): Ready[] {
+    const out: Ready[] = [];
+    for (let i = 0; i < n; i++) {
+      this.peer.step({ kind: 'tick' });
+      out.push(...this.flush());
+    }
+    return out;
+  }
+  request(session: string, seq: number, data = 'd'): Ready[] {
+    this.peer.step({ kind: 'request', request: { session, seq, data: new TextEncoder().encode(data) } });
+    return this.flush();
+  }
+  flush(): Ready[] {
+    const out: Ready[] = [];
+    while (this.peer.hasReady()) {
+      const r = this.peer.ready();
+      out.push(r);
+      this.peer.advance(r);
+    }
+    this.readies.push(...out);
+    return out;
+  }
+}
+
+const sent = (rs: Ready[]) => rs.flatMap((r) => r.messages.map((e) => e.message));
+const sentAfter = (rs: Ready[]) => rs.flatMap((r) => r.messagesAfterPersist.map((e) => e.message));
+const committed = (rs: Ready[]) => rs.flatMap((r) => r.committed.map((t) => t.zxid));
+const events = (rs: Ready[]) => rs.flatMap((r) => r.events);
+
+/** Server 1 elected to follow 3 (votes from 2 and 3), synced by an empty DIFF, in broadcast of `epoch`. */
+function follower(durable: DurableState = empty, epoch = 1): Driver {
+  const d = new Driver(new ZabPeer({ id: 1, servers, timing: transcriptTiming }, durable, createPrng(1)));
+  const vote = { leader: 3, zxid: 0, peerEpoch: 0 };
+  d.step(3, { type: 'NOTIFICATION', vote, round: 1, state: 'looking' });
+  d.step(2, { type: 'NOTIFICATION', vote, round: 1, state: 'looking' });
+  d.tick(transcriptTiming.finalizeWaitTicks);
+  expect(d.peer.status()).toMatchObject({ state: 'following', leader: 3 });
+  d.step(3, { type: 'LEADERINFO', epoch });
+  d.step(3, { type: 'DIFF', epoch, lastZxid: d.peer.status().lastZxid });
+  d.step(3, { type: 'NEWLEADER', epoch });
+  d.step(3, { type: 'UPTODATE', epoch, commitZxid: d.peer.status().lastZxid });
+  expect(d.peer.status().phase).toBe('broadcast');
+  return d;
+}
+
+/** Server 3 elected leader by 1 and 2, epoch established with both, in broadcast. */
+function leader(durable: DurableState = empty): Driver {
+  const d = new Driver(new ZabPeer({ id: 3, servers, timing: transcriptTiming }, durable, createPrng(3)));
+  const last = durable.log.length === 0 ? 0 : durable.log[durable.log.length - 1]!.zxid;
+  const vote = { leader: 3, zxid: last, peerEpoch: durable.currentEpoch };
+  d.step(1, { type: 'NOTIFICATION', vote, round: 1, state: 'looking' });
+  d.step(2, { type: 'NOTIFICATION', vote, round: 1, state: 'looking' });
+  d.tick(transcriptTiming.finalizeWaitTicks);
+  expect(d.peer.status().state).toBe('leading');
+  for (const f of [1, 2]) d.step(f, { type: 'FOLLOWERINFO', acceptedEpoch: durable.acceptedEpoch, lastZxid: last });
+  const epoch = durable.acceptedEpoch + 1;
+  for (const f of [1, 2]) d.step(f, { type: 'ACKEPOCH', epoch, currentEpoch: durable.currentEpoch, lastZxid: last });
+  for (const f of [1, 2]) d.step(f, { type: 'ACK', epoch, zxid: makeZxid(epoch, 0) });
+  expect(d.peer.status().phase).toBe('broadcast');
+  return d;
+}
+
+describe('Zab claims', () => {
+  it('FLE orders votes by (peerEpoch, zxid, server id) — totalOrderPredicate', () => {
+    expect(voteBeats({ leader: 1, zxid: 0, peerEpoch: 2 }, { leader: 3, zxid: makeZxid(1, 9), peerEpoch: 1 })).toBe(true);
+    expect(voteBeats({ leader: 1, zxid: makeZxid(1, 2), peerEpoch: 1 }, { leader: 3, zxid: makeZxid(1, 1), peerEpoch: 1 })).toBe(true);
+    expect(voteBeats({ leader: 3, zxid: 5, peerEpoch: 1 }, { leader: 2, zxid: 5, peerEpoch: 1 })).toBe(true);
+    expect(voteBeats({ leader: 2, zxid: 5, peerEpoch: 1 }, { leader: 2, zxid: 5, peerEpoch: 1 })).toBe(false);
+  });
+
+  it('a server votes with its last LOGGED zxid, committed or not (ZOOKEEPER-2845)', () => {
+    const d = new Driver(new ZabPeer({ id: 1, servers, timing: transcriptTiming }, { acceptedEpoch: 1, currentEpoch: 1, log: [txn(1, 1), txn(1, 2)] }, createPrng(1)));
+    const notifications = sent(d.readies).filter((m) => m.type === 'NOTIFICATION');
+    expect(notifications[0]).toMatchObject({ vote: { leader: 1, zxid: makeZxid(1, 2), peerEpoch: 1 } });
+  });
+
+  it('discovery: a new epoch exceeds every acceptedEpoch of the quorum, and is durable before LEADERINFO', () => {
+    const d = new Driver(new ZabPeer({ id: 3, servers, timing: transcriptTiming }, { acceptedEpoch: 4, currentEpoch: 4, log: [] }, createPrng(3)));
+    const vote = { leader: 3, zxid: 0, peerEpoch: 4 };
+    d.step(1, { type: 'NOTIFICATION', vote, round: 1, state: 'looking' });
+    d.step(2, { type: 'NOTIFICATION', vote, round: 1, state: 'looking' });
+    d.tick(transcriptTiming.finalizeWaitTicks);
+    const rs = d.step(1, { type: 'FOLLOWERINFO', acceptedEpoch: 7, lastZxid: 0 });
+    const r = rs.find((x) => x.acceptedEpoch !== undefined)!;
+    expect(r.acceptedEpoch).toBe(8);
+    expect(r.messages.some((e) => e.message.type === 'LEADERINFO')).toBe(false);
+    expect(r.messagesAfterPersist.map((e) => e.message)).toContainEqual({ type: 'LEADERINFO', epoch: 8 });
+  });
+
+  it('a follower promises (acceptedEpoch on disk) before ACKEPOCH, and refuses an older epoch (F3)', () => {
+    const d = new Driver(new ZabPeer({ id: 1, servers, timing: transcriptTiming }, { acceptedEpoch: 5, currentEpoch: 5, log: [] }, createPrng(1)));
+    const vote = { leader: 3, zxid: 0, peerEpoch: 5 };
+    d.step(3, { type: 'NOTIFICATION', vote, round: 1, state: 'looking' });
+    d.step(2, { type: 'NOTIFICATION', vote, round: 1, state: 'looking' });
+    d.tick(transcriptTiming.finalizeWaitTicks);
+    const older = d.step(3, { type: 'LEADERINFO', epoch: 4 });
+    expect(d.peer.status().state).toBe('looking');
+    expect(events(older)).toContainEqual(expect.objectContaining({ type: 'rejected', messageType: 'LEADERINFO' }));
+
+    const f = follower({ acceptedEpoch: 0, currentEpoch: 0, log: [] }, 1);
+    const info = f.readies.find((r) => r.acceptedEpoch === 1)!;
+    expect(info.messagesAfterPersist.map((e) => e.message)).toContainEqual({ type: 'ACKEPOCH', epoch: 1, currentEpoch: 0, lastZxid: 0 });
+    expect(info.messages.some((e) => e.message.type === 'ACKEPOCH')).toBe(false);
+  });
+
+  it('the leader abandons the epoch when a follower is more recent (waitForEpochAck)', () => {
+    const d = new Driver(new ZabPeer({ id: 3, servers, timing: transcriptTiming }, empty, createPrng(3)));
+    const vote = { leader: 3, zxid: 0, peerEpoch: 0 };
+    d.step(1, { type: 'NOTIFICATION', vote, round: 1, state: 'looking' });
+    d.step(2, { type: 'NOTIFICATION', vote, round: 1, state: 'looking' });
+    d.tick(transcriptTiming.finalizeWaitTicks);
+    d.step(1, { type: 'FOLLOWERINFO', acceptedEpoch: 0, lastZxid: makeZxid(0, 3) });
+    d.step(1, { type: 'ACKEPOCH', epoch: 1, currentEpoch: 0, lastZxid: makeZxid(0, 3) });
+    expect(d.peer.status().state).toBe('looking');
+  });
+
+  it('NEWLEADER: synced entries durable, then currentEpoch, then ACK (ZOOKEEPER-3911/4643/4646)', () => {
+    const d = new Driver(new ZabPeer({ id: 1, servers, timing: transcriptTiming }, empty, createPrng(1)));
+    const vote = { leader: 3, zxid: 0, peerEpoch: 0 };
+    d.step(3, { type: 'NOTIFICATION', vote, round: 1, state: 'looking' });
+    d.step(2, { type: 'NOTIFICATION', vote, round: 1, state: 'looking' });
+    d.tick(transcriptTiming.finalizeWaitTicks);
+    d.step(3, { type: 'LEADERINFO', epoch: 1 });
+    d.step(3, { type: 'DIFF', epoch: 1, lastZxid: 0 });
+    d.peer.step({ kind: 'message', from: 3, message: { type: 'PROPOSAL', epoch: 1, txn: txn(1, 1) } });
+    d.peer.step({ kind: 'message', from: 3, message: { type: 'NEWLEADER', epoch: 1 } });
+    const r = d.peer.ready(); // one batch: the shell persists append, then currentEpoch, then sends the ACK
+    expect(r.append.map((t) => t.zxid)).toEqual([makeZxid(1, 1)]);
+    expect(r.currentEpoch).toBe(1);
+    expect(r.messages).toEqual([]);
+    expect(r.messagesAfterPersist[0]!.message).toEqual({ type: 'ACK', epoch: 1, zxid: makeZxid(1, 0) });
+    d.peer.advance(r);
+  });
+
+  it('a follower ACKs a proposal only after it is durable (F1)', () => {
+    const f = follower();
+    const rs = f.step(3, { type: 'PROPOSAL', epoch: 1, txn: txn(1, 1) });
+    expect(rs).toHaveLength(1);
+    expect(rs[0]!.append.map((t) => t.zxid)).toEqual([makeZxid(1, 1)]);
+    expect(sent(rs)).toEqual([]);
+    expect(sentAfter(rs)).toEqual([{ type: 'ACK', epoch: 1, zxid: makeZxid(1, 1) }]);
+    expect(rs[0]!.deferSync).toBe(false);
+  });
+
+  it('local primary order: a follower drops a leader whose PROPOSAL skips a zxid', () => {
+    const f = follower();
+    f.step(3, { type: 'PROPOSAL', epoch: 1, txn: txn(1, 1) });
+    const rs = f.step(3, { type: 'PROPOSAL', epoch: 1, txn: txn(1, 3) });
+    expect(f.peer.status().state).toBe('looking');
+    expect(events(rs)).toContainEqual(expect.objectContaining({ type: 'rejected', messageType: 'PROPOSAL' }));
+  });
+
+  it('a COMMIT must match the oldest pending proposal; delivery follows COMMIT, never PROPOSAL', () => {
+    const f = follower();
+    expect(committed(f.step(3, { type: 'PROPOSAL', epoch: 1, txn: txn(1, 1) }))).toEqual([]);
+    f.step(3, { type: 'PROPOSAL', epoch: 1, txn: txn(1, 2) });
+    expect(committed(f.step(3, { type: 'COMMIT', epoch: 1, zxid: makeZxid(1, 1) }))).toEqual([makeZxid(1, 1)]);
+    const g = follower();
+    g.step(3, { type: 'PROPOSAL', epoch: 1, txn: txn(1, 1) });
+    g.step(3, { type: 'PROPOSAL', epoch: 1, txn: txn(1, 2) });
+    const rs = g.step(3, { type: 'COMMIT', epoch: 1, zxid: makeZxid(1, 2) });
+    expect(committed(rs)).toEqual([]);
+    expect(g.peer.status().state).toBe('looking');
+  });
+
+  it('the leader commits on a quorum including itself, strictly in zxid order', () => {
+    const d = leader();
+    d.request('a', 0);
+    d.request('a', 1); // self-ACKs counted at advance(): 1/1 and 1/2 each have {3}
+    expect(committed(d.readies)).toEqual([]);
+    expect(committed(d.step(1, { type: 'ACK', epoch: 1, zxid: makeZxid(1, 2) }))).toEqual([]); // 1/1 still outstanding
+    const rs = d.step(2, { type: 'ACK', epoch: 1, zxid: makeZxid(1, 1) });
+    expect(committed(rs)).toEqual([makeZxid(1, 1), makeZxid(1, 2)]);
+    expect(rs.flatMap((r) => r.clientReplies)).toEqual([
+      { session: 'a', seq: 0, type: 'ok', zxid: makeZxid(1, 1) },
+      { session: 'a', seq: 1, type: 'ok', zxid: makeZxid(1, 2) },
+    ]);
+  });
+
+  it('primary integrity: a new leader delivers its whole initial history before any new proposal', () => {
+    const d = leader({ acceptedEpoch: 1, currentEpoch: 1, log: [txn(1, 1), txn(1, 2)] });
+    expect(committed(d.readies)).toEqual([makeZxid(1, 1), makeZxid(1, 2)]);
+    d.request('b', 0);
+    const proposal = sent(d.readies).find((m) => m.type === 'PROPOSAL');
+    expect(proposal).toMatchObject({ txn: { zxid: makeZxid(2, 1) } });
+  });
+
+  it('requests fail when not in broadcast and become unknown when the leader is lost', () => {
+    const d = new Driver(new ZabPeer({ id: 1, servers, timing: transcriptTiming }, empty, createPrng(1)));
+    expect(d.request('c', 0).flatMap((r) => r.clientReplies)).toEqual([{ session: 'c', seq: 0, type: 'fail', reason: 'not in broadcast' }]);
+    const f = follower();
+    f.request('c', 1);
+    f.peer.step({ kind: 'disconnected', peer: 3 });
+    expect(f.flush().flatMap((r) => r.clientReplies)).toEqual([{ session: 'c', seq: 1, type: 'unknown', reason: 'left broadcast' }]);
+  });
+
+  it('remote input never throws: malformed or stale messages are rejected', () => {
+    const f = follower();
+    const junk: unknown[] = [null, {}, { type: 'PROPOSAL' }, { type: 'COMMIT', epoch: -1, zxid: 1 }, { type: 'ACK', epoch: 1, zxid: 2 ** 60 }];
+    for (const m of junk) f.peer.step({ kind: 'message', from: 3, message: m as Message });
+    f.peer.step({ kind: 'message', from: 7, message: { type: 'PONG', epoch: 1 } });
+    const rejected = events(f.flush()).filter((e) => e.type === 'rejected');
+    expect(rejected).toHaveLength(junk.length + 1);
+    expect(f.peer.status()).toMatchObject({ state: 'following', phase: 'broadcast' });
+  });
+});
