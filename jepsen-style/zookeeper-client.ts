@@ -51,6 +51,11 @@ const defaults = {
 
 /** Batch size of the pipelined getData calls of a read. */
 const readBatch = 256;
+/**
+ * Each child watch costs a full children listing (ZooKeeper has no incremental one), so watch fires
+ * are coalesced: at most one listing per subscription per this many ms.
+ */
+const minListingIntervalMs = 100;
 
 export function zookeeperClientFactory(options: ZookeeperClientOptions = {}): ClientFactory {
   const config = { ...defaults, ...options };
@@ -127,6 +132,7 @@ class ZookeeperClient implements Client {
     let running = false;
     let again = false;
     let stopped = false;
+    let lastListing = 0;
     const stop = (error: Error): void => {
       if (stopped) return;
       stopped = true;
@@ -142,6 +148,10 @@ class ZookeeperClient implements Client {
         do {
           again = false;
           if (this.closed || stopped) return;
+          const wait = lastListing + minListingIntervalMs - Date.now();
+          if (wait > 0) await sleep(wait);
+          if (this.closed || stopped) return;
+          lastListing = Date.now();
           let children: string[];
           try {
             children = await zkCall<string[]>((cb) => this.raw.getChildren(this.config.parent, () => void refresh(), cb));
