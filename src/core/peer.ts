@@ -9,6 +9,20 @@
  *
  * Send order: a message to peer P that follows a messagesAfterPersist message to P in the same
  * batch also goes to messagesAfterPersist, so each link stays FIFO in the order the core sent.
+ *
+ * What the shell must honour beyond types.ts:
+ * - One Ready in flight: call advance(r) before the next ready(); step() between them is fine
+ *   (its output goes to the next batch). Batches are executed strictly one after the other.
+ * - Per-peer FIFO: messages to one peer leave in Ready order (messages, then messagesAfterPersist,
+ *   batch after batch) on one ordered stream. When that stream breaks (either direction), report
+ *   'disconnected' once, and never deliver a message of the old stream after it.
+ * - truncateAfter + append of one Ready must be crash-atomic when truncateAfter removes durable
+ *   entries (SNAP sync: truncateAfter 0 + the whole new log), e.g. write a new log file and rename.
+ * - Restart: construct a new ZabPeer from exactly what was durable (epoch files + log); volatile
+ *   state (commit point, sessions, pending client requests) is not recovered — pending clients of
+ *   a crashed server are 'unknown'.
+ * - A leader over maxPendingProposals drops a forwarded REQUEST (trace 'rejected'); the follower
+ *   answers that client only when it leaves broadcast ('unknown').
  */
 import { assert } from './assert.js';
 import { voteBeats, voteHasQuorum } from './election.js';
