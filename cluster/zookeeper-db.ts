@@ -55,6 +55,8 @@ export interface ZookeeperDbOptions {
   /** Bound on one `srvr` request (default 1000 ms). */
   readonly statusTimeoutMs?: number;
   readonly log?: (line: string) => void;
+  /** Called after a node's process starts or dies (e.g. to rewrite cluster.json). */
+  readonly onProcessChange?: () => void;
 }
 
 export interface ZookeeperNodeInfo extends NodeInfo {
@@ -188,6 +190,7 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
     };
     running.set(node.name, entry);
     paused.delete(node.name);
+    options.onProcessChange?.();
     log(`zookeeper ${node.name} started, pid ${child.pid}`);
   }
 
@@ -207,6 +210,7 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
     await Promise.race([entry.exit, sleep(10_000)]);
     running.delete(node);
     paused.delete(node);
+    options.onProcessChange?.();
     log(`zookeeper ${node} killed`);
   }
 

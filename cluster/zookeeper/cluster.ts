@@ -9,7 +9,8 @@ import { createNet, type ToxiproxyNet } from '../net.js';
 import { allocatePorts, type PortBlock } from '../ports.js';
 import { buildLinkProxies, createProxies, listenPort, removeProxies } from '../topology.js';
 import { startToxiproxy, type ToxiproxyHandle } from '../toxiproxy.js';
-import type { ClusterProxy } from '../types.js';
+import type { ClusterFile, ClusterProxy } from '../types.js';
+import { cleanupStaleClusters, ownerIsLive, unregisterCluster, writeClusterFile } from '../cluster-file.js';
 import { createZookeeperDb, type ZookeeperDb, type ZookeeperDbOptions } from '../zookeeper-db.js';
 import type { ZkNodePorts } from './config.js';
 
@@ -20,7 +21,7 @@ export interface ZookeeperClusterOptions extends Omit<ZookeeperDbOptions, 'ports
   readonly repoRoot: string;
   /** Use a running Toxiproxy instead of starting one. */
   readonly toxiproxyUrl?: string;
-  /** Owner recorded in the port lock files. */
+  /** Cluster id: owner of the port locks and name of the registry entry (default: unique per run). */
   readonly owner?: string;
 }
 
@@ -39,7 +40,10 @@ export async function createZookeeperCluster(options: ZookeeperClusterOptions): 
   const n = options.nodes;
   const names = Array.from({ length: n }, (_, k) => `n${k + 1}`);
   const count = 3 * n + (throughProxy ? 2 * n * (n - 1) + 1 : 0);
-  const block: PortBlock = await allocatePorts({ count, owner: options.owner ?? `zookeeper-${process.pid}` });
+  // What a SIGKILLed runner left behind (zabkit's or ZooKeeper's) is cleaned up first.
+  await cleanupStaleClusters(options.log).catch(() => 0);
+  const clusterId = options.owner ?? `zk-${process.pid.toString(36)}-${Date.now().toString(36)}`;
+  const block: PortBlock = await allocatePorts({ count, owner: clusterId, isOwnerLive: ownerIsLive });
   const ports: ZkNodePorts[] = names.map(() => ({ client: block.take(), quorum: block.take(), election: block.take() }));
   const portsOf = (name: string): ZkNodePorts => ports[Number(name.slice(1)) - 1]!;
   mkdirSync(path.resolve(options.dir), { recursive: true });
@@ -76,7 +80,49 @@ export async function createZookeeperCluster(options: ZookeeperClusterOptions): 
         return { host: proxy.listen.slice(0, proxy.listen.lastIndexOf(':')), port: listenPort(proxy) };
       }
     : undefined;
-  const db = createZookeeperDb({ ...options, ports: (index) => ports[index]!, ...(dial ? { dial } : {}) });
+  const dir = path.resolve(options.dir);
+  // cluster.json + the registry copy, so a later run can clean up after a dead runner.
+  const record = (): void => {
+    const file: ClusterFile = {
+      version: 1,
+      system: 'zookeeper',
+      clusterId,
+      dir,
+      runnerPid: process.pid,
+      createdAt,
+      toxiproxy: toxiproxy ? { url: toxiproxy.url, ...(toxiproxy.pid !== undefined ? { pid: toxiproxy.pid } : {}) } : null,
+      nodes: db.nodes().map((node) => ({
+        name: node.name,
+        id: node.id,
+        clientHost: node.clientHost,
+        clientPort: node.clientPort,
+        peerHost: '127.0.0.1',
+        peerPort: node.ports.quorum,
+        pid: db.pid(node.name),
+        dataDir: node.dataDir,
+        logFile: node.logFile,
+        configFile: node.configFile,
+      })),
+      proxies,
+      portLocks: block.lockFiles,
+    };
+    try {
+      writeClusterFile(file);
+    } catch {
+      // best effort: the record only serves the cleanup of a crashed run
+    }
+  };
+  const createdAt = new Date().toISOString();
+  const db: ZookeeperDb = createZookeeperDb({
+    ...options,
+    ports: (index) => ports[index]!,
+    ...(dial ? { dial } : {}),
+    onProcessChange: () => {
+      record();
+      options.onProcessChange?.();
+    },
+  });
+  record();
   const net = toxiproxy ? createNet(toxiproxy.api, proxies) : undefined;
   let closed = false;
   return {
@@ -93,6 +139,7 @@ export async function createZookeeperCluster(options: ZookeeperClusterOptions): 
         await toxiproxy.stop().catch(() => undefined);
       }
       block.release();
+      unregisterCluster(clusterId);
     },
   };
 }
