@@ -148,13 +148,18 @@ export class ZabNemesis implements Nemesis {
   async resolveTargets(target: NodeTarget, prng: Prng): Promise<{ nodes: string[]; leader: string | null }> {
     const names = this.names();
     const order = shuffle(prng, names);
-    const needsLeader = target === 'leader' || target === 'follower' || target === 'minority-with-leader';
+    const needsLeader = target === 'leader' || target === 'follower' || target === 'followers' || target === 'minority-with-leader';
     const leader = needsLeader ? ((await this.options.db.leader()) ?? null) : null;
     const minoritySize = Math.max(1, names.length - majority(names.length));
     switch (target) {
       case 'one': return { nodes: order.slice(0, 1), leader };
       case 'leader': return { nodes: [leader ?? order[0]!], leader };
       case 'follower': return { nodes: [order.find((n) => n !== leader)!], leader };
+      case 'followers': {
+        // a random minority made of followers only (never the leader)
+        const followers = order.filter((n) => n !== leader);
+        return { nodes: followers.slice(0, Math.min(followers.length, 1 + prng.int(minoritySize))), leader };
+      }
       case 'minority': return { nodes: order.slice(0, 1 + prng.int(minoritySize)), leader };
       case 'minority-with-leader': {
         const first = leader ?? order[0]!;

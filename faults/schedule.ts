@@ -18,7 +18,7 @@ export interface ScheduledFault {
   readonly op: NemesisEvent;
 }
 
-export type NodeTarget = 'one' | 'leader' | 'follower' | 'minority' | 'minority-with-leader' | 'majority' | 'all';
+export type NodeTarget = 'one' | 'leader' | 'follower' | 'followers' | 'minority' | 'minority-with-leader' | 'majority' | 'all';
 export type PartitionShape = 'halves' | 'leader' | 'minority-with-leader' | 'ring' | 'bridge';
 export type LinkScope = 'all' | 'leader' | 'one';
 
@@ -45,7 +45,7 @@ export function drawFault(prng: Prng, pkg: FaultPackage): FaultSpec {
   switch (pkg) {
     case 'kill':
     case 'pause':
-      return { package: pkg, targets: choose(prng, ['one', 'leader', 'follower', 'minority'] as const) };
+      return { package: pkg, targets: choose(prng, ['one', 'leader', 'follower', 'followers', 'minority'] as const) };
     case 'power':
       return { package: pkg, targets: choose(prng, ['majority', 'all'] as const) };
     case 'partition':
