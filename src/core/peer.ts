@@ -129,6 +129,8 @@ export class ZabPeer {
   // FOLLOWING
   private leaderEpoch = 0;
   private lastHeardFromLeaderTick = 0;
+  /** When the follower last sent FOLLOWERINFO (it repeats it until LEADERINFO arrives). */
+  private followerInfoSentTick = 0;
   private syncMode: 'DIFF' | 'TRUNC' | 'SNAP' | undefined = undefined;
   private newLeaderReceived = false;
   /** ACKs of current-epoch proposals received during sync, sent right after the ACK of NEWLEADER. */
@@ -371,7 +373,7 @@ export class ZabPeer {
     this.leaderEpoch = 0;
     this.lastHeardFromLeaderTick = this.tickCount;
     this.setState('following', 'discovery', leader);
-    this.send(leader, { type: 'FOLLOWERINFO', acceptedEpoch: this.acceptedEpoch, lastZxid: this.log.lastZxid() });
+    this.sendFollowerInfo(leader);
   }
 
   private becomeLeading(vote: Vote): void {
@@ -501,7 +503,18 @@ export class ZabPeer {
 
   private tickFollowing(): void {
     const limit = this.phase === 'broadcast' ? this.config.timing.syncLimitTicks : this.config.timing.initLimitTicks;
-    if (this.tickCount - this.lastHeardFromLeaderTick > limit) this.becomeLooking('leader silent');
+    if (this.tickCount - this.lastHeardFromLeaderTick > limit) return this.becomeLooking('leader silent');
+    // Learner.connectToLeader retries: the elected leader may still be LOOKING (it finalizes later
+    // than we did) and refuse our FOLLOWERINFO, so repeat it until LEADERINFO arrives.
+    if (this.phase === 'discovery' && this.leaderEpoch === 0 && this.leader !== undefined &&
+        (this.tickCount - this.followerInfoSentTick) >= this.config.timing.notificationResendTicks) {
+      this.sendFollowerInfo(this.leader);
+    }
+  }
+
+  private sendFollowerInfo(leader: ServerId): void {
+    this.followerInfoSentTick = this.tickCount;
+    this.send(leader, { type: 'FOLLOWERINFO', acceptedEpoch: this.acceptedEpoch, lastZxid: this.log.lastZxid() });
   }
 
   private stepFollowing(from: ServerId, m: Message): void {
@@ -702,6 +715,15 @@ export class ZabPeer {
   }
 
   private onFollowerInfo(from: ServerId, acceptedEpoch: number, lastZxid: Zxid): void {
+    // A repeated FOLLOWERINFO (the follower repeats it until LEADERINFO arrives; FIFO puts every
+    // repeat before its ACKEPOCH) is idempotent: answer it again, keep the session.
+    const known = this.learners.get(from);
+    if (known && (known.stage === 'registered' || known.stage === 'epoch-sent') &&
+        known.acceptedEpoch === acceptedEpoch && known.lastZxid === lastZxid) {
+      known.lastHeardTick = this.tickCount;
+      if (known.stage === 'epoch-sent') this.sendLeaderInfo(known);
+      return;
+    }
     // A new registration replaces any previous session of that learner.
     const l: Learner = { id: from, stage: 'registered', acceptedEpoch, lastZxid, lastHeardTick: this.tickCount };
     this.learners.set(from, l);
