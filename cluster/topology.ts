@@ -20,11 +20,15 @@ export interface LinkTopologyOptions {
   readonly channels: readonly LinkChannel[];
   /** Next free listen port. */
   takePort(): number;
+  /** Interface the proxies listen on (Docker: 0.0.0.0); default 127.0.0.1. */
   readonly host?: string;
+  /** Host Toxiproxy reaches the nodes at (Docker: the runner's service name); default `host`. */
+  readonly upstreamHost?: string;
 }
 
 export function buildLinkProxies(options: LinkTopologyOptions): ClusterProxy[] {
   const host = options.host ?? '127.0.0.1';
+  const upstreamHost = options.upstreamHost ?? host;
   if (!/^[A-Za-z0-9_.-]+$/.test(options.prefix)) throw new Error(`proxy prefix must be URL-safe: ${options.prefix}`);
   const proxies: ClusterProxy[] = [];
   for (const from of options.nodes) {
@@ -35,7 +39,7 @@ export function buildLinkProxies(options: LinkTopologyOptions): ClusterProxy[] {
           name: `${options.prefix}-${from}-${to}${channel.name ? `-${channel.name}` : ''}`,
           from, to,
           listen: `${host}:${options.takePort()}`,
-          upstream: `${host}:${channel.upstreamPort(to)}`,
+          upstream: `${upstreamHost}:${channel.upstreamPort(to)}`,
           ...(channel.name ? { channel: channel.name } : {}),
         });
       }

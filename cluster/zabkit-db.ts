@@ -57,7 +57,22 @@ export interface ZabkitDbOptions {
   /** false: peers dial each other directly, no Toxiproxy at all (for measuring the proxy hop). */
   readonly proxied?: boolean;
   readonly log?: (line: string) => void;
+  /**
+   * Addresses for a topology split across hosts (docker-compose.yml): the interface the nodes bind
+   * their peer ports on, the interface the proxies listen on, the host nodes dial the proxies at,
+   * and the host Toxiproxy reaches the nodes at. All default to 127.0.0.1.
+   */
+  readonly hosts?: Partial<ClusterHosts>;
 }
+
+export interface ClusterHosts {
+  readonly bind: string;
+  readonly proxyListen: string;
+  readonly proxyDial: string;
+  readonly nodeUpstream: string;
+}
+
+const loopbackHosts: ClusterHosts = { bind: '127.0.0.1', proxyListen: '127.0.0.1', proxyDial: '127.0.0.1', nodeUpstream: '127.0.0.1' };
 
 interface NodeState {
   readonly info: NodeInfo;
@@ -79,6 +94,8 @@ export class ZabkitDb implements Db {
   private netInstance: ToxiproxyNet | undefined;
   private readonly log: (line: string) => void;
   private readonly root: string;
+  /** Each node's last status reply: the leader it follows (for the health check). */
+  private readonly leaderOf = new Map<string, number | undefined>();
 
   constructor(readonly options: ZabkitDbOptions) {
     if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > maxNodes) {
@@ -127,9 +144,17 @@ export class ZabkitDb implements Db {
     const ports = new Map(names.map((name) => [name, { client: block.take(), peer: block.take() }]));
     mkdirSync(this.dir, { recursive: true });
     const toxiproxyLog = join(this.dir, 'toxiproxy.log');
+    const hosts: ClusterHosts = { ...loopbackHosts, ...this.options.hosts };
     if (proxied) {
       this.toxiproxy = await startToxiproxy({ repoRoot: this.root, url: this.options.toxiproxyUrl, port: block.take(), logFile: toxiproxyLog });
-      this.proxyList = buildLinkProxies({ prefix: this.clusterId, nodes: names, channels: [{ upstreamPort: (to) => ports.get(to)!.peer }], takePort: () => block.take() });
+      this.proxyList = buildLinkProxies({
+        prefix: this.clusterId,
+        nodes: names,
+        channels: [{ upstreamPort: (to) => ports.get(to)!.peer }],
+        takePort: () => block.take(),
+        host: hosts.proxyListen,
+        upstreamHost: hosts.nodeUpstream,
+      });
     }
     for (const [index, name] of names.entries()) {
       const id = index + 1;
@@ -140,13 +165,13 @@ export class ZabkitDb implements Db {
       const config: NodeConfig = {
         clusterId: this.clusterId,
         id,
-        peerHost: '127.0.0.1',
+        peerHost: hosts.bind,
         peerPort: own.peer,
         clientHost: '127.0.0.1',
         clientPort: own.client,
         peers: names.filter((other) => other !== name).map((other) => {
           const proxy = this.proxyList.find((p) => p.from === name && p.to === other);
-          return { id: Number(other.slice(1)), host: '127.0.0.1', port: proxy ? listenPort(proxy) : ports.get(other)!.peer };
+          return { id: Number(other.slice(1)), host: proxy ? hosts.proxyDial : '127.0.0.1', port: proxy ? listenPort(proxy) : ports.get(other)!.peer };
         }),
         dataDir,
         logFile: join(folder, 'node.log'),
@@ -258,11 +283,11 @@ export class ZabkitDb implements Db {
       const base = { name: state.info.name, pid: alive ? state.pid : undefined, alive, paused: alive && state.paused };
       if (!alive || state.paused) return { ...base, answers: false, role: 'unknown' };
       const reply = await probeStatus(state.info.clientHost, state.info.clientPort, timeoutMs);
+      this.leaderOf.set(state.info.name, reply?.leader);
       if (!reply) return { ...base, answers: false, role: 'unknown' };
       return {
         ...base, answers: true, role: reply.state, phase: reply.phase, epoch: reply.currentEpoch,
         lastZxid: zxidHex(reply.lastZxid), commitZxid: zxidHex(reply.commitZxid),
-        ...({ leaderId: reply.leader, serving: reply.serving } as object),
       };
     }));
   }
@@ -281,7 +306,7 @@ export class ZabkitDb implements Db {
     const leaders = live.filter((s) => s.role === 'leading');
     if (leaders.length !== 1) return false;
     const leaderId = Number(leaders[0]!.name.slice(1));
-    return live.every((s) => (s as unknown as { leaderId?: number }).leaderId === leaderId);
+    return live.every((s) => this.leaderOf.get(s.name) === leaderId);
   }
 
   async awaitHealthy(timeoutMs: number): Promise<boolean> {

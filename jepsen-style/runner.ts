@@ -11,6 +11,7 @@ import path from 'node:path';
 import { createPrng } from '../src/core/prng.js';
 import type { CheckResult, Db, NemesisEvent, Nemesis, Validity, ClientFactory, Delivery } from './types.js';
 import { Workload, sleep, type WorkloadCounters } from './workload.js';
+import { packageOps } from '../faults/packages.js';
 
 export interface TestOptions {
   readonly name: string;
@@ -180,19 +181,18 @@ async function invokeNemesis(
   try {
     const done = await withTimeout(nemesis.invoke(op), runnerLimits.nemesisOperationMs);
     history.append({ process: 'nemesis', type: 'info', f: done.f, value: done.value });
-    const label = `${op.f} ${describe(done.value)}`;
+    const label = `${done.f} ${describe(done.value)}`;
     log(`nemesis: ${label}`);
-    if (isHealing(op.f)) active.clear();
-    else active.set(op.f, label);
+    const id = String((done.value as { id?: unknown } | null)?.id ?? done.f);
+    if (stopOps.has(op.f)) active.delete(id);
+    else active.set(id, label);
   } catch (error) {
     history.append({ process: 'nemesis', type: 'info', f: op.f, value: op.value, error: String(error).slice(0, 200) });
     log(`nemesis ${op.f} failed: ${String(error)}`);
   }
 }
 
-function isHealing(f: string): boolean {
-  return /^(heal|start|resume|stop|restart|power-on)/.test(f) || f.startsWith('stop-') || f.endsWith('-heal');
-}
+const stopOps = new Set(Object.values(packageOps).map((ops) => ops.stop));
 
 function describe(value: unknown): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value);

@@ -12,6 +12,10 @@ import { registerClusterCommand } from './cluster.js';
 import { registerClientCommand } from './client.js';
 import { registerNodeCommand } from './node.js';
 import { registerBenchCommand } from './bench.js';
+import { registerCheckCommand } from './check.js';
+import { registerReportCommand } from './report.js';
+import { registerServeCommand } from './serve.js';
+import { registerTest } from './test.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -26,6 +30,10 @@ export function buildProgram(): Command {
   registerNodeCommand(program);
   registerClientCommand(program);
   registerBenchCommand(program);
+  registerCheckCommand(program);
+  registerReportCommand(program);
+  registerServeCommand(program);
+  registerTest(program);
   return program;
 }
 

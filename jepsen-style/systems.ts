@@ -1,0 +1,63 @@
+/**
+ * Builds a run's environment for one system under test: the Db (real processes behind one Toxiproxy
+ * proxy per directed link), the Net over those proxies, the nemesis, the seeded fault schedule and
+ * the workload's client factory. The same nemesis, schedule and checker serve both systems.
+ */
+import type { RunEnvironment } from './runner.js';
+import type { TestCliOptions } from './run-test.js';
+import { createZabkitDb, repoRoot } from '../cluster/zabkit-db.js';
+import { createZookeeperCluster } from '../cluster/zookeeper/cluster.js';
+import { createNemesis, generateSchedule, parsePackages } from '../faults/index.js';
+import { zabkitClientFactory } from './zabkit-client.js';
+import { zookeeperClientFactory } from './zookeeper-client.js';
+
+export async function createEnvironment(options: TestCliOptions, runDir: string, log: (line: string) => void): Promise<RunEnvironment> {
+  const packages = parsePackages(options.nemesis.join(','));
+  const schedule = generateSchedule({
+    packages,
+    seed: options.seed,
+    intervalSeconds: options.nemesisIntervalSeconds,
+    timeLimitSeconds: options.timeLimitSeconds,
+  });
+
+  if (options.system === 'zabkit') {
+    const db = createZabkitDb({
+      nodes: options.nodes,
+      dir: runDir,
+      ...(options.toxiproxyUrl ? { toxiproxyUrl: options.toxiproxyUrl } : {}),
+      bugs: options.bug ? [options.bug] : [],
+      seed: options.seed,
+      hosts: {
+        bind: options.bindHost,
+        proxyListen: options.proxyListenHost,
+        proxyDial: options.proxyHost,
+        nodeUpstream: options.nodeHost,
+      },
+      log,
+    });
+    try {
+      await db.setup();
+    } catch (error) {
+      await db.teardown();
+      throw error;
+    }
+    const nemesis = createNemesis({ db, net: db.net(), seed: options.seed });
+    return { db, nemesis, factory: zabkitClientFactory(), schedule, close: async () => {} };
+  }
+
+  const cluster = await createZookeeperCluster({
+    dir: runDir,
+    nodes: options.nodes,
+    repoRoot: repoRoot(),
+    ...(options.toxiproxyUrl ? { toxiproxyUrl: options.toxiproxyUrl } : {}),
+    log,
+  });
+  try {
+    await cluster.db.setup();
+  } catch (error) {
+    await cluster.close();
+    throw error;
+  }
+  const nemesis = createNemesis({ db: cluster.db, ...(cluster.net ? { net: cluster.net } : {}), seed: options.seed });
+  return { db: cluster.db, nemesis, factory: zookeeperClientFactory(), schedule, close: () => cluster.close() };
+}

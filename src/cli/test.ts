@@ -1,0 +1,127 @@
+/**
+ * `zabkit test`: one chaos run to a report, and `zabkit nightly`: a matrix of them.
+ */
+import type { Command } from 'commander';
+import { randomInt } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { exitCodeForValidity, exitCodes, intOption, UsageError } from './exit.js';
+import { plantedBugs } from '../core/types.js';
+import { runNightly } from '../../jepsen-style/nightly.js';
+import { executeTest, parseNemesisList, type TestCliOptions } from '../../jepsen-style/run-test.js';
+
+const systems = ['zabkit', 'zookeeper'] as const;
+
+export function registerTest(program: Command): void {
+  program
+    .command('test')
+    .description('one chaos run: cluster up behind Toxiproxy, workload + nemesis, heal, final reads, check, report, teardown')
+    .option('--system <name>', `system under test: ${systems.join(' | ')}`, 'zabkit')
+    .option('--nodes <n>', 'number of servers (1-9)', '5')
+    .option('--time-limit <seconds>', 'how long faults are injected', '60')
+    .option('--rate <ops>', 'broadcasts per second, all workers together', '200')
+    .option('--concurrency <n>', 'client workers (each a Jepsen process)', '10')
+    .option('--nemesis <list>', "comma-separated fault packages, 'none' or 'all'", 'all')
+    .option('--nemesis-interval <seconds>', 'mean time between faults', '5')
+    .option('--seed <n>', 'seed of the schedule and workload (printed; replays the run)')
+    .option('--store <dir>', 'where runs are stored', 'store')
+    .option('--name <name>', 'test name (the store folder)')
+    .option('--bug <name>', `run the servers with a planted bug: ${plantedBugs.join(', ')}`)
+    .option('--toxiproxy-url <url>', 'use a running Toxiproxy instead of starting one (env TOXIPROXY_URL)')
+    .option('--proxy-listen-host <host>', 'interface the proxies listen on (Docker: 0.0.0.0)', '127.0.0.1')
+    .option('--proxy-host <host>', 'host the servers dial the proxies at (Docker: toxiproxy)', '127.0.0.1')
+    .option('--node-host <host>', 'host Toxiproxy reaches the servers at (Docker: runner)', '127.0.0.1')
+    .option('--bind-host <host>', 'interface the servers listen on (Docker: 0.0.0.0)', '127.0.0.1')
+    .option('--warmup <seconds>', 'fault-free traffic before the first fault', '3')
+    .option('--recovery <seconds>', 'longest wait for the nodes to converge after healing', '30')
+    .action(async (raw: Record<string, string | undefined>) => {
+      const options = parseTestOptions(raw);
+      const valid = await executeTest(options, process.argv.slice(2));
+      process.exitCode = exitCodeForValidity(valid);
+    });
+
+  program
+    .command('nightly')
+    .description('a matrix of fault packages x seeds; summary.html, summary.json and junit.xml')
+    .option('--system <name>', `system under test: ${systems.join(' | ')}`, 'zabkit')
+    .option('--packages <list>', 'comma-separated fault packages (each one a row of the matrix)', 'kill,pause,power,partition,one-way,latency,reset,all')
+    .option('--seeds <n>', 'fresh random seeds per package', '2')
+    .option('--seed-list <list>', 'exact seeds to use instead of fresh ones (replays a night)')
+    .option('--nodes <n>', 'servers per run', '5')
+    .option('--time-limit <seconds>', 'fault time per run', '60')
+    .option('--rate <ops>', 'broadcasts per second per run', '200')
+    .option('--bug <name>', 'planted bug for every run')
+    .option('--toxiproxy-url <url>', 'use a running Toxiproxy')
+    .option('--out <dir>', 'where the summary and the runs go', 'nightly')
+    .action(async (raw: Record<string, string | undefined>) => {
+      const packages = parseNemesisList(raw['packages'] ?? '');
+      const count = intOption('--seeds', raw['seeds'], 1, 1000);
+      const seeds = raw['seedList']
+        ? raw['seedList'].split(',').map((text) => intOption('--seed-list', text.trim(), 0, 2 ** 48))
+        : Array.from({ length: count }, () => randomInt(1, 2 ** 31));
+      const system = oneOf('--system', raw['system'], systems);
+      const bug = raw['bug'] === undefined ? undefined : oneOf('--bug', raw['bug'], plantedBugs);
+      const { exitCode } = await runNightly(
+        {
+          packages,
+          seeds,
+          system,
+          nodes: intOption('--nodes', raw['nodes'], 1, 9),
+          timeLimitSeconds: intOption('--time-limit', raw['timeLimit'], 1, 86_400),
+          rate: intOption('--rate', raw['rate'], 1, 100_000),
+          bug,
+          out: raw['out'] ?? 'nightly',
+          toxiproxyUrl: raw['toxiproxyUrl'] ?? process.env['TOXIPROXY_URL'],
+          cli: fileURLToPath(new URL('./main.js', import.meta.url)),
+          extraArgs: [],
+        },
+        (line) => process.stderr.write(line + '\n'),
+      );
+      process.exitCode = exitCode;
+    });
+}
+
+export function parseTestOptions(raw: Record<string, string | undefined>): TestCliOptions {
+  const system = oneOf('--system', raw['system'], systems);
+  const nodes = intOption('--nodes', raw['nodes'], 1, 9);
+  const nemesis = parseNemesisList(raw['nemesis'] ?? 'all');
+  const seed = raw['seed'] === undefined ? randomInt(1, 2 ** 31) : intOption('--seed', raw['seed'], 0, 2 ** 48);
+  const bug = raw['bug'] === undefined ? undefined : oneOf('--bug', raw['bug'], plantedBugs);
+  if (bug !== undefined && system !== 'zabkit') throw new UsageError('--bug applies to --system zabkit only');
+  const name = raw['name'] ?? `${system}-${nemesis.length === 0 ? 'none' : nemesis.join('_')}${bug ? `-${bug}` : ''}`;
+  if (!/^[\w.-]{1,100}$/.test(name)) throw new UsageError(`--name must be letters, digits, . - _ (got ${JSON.stringify(name)})`);
+  return {
+    name,
+    system,
+    nodes,
+    timeLimitSeconds: intOption('--time-limit', raw['timeLimit'], 1, 86_400),
+    rate: intOption('--rate', raw['rate'], 1, 100_000),
+    concurrency: intOption('--concurrency', raw['concurrency'], 1, 1000),
+    nemesis,
+    nemesisIntervalSeconds: positiveNumber('--nemesis-interval', raw['nemesisInterval']),
+    seed,
+    store: raw['store'] ?? 'store',
+    bug,
+    toxiproxyUrl: raw['toxiproxyUrl'] ?? process.env['TOXIPROXY_URL'],
+    warmupSeconds: intOption('--warmup', raw['warmup'], 1, 3600),
+    recoverySeconds: intOption('--recovery', raw['recovery'], 1, 3600),
+    proxyListenHost: raw['proxyListenHost'] ?? '127.0.0.1',
+    proxyHost: raw['proxyHost'] ?? '127.0.0.1',
+    nodeHost: raw['nodeHost'] ?? '127.0.0.1',
+    bindHost: raw['bindHost'] ?? '127.0.0.1',
+  };
+}
+
+function oneOf<T extends string>(name: string, raw: string | undefined, allowed: readonly T[]): T {
+  if (raw !== undefined && (allowed as readonly string[]).includes(raw)) return raw as T;
+  throw new UsageError(`${name} must be one of ${allowed.join(', ')} (got ${JSON.stringify(raw)})`);
+}
+
+function positiveNumber(name: string, raw: string | undefined): number {
+  const value = Number(raw);
+  if (raw === undefined || !Number.isFinite(value) || value <= 0 || value > 3600) {
+    throw new UsageError(`${name} must be a number of seconds above 0 and at most 3600 (got ${JSON.stringify(raw)})`);
+  }
+  return value;
+}
+
+export { exitCodes };

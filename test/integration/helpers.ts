@@ -1,0 +1,19 @@
+/** Shared helpers of the integration tests: where the built CLI and Toxiproxy are. */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const cliPath = path.join(repoRoot, 'dist/src/cli/main.js');
+
+/** The real Toxiproxy: on PATH, or the project-local copy .ci/ensure-deps installs. */
+export function toxiproxyBinary(): string {
+  const local = path.join(repoRoot, '.tools/bin/toxiproxy-server');
+  if (existsSync(local)) return local;
+  try {
+    return execFileSync('sh', ['-c', 'command -v toxiproxy-server'], { encoding: 'utf8' }).trim();
+  } catch {
+    throw new Error('toxiproxy-server not found: run bash .ci/ensure-deps');
+  }
+}
