@@ -165,11 +165,17 @@ class Replica {
   }
 
   private async persist(ready: Ready): Promise<void> {
-    if (ready.truncateAfter !== undefined) {
-      const removed = await this.log.truncateAfter(ready.truncateAfter);
-      this.roleLogger.info({ after: zxidToHex(ready.truncateAfter), removed }, 'log truncated');
+    if (ready.truncateAfter !== undefined && ready.append.length > 0 && this.log.removesWritten(ready.truncateAfter)) {
+      // Durable entries are replaced (SNAP, or TRUNC with entries): crash-atomic rewrite of the log.
+      const removed = await this.log.replaceAfter(ready.truncateAfter, ready.append);
+      this.roleLogger.info({ after: zxidToHex(ready.truncateAfter), removed, appended: ready.append.length }, 'log truncated and rewritten atomically');
+    } else {
+      if (ready.truncateAfter !== undefined) {
+        const removed = await this.log.truncateAfter(ready.truncateAfter);
+        this.roleLogger.info({ after: zxidToHex(ready.truncateAfter), removed }, 'log truncated');
+      }
+      this.log.append(ready.append);
     }
-    this.log.append(ready.append);
     if (ready.deferSync) {
       // Planted bug ack-before-fsync: the ACKs leave before the bytes reach the disk.
       this.deferredTimer ??= setTimeout(() => {

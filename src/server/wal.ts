@@ -139,7 +139,7 @@ export class TxnLog {
   private dirty = false;
   private closed = false;
 
-  private constructor(readonly file: string, private readonly fd: number, recovered: { txns: Txn[]; offsets: number[]; validBytes: number }) {
+  private constructor(readonly file: string, private fd: number, recovered: { txns: Txn[]; offsets: number[]; validBytes: number }) {
     this.writtenBytes = recovered.validBytes;
     this.zxids = recovered.txns.map((txn) => txn.zxid);
     this.offsets = recovered.offsets;
@@ -149,6 +149,8 @@ export class TxnLog {
   static async open(dir: string): Promise<{ log: TxnLog; recovered: RecoveredLog }> {
     await fsp.mkdir(dir, { recursive: true });
     const file = path.join(dir, txnLogFileName);
+    // A rewrite that crashed before its rename leaves the old log intact and this file behind.
+    await fsp.rm(`${file}.new`, { force: true });
     const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
     try {
       const data = await fsp.readFile(file);
@@ -207,6 +209,63 @@ export class TxnLog {
       this.dirty = true;
       return removed;
     });
+  }
+
+  /**
+   * Crash-atomic truncate + append (SNAP: truncateAfter 0 and the whole new log; TRUNC with entries):
+   * the kept prefix and `txns` go to a new file that is fsynced and renamed over the log, so a crash
+   * leaves either the old log or the new one, never the bare prefix. Returns how many were removed.
+   */
+  replaceAfter(zxid: Zxid, txns: readonly Txn[]): Promise<number> {
+    return this.enqueue(async () => {
+      let index = this.zxids.length;
+      while (index > 0 && (this.zxids[index - 1] as number) > zxid) index--;
+      const removed = this.zxids.length - index;
+      await this.writePending();
+      const keepBytes = index < this.offsets.length ? (this.offsets[index] as number) : this.writtenBytes;
+      const records = encodeRecords(txns);
+      const temp = `${this.file}.new`;
+      const dir = path.dirname(this.file);
+      try {
+        if (keepBytes > 0) await fsp.copyFile(this.file, temp);
+        const fd = fs.openSync(temp, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+        try {
+          fs.ftruncateSync(fd, keepBytes);
+          let written = 0;
+          while (written < records.length) written += fs.writeSync(fd, records, written, records.length - written, keepBytes + written);
+          await new Promise<void>((resolve, reject) => fs.fsync(fd, (e) => (e ? reject(e) : resolve())));
+        } catch (error) {
+          fs.closeSync(fd);
+          throw error;
+        }
+        await fsp.rename(temp, this.file);
+        await fsyncDirectory(dir);
+        fs.closeSync(this.fd);
+        this.fd = fd;
+      } catch (error) {
+        throw storageError('rewrite', this.file, error as Error);
+      }
+      this.zxids.length = index;
+      this.offsets.length = index;
+      let offset = keepBytes;
+      let recordStart = 0;
+      for (const txn of txns) {
+        const length = recordHeaderBytes + records.readUInt32BE(recordStart);
+        this.zxids.push(txn.zxid);
+        this.offsets.push(offset);
+        offset += length;
+        recordStart += length;
+      }
+      this.writtenBytes = offset;
+      return removed;
+    });
+  }
+
+  /** Whether any record with zxid > `zxid` has already been written to the file. */
+  removesWritten(zxid: Zxid): boolean {
+    let index = this.zxids.length;
+    while (index > 0 && (this.zxids[index - 1] as number) > zxid) index--;
+    return index < this.zxids.length && (this.offsets[index] as number) < this.writtenBytes;
   }
 
   /** Writes the pending bytes and fdatasyncs, if anything changed since the last sync. */

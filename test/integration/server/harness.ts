@@ -131,7 +131,8 @@ export class TestCluster {
       }
       await this.kill(node.id);
     }
-    rmSync(this.dir, { recursive: true, force: true });
+    if (process.env['ZABKIT_KEEP_TEST_DIRS'] === undefined) rmSync(this.dir, { recursive: true, force: true });
+    else process.stderr.write(`kept ${this.dir}\n`);
   }
 
   async client(id: number): Promise<ZabClient> {
@@ -153,7 +154,7 @@ export class TestCluster {
   }
 
   /** Waits until the running nodes (or `ids`) agree on one leader and all serve. Returns the leader id. */
-  async awaitHealthy(ids = this.nodes.filter((n) => n.process).map((n) => n.id), timeoutMs = 30_000): Promise<number> {
+  async awaitHealthy(ids = this.nodes.filter((n) => n.process).map((n) => n.id), timeoutMs = 60_000): Promise<number> {
     return waitFor(`a leader served by nodes ${ids.join(',')}`, async () => {
       const statuses = await Promise.all(ids.map((id) => this.status(id)));
       if (statuses.some((s) => !s || !s.serving)) return undefined;

@@ -137,3 +137,24 @@ describe('epoch files', () => {
     expect([durable.acceptedEpoch, durable.currentEpoch]).toEqual([2, 2]);
   });
 });
+
+describe('crash-atomic replacement', () => {
+  it('replaces durable entries after a zxid with new ones in one rename', async () => {
+    const dir = tempDir();
+    const { log } = await TxnLog.open(dir);
+    log.append([txn(1, 1), txn(1, 2), txn(1, 3)]);
+    await log.sync();
+    expect(log.removesWritten(makeZxid(1, 1))).toBe(true);
+    expect(await log.replaceAfter(makeZxid(1, 1), [txn(2, 1), txn(2, 2)])).toBe(2);
+    log.append([txn(2, 3)]);
+    await log.sync();
+    expect(await log.replaceAfter(0, [txn(3, 1)])).toBe(4);
+    log.append([txn(3, 2)]);
+    await log.sync();
+    log.close();
+    const { log: reopened, recovered } = await TxnLog.open(dir);
+    reopened.close();
+    expect(recovered.txns.map((t) => t.zxid)).toEqual([makeZxid(3, 1), makeZxid(3, 2)]);
+    expect(readdirSync(dir).sort()).toEqual([txnLogFileName]);
+  });
+});
