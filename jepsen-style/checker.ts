@@ -9,7 +9,7 @@
  *   or when the history ends before its completion. Completions pair with invokes by message id.
  * - A final read is a `read` op of type `ok`; its `value.deliveries` is that node's delivered
  *   sequence. Several reads of one node may exist: convergence uses the last one per node.
- * - The agreed order is the longest final read (ties: the later one). Positions below are
+ * - The agreed order is the longest final read (ties: the first one). Positions below are
  *   positions in the agreed order; "ordered before" means a smaller position.
  * - A deliver observation is a `deliver` ok: process P's subscription saw `node` deliver the message.
  *
@@ -23,7 +23,8 @@
  * - duplicate: within one final read, an id or a zxid a second time. One per repeated entry.
  *   (Repeats within one subscription stream are `deliver-order`.)
  * - zxid-conflict: one zxid bound to two ids, or one id to two zxids, across acknowledgements,
- *   final reads and deliver observations. One per distinct conflicting (zxid, id) binding.
+ *   final reads and deliver observations. One per distinct pair of clashing bindings (so a node
+ *   that delivers b at a's zxid counts twice: that zxid has two ids, and b has two zxids).
  * - divergence: a final read that is not a prefix of the agreed order (so two nodes where neither
  *   is a prefix of the other). One per such read; the example gives the first differing position.
  * - zxid-order: within one final read, a zxid not above the one delivered just before it
@@ -82,6 +83,8 @@ interface Broadcast {
   doneIndex: number;
   doneTime: number;
   zxid: string | undefined;
+  /** Position in the agreed order, -1 when not in it. */
+  pos: number;
 }
 
 interface FinalRead {
@@ -98,16 +101,19 @@ interface Witness {
   index: number;
 }
 
-/** Normalized zxid for comparison: lower-case hex without "0x" or leading zeros. */
+const canonicalZxid = /^0x(?:0|[1-9a-f][0-9a-f]*)$/;
+
+/** Canonical zxid for comparison: "0x" + lower-case hex without leading zeros (same string when already so). */
 export function normalizeZxid(zxid: string): string {
+  if (canonicalZxid.test(zxid)) return zxid;
   let s = zxid.toLowerCase();
   if (s.startsWith('0x')) s = s.slice(2);
   let i = 0;
   while (i < s.length - 1 && s.charCodeAt(i) === 48) i += 1;
-  return s.slice(i);
+  return `0x${s.slice(i)}`;
 }
 
-/** Compare two normalized zxids: negative, 0, positive. */
+/** Compare two canonical zxids: negative, 0, positive. */
 export function compareZxid(a: string, b: string): number {
   if (a.length !== b.length) return a.length - b.length;
   return a < b ? -1 : a > b ? 1 : 0;
@@ -171,9 +177,13 @@ function checkUnsafe(ops: readonly Op[]): CheckResult {
   const byF: Record<string, Record<string, number>> = {};
   const processes = new Set<number>();
   let nemesisEvents = 0;
+  /** The broadcast each op invoked or completed (by op position), for the order pass. */
+  const opBroadcast: (Broadcast | undefined)[] = new Array<Broadcast | undefined>(ops.length);
 
   // Pass 1: index the history.
+  let k = -1;
   for (const op of ops) {
+    k += 1;
     const counts = (byF[op.process === 'nemesis' ? `nemesis:${op.f}` : op.f] ??= {});
     counts[op.type] = (counts[op.type] ?? 0) + 1;
     if (op.process === 'nemesis') {
@@ -187,11 +197,14 @@ function checkUnsafe(ops: readonly Op[]): CheckResult {
       if (id === undefined) continue;
       if (op.type === 'invoke') {
         if (!broadcasts.has(id)) {
-          broadcasts.set(id, { id, process: op.process, invokeIndex: op.index, invokeTime: op.time, outcome: 'pending', doneIndex: -1, doneTime: -1, zxid: undefined });
+          const b: Broadcast = { id, process: op.process, invokeIndex: op.index, invokeTime: op.time, outcome: 'pending', doneIndex: -1, doneTime: -1, zxid: undefined, pos: -1 };
+          broadcasts.set(id, b);
+          opBroadcast[k] = b;
         }
       } else {
         const b = broadcasts.get(id);
         if (b !== undefined && b.outcome === 'pending') {
+          opBroadcast[k] = b;
           b.outcome = op.type;
           b.doneIndex = op.index;
           b.doneTime = op.time;
@@ -219,40 +232,6 @@ function checkUnsafe(ops: readonly Op[]): CheckResult {
     }
   }
 
-  // Bindings for zxid-conflict: first site of each zxid and each id.
-  const zxidToId = new Map<string, { id: string; index: number }>();
-  const idToZxid = new Map<string, { zxid: string; index: number }>();
-  const conflicts = new Set<string>();
-  const bind = (id: string, zxid: string, index: number): void => {
-    if (zxid === '') return;
-    const z = zxidToId.get(zxid);
-    if (z === undefined) zxidToId.set(zxid, { id, index });
-    else if (z.id !== id) {
-      const key = `${zxid}|${id}`;
-      if (!conflicts.has(key)) {
-        conflicts.add(key);
-        anomalies.add('zxid-conflict', () => ({ kind: 'zxid-bound-to-two-ids', zxid: `0x${zxid}`, ids: [z.id, id], indices: uniqueSorted([z.index, index]) }));
-      }
-    }
-    const i = idToZxid.get(id);
-    if (i === undefined) idToZxid.set(id, { zxid, index });
-    else if (i.zxid !== zxid) {
-      const key = `${zxid}|${id}`;
-      if (!conflicts.has(key)) {
-        conflicts.add(key);
-        anomalies.add('zxid-conflict', () => ({ kind: 'id-bound-to-two-zxids', id, zxids: [`0x${i.zxid}`, `0x${zxid}`], indices: uniqueSorted([i.index, index]) }));
-      }
-    }
-  };
-  // Acknowledgements first, in history order, then reads, then observations.
-  const acked: Broadcast[] = [];
-  for (const b of broadcasts.values()) {
-    if (b.outcome === 'ok') {
-      acked.push(b);
-      if (b.zxid !== undefined) bind(b.id, b.zxid, b.doneIndex);
-    }
-  }
-
   const phantoms = new Set<string>();
   const failedDelivered = new Set<string>();
   const deliveredAt = (id: string, index: number, where: Record<string, unknown>): void => {
@@ -268,42 +247,112 @@ function checkUnsafe(ops: readonly Op[]): CheckResult {
     }
   };
 
-  // Pass 2: each final read.
-  for (const read of reads) {
-    const seenIds = new Map<string, number>();
-    const seenZxids = new Map<string, number>();
+  // The agreed order: the longest final read (ties: the first).
+  let reference: FinalRead | undefined;
+  for (const read of reads) if (reference === undefined || read.ids.length > reference.ids.length) reference = read;
+
+  // Bindings for zxid-conflict. The reference read's bindings are implicit (its id -> first
+  // position and zxid -> first position); a binding that agrees with the reference costs one lookup.
+  // Other bindings go to first-site maps. One conflict per distinct pair of clashing bindings.
+  const refZxidPos = new Map<string, number>();
+  const zxidToId = new Map<string, { id: string; index: number }>();
+  const idToZxid = new Map<string, { zxid: string; index: number }>();
+  const conflicts = new Set<string>();
+  const zxidConflict = (zxid: string, a: string, b: string, indices: number[]): void => {
+    const key = `z|${zxid}|${a < b ? a : b}|${a < b ? b : a}`;
+    if (conflicts.has(key)) return;
+    conflicts.add(key);
+    anomalies.add('zxid-conflict', () => ({ kind: 'zxid-bound-to-two-ids', zxid, ids: [a, b], indices: uniqueSorted(indices) }));
+  };
+  const idConflict = (id: string, a: string, b: string, indices: number[]): void => {
+    const key = `i|${id}|${a < b ? a : b}|${a < b ? b : a}`;
+    if (conflicts.has(key)) return;
+    conflicts.add(key);
+    anomalies.add('zxid-conflict', () => ({ kind: 'id-bound-to-two-zxids', id, zxids: [a, b], indices: uniqueSorted(indices) }));
+  };
+  const bind = (id: string, zxid: string, index: number): void => {
+    if (zxid === '') return;
+    const ref = reference;
+    if (ref !== undefined) {
+      const p = position.get(id);
+      if (p !== undefined) {
+        const refZxid = ref.zxids[p] as string;
+        if (refZxid === zxid) return;
+        if (refZxid !== '') idConflict(id, refZxid, zxid, [ref.index, index]);
+      }
+      const q = refZxidPos.get(zxid);
+      if (q !== undefined && ref.ids[q] !== id) zxidConflict(zxid, ref.ids[q] as string, id, [ref.index, index]);
+    }
+    const z = zxidToId.get(zxid);
+    if (z === undefined) zxidToId.set(zxid, { id, index });
+    else if (z.id !== id) zxidConflict(zxid, z.id, id, [z.index, index]);
+    const i = idToZxid.get(id);
+    if (i === undefined) idToZxid.set(id, { zxid, index });
+    else if (i.zxid !== zxid) idConflict(id, i.zxid, zxid, [i.index, index]);
+  };
+  const position = new Map<string, number>();
+
+  // Pass 2: each final read: delivered ids, bindings, duplicates, zxid order. A read that is an
+  // exact prefix of the reference (ids and zxids) has exactly the reference's findings below its
+  // length, so it is not scanned again (this keeps 5 nodes x 1e6 deliveries fast).
+  type Finding = { pos: number; name: 'duplicate' | 'zxid-order'; example: (read: FinalRead) => Record<string, unknown> };
+  const scan = (read: FinalRead, isReference: boolean): Finding[] => {
+    const findings: Finding[] = [];
+    const seenIds = isReference ? position : new Map<string, number>();
+    const seenZxids = isReference ? refZxidPos : new Map<string, number>();
     let previous: string | undefined;
     for (let pos = 0; pos < read.ids.length; pos += 1) {
       const id = read.ids[pos] as string;
       const zxid = read.zxids[pos] as string;
       deliveredAt(id, read.index, { node: read.node, position: pos });
-      bind(id, zxid, read.index);
+      if (!isReference) bind(id, zxid, read.index);
       const firstId = seenIds.get(id);
       if (firstId !== undefined) {
-        anomalies.add('duplicate', () => ({ kind: 'id', node: read.node, id, positions: [firstId, pos], indices: [read.index] }));
+        const otherZxid = read.zxids[firstId] as string;
+        if (isReference && otherZxid !== zxid && otherZxid !== '' && zxid !== '') idConflict(id, otherZxid, zxid, [read.index]);
+        findings.push({ pos, name: 'duplicate', example: (r) => ({ kind: 'id', node: r.node, id, positions: [firstId, pos], indices: [r.index] }) });
       } else seenIds.set(id, pos);
       const firstZxid = seenZxids.get(zxid);
       if (firstZxid !== undefined && zxid !== '') {
-        if (firstId === undefined) anomalies.add('duplicate', () => ({ kind: 'zxid', node: read.node, zxid: `0x${zxid}`, positions: [firstZxid, pos], indices: [read.index] }));
+        if (isReference && read.ids[firstZxid] !== id) zxidConflict(zxid, read.ids[firstZxid] as string, id, [read.index]);
+        if (firstId === undefined) findings.push({ pos, name: 'duplicate', example: (r) => ({ kind: 'zxid', node: r.node, zxid: zxid, positions: [firstZxid, pos], indices: [r.index] }) });
       } else seenZxids.set(zxid, pos);
       if (previous !== undefined && zxid !== '' && previous !== '' && compareZxid(zxid, previous) < 0) {
         const prev = previous;
-        anomalies.add('zxid-order', () => ({ node: read.node, position: pos, zxids: [`0x${prev}`, `0x${zxid}`], ids: [read.ids[pos - 1], id], indices: [read.index] }));
+        findings.push({ pos, name: 'zxid-order', example: (r) => ({ node: r.node, position: pos, zxids: [prev, zxid], ids: [r.ids[pos - 1], id], indices: [r.index] }) });
       }
       previous = zxid;
     }
-  }
-
-  // The agreed order: the longest final read (ties: the later).
-  let reference: FinalRead | undefined;
-  for (const read of reads) if (reference === undefined || read.ids.length >= reference.ids.length) reference = read;
-  const position = new Map<string, number>();
-  if (reference !== undefined) {
-    for (let pos = 0; pos < reference.ids.length; pos += 1) {
-      const id = reference.ids[pos] as string;
-      if (!position.has(id)) position.set(id, pos);
+    return findings;
+  };
+  const referenceFindings = reference === undefined ? [] : scan(reference, true);
+  for (const b of broadcasts.values()) b.pos = position.get(b.id) ?? -1;
+  // Acknowledgements bind next, then the other reads, then the observations.
+  const acked: Broadcast[] = [];
+  for (const b of broadcasts.values()) {
+    if (b.outcome === 'ok') {
+      acked.push(b);
+      if (b.zxid !== undefined) bind(b.id, b.zxid, b.doneIndex);
     }
   }
+  for (const read of reads) {
+    let findings: Finding[];
+    if (read === reference) findings = referenceFindings;
+    else {
+      const ref = reference as FinalRead;
+      let exactPrefix = true;
+      for (let pos = 0; pos < read.ids.length; pos += 1) {
+        if (read.ids[pos] !== ref.ids[pos] || read.zxids[pos] !== ref.zxids[pos]) {
+          exactPrefix = false;
+          break;
+        }
+      }
+      findings = exactPrefix ? referenceFindings.filter((f) => f.pos < read.ids.length) : scan(read, false);
+    }
+    for (const finding of findings) anomalies.add(finding.name, () => finding.example(read));
+  }
+
+
 
   // divergence: each read must be a prefix of the agreed order.
   const divergentIds: Set<string>[] = [];
@@ -380,7 +429,7 @@ function checkUnsafe(ops: readonly Op[]): CheckResult {
       if (missingFrom.length > 0) {
         anomalies.add('lost', () => ({
           id: b.id,
-          zxid: b.zxid === undefined ? null : `0x${b.zxid}`,
+          zxid: b.zxid === undefined ? null : b.zxid,
           missingFrom: missingFrom.map((r) => r.node),
           indices: uniqueSorted([b.invokeIndex, b.doneIndex, ...missingFrom.slice(0, 3).map((r) => r.index)]),
         }));
@@ -409,7 +458,33 @@ function checkUnsafe(ops: readonly Op[]): CheckResult {
     if (current === undefined || w.pos > current.pos) map.set(key, w);
   };
 
-  for (const op of ops) {
+  for (let at = 0; at < ops.length; at += 1) {
+    const op = ops[at] as Op;
+    const broadcast = opBroadcast[at];
+    if (broadcast !== undefined) {
+      const b = broadcast;
+      const pos = b.pos;
+      const id = b.id;
+      if (pos < 0) continue;
+      if (op.type === 'invoke') {
+        const fifo = fifoMax.get(op.process as number);
+        const seen = seenMax.get(op.process as number);
+        if (fifo !== undefined && fifo.pos > pos) {
+          anomalies.add('fifo', () => ({ process: op.process, ids: [fifo.id, id], invoked: 'first before second', positions: [fifo.pos, pos], indices: [fifo.index, op.index] }));
+        } else if (seen !== undefined && seen.pos > pos) {
+          anomalies.add('causal', () => ({ process: op.process, ids: [seen.id, id], seenAt: seen.index, positions: [seen.pos, pos], indices: uniqueSorted([seen.index, op.index]) }));
+        } else if (ackMax !== undefined && ackMax.pos > pos) {
+          const a = ackMax;
+          anomalies.add('real-time', () => ({ ids: [a.id, id], acknowledgedAt: a.index, positions: [a.pos, pos], indices: uniqueSorted([a.index, op.index]) }));
+        }
+        raise(fifoMax, op.process as number, { pos, id, index: op.index });
+      } else if (op.type === 'ok') {
+        const w = { pos, id, index: op.index };
+        raise(seenMax, op.process as number, w);
+        if (ackMax === undefined || pos > ackMax.pos) ackMax = w;
+      }
+      continue;
+    }
     if (op.process === 'nemesis') {
       if (restartFaults.test(op.f)) {
         const named = new Set<string>();
@@ -464,30 +539,6 @@ function checkUnsafe(ops: readonly Op[]): CheckResult {
       if (pos !== undefined) raise(seenMax, op.process, { pos, id, index: op.index });
       continue;
     }
-    if (op.f !== 'broadcast' || value === undefined || typeof value.id !== 'string') continue;
-    const id = value.id;
-    const b = broadcasts.get(id);
-    if (b === undefined) continue;
-    const pos = position.get(id);
-    if (op.type === 'invoke' && b.invokeIndex === op.index) {
-      if (pos !== undefined) {
-        const fifo = fifoMax.get(op.process);
-        const seen = seenMax.get(op.process);
-        if (fifo !== undefined && fifo.pos > pos) {
-          anomalies.add('fifo', () => ({ process: op.process, ids: [fifo.id, id], invoked: 'first before second', positions: [fifo.pos, pos], indices: [fifo.index, op.index] }));
-        } else if (seen !== undefined && seen.pos > pos) {
-          anomalies.add('causal', () => ({ process: op.process, ids: [seen.id, id], seenAt: seen.index, positions: [seen.pos, pos], indices: uniqueSorted([seen.index, op.index]) }));
-        } else if (ackMax !== undefined && ackMax.pos > pos) {
-          const a = ackMax;
-          anomalies.add('real-time', () => ({ ids: [a.id, id], acknowledgedAt: a.index, positions: [a.pos, pos], indices: uniqueSorted([a.index, op.index]) }));
-        }
-        raise(fifoMax, op.process, { pos, id, index: op.index });
-      }
-    } else if (op.type === 'ok' && b.doneIndex === op.index && pos !== undefined) {
-      const w = { pos, id, index: op.index };
-      raise(seenMax, op.process, w);
-      if (ackMax === undefined || pos > ackMax.pos) ackMax = w;
-    }
   }
 
   // Verdict and stats.
@@ -501,9 +552,11 @@ function checkUnsafe(ops: readonly Op[]): CheckResult {
     else if (b.outcome === 'pending') pending += 1;
     if ((b.outcome === 'info' || b.outcome === 'pending') && position.has(b.id)) deliveredIndeterminate += 1;
   }
-  const latencies: number[] = [];
-  for (const b of acked) latencies.push(b.doneTime - b.invokeTime);
-  latencies.sort((x, y) => x - y);
+  const latencies = new Float64Array(acked.length);
+  acked.forEach((b, k) => {
+    latencies[k] = b.doneTime - b.invokeTime;
+  });
+  latencies.sort();
   const quantile = (q: number): number | null => (latencies.length === 0 ? null : Math.round((latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] as number) / 1000) / 1000);
   const readLengths: Record<string, number> = {};
   for (const [node, read] of lastRead) readLengths[node] = read.ids.length;

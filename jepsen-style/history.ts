@@ -166,8 +166,9 @@ export function parseHistory(text: string, source = 'history'): ParsedHistory {
       }
       throw new HistoryFormatError(source, lineNumber, `not valid JSON (${(error as Error).message})`);
     }
+    const at = lineNumber;
     const fail = (problem: string): never => {
-      throw new HistoryFormatError(source, lineNumber, problem);
+      throw new HistoryFormatError(source, at, problem);
     };
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('not a JSON object');
     const o = raw as Record<string, unknown>;
@@ -193,15 +194,17 @@ export function parseHistory(text: string, source = 'history'): ParsedHistory {
     } else {
       const processId = o.process as number;
       const valueObject = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-      const checkDelivery = (d: unknown, where: string): void => {
-        if (typeof d !== 'object' || d === null) fail(`${where} must be an object {id, zxid}, got ${describe(d)}`);
-        const dd = d as Record<string, unknown>;
-        if (typeof dd.id !== 'string') fail(`${where} is missing its string "id"`);
-        if (typeof dd.zxid !== 'string' || !zxidPattern.test(dd.zxid)) fail(`${where} has a bad "zxid" ${describe(dd.zxid)} (expected "0x" + hex)`);
+      const checkDelivery = (d: unknown, where: number): void => {
+        const dd = d as Record<string, unknown> | null;
+        if (typeof d === 'object' && dd !== null && typeof dd.id === 'string' && typeof dd.zxid === 'string' && zxidPattern.test(dd.zxid)) return;
+        const name = where < 0 ? 'deliver value' : `read deliveries[${where}]`;
+        if (typeof d !== 'object' || dd === null) fail(`${name} must be an object {id, zxid}, got ${describe(d)}`);
+        if (typeof dd?.id !== 'string') fail(`${name} is missing its string "id"`);
+        fail(`${name} has a bad "zxid" ${describe(dd?.zxid)} (expected "0x" + hex)`);
       };
       if (f === 'deliver') {
         if (type !== 'ok') fail(`a deliver observation must have type "ok", got "${type}"`);
-        checkDelivery(value, 'deliver value');
+        checkDelivery(value, -1);
       } else if (type === 'invoke') {
         const retiredAt = retired.get(processId);
         if (retiredAt !== undefined) fail(`process ${processId} invokes after it was retired by an info on line ${retiredAt}`);
@@ -230,22 +233,15 @@ export function parseHistory(text: string, source = 'history'): ParsedHistory {
         if (f === 'read' && type === 'ok') {
           if (valueObject === undefined || !Array.isArray(valueObject.deliveries)) fail('read ok is missing value.deliveries (an array)');
           const deliveries = valueObject?.deliveries as unknown[];
-          for (let i = 0; i < deliveries.length; i += 1) checkDelivery(deliveries[i], `read deliveries[${i}]`);
+          for (let i = 0; i < deliveries.length; i += 1) checkDelivery(deliveries[i], i);
         }
       }
     }
     lastIndex = index;
     lastTime = time;
-    ops.push({
-      index,
-      time,
-      process: o.process as ProcessId,
-      type,
-      f,
-      ...(o.node === undefined ? {} : { node: o.node as string }),
-      value,
-      ...(o.error === undefined ? {} : { error: o.error as string }),
-    });
+    // The parsed object is the op (extra fields are kept, as Jepsen allows).
+    if (o.value === undefined) o.value = null;
+    ops.push(o as unknown as Op);
   }
   return { ops, warnings };
 }
