@@ -32,7 +32,14 @@ export interface RunningNode {
 export async function runNode(config: NodeConfig): Promise<RunningNode> {
   const logger = createLogger(config.id, config.logFile, config.logLevel);
   logger.info({ config: { ...config, peers: config.peers.map((p) => `${p.id}@${p.host}:${p.port}`) }, seed: config.seed }, 'starting');
-  const { log, durable } = await loadDurableState(config.dataDir, config.bugs, logger);
+  let loaded: Awaited<ReturnType<typeof loadDurableState>>;
+  try {
+    loaded = await loadDurableState(config.dataDir, config.bugs, logger);
+  } catch (error) {
+    logger.fatal({ err: error }, `cannot start: ${(error as Error).message}`);
+    throw error;
+  }
+  const { log, durable } = loaded;
   const peerConfig: PeerConfig = {
     id: config.id,
     servers: [config.id, ...config.peers.map((p) => p.id)].sort((a, b) => a - b),

@@ -4,7 +4,7 @@
  * Run `npm run build` first.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ZabClient } from '../../../src/client/zab-client.js';
+import { ZabClient } from '../../../src/client/zab-client.js';
 import { show, TestCluster } from './harness.js';
 
 let cluster: TestCluster | undefined;
@@ -58,6 +58,12 @@ describe('zabkit node cluster', () => {
     cluster = await TestCluster.create(3);
     cluster.startAll();
     const oldLeader = await cluster.awaitHealthy();
+    // A subscriber on the leader that may move to any server of the list.
+    const servers = [oldLeader, ...[1, 2, 3].filter((id) => id !== oldLeader)].map((id) => ({ host: '127.0.0.1', port: cluster!.node(id).clientPort }));
+    const subscriberClient = await ZabClient.connect({ ...servers[0]!, servers });
+    clients.push(subscriberClient);
+    const seen: string[] = [];
+    subscriberClient.subscribe(0, (entry) => seen.push(show(entry)));
     const first = await open(cluster, oldLeader);
     await Promise.all(Array.from({ length: 50 }, (_, i) => first.broadcast(`a${i}`)));
 
@@ -74,6 +80,9 @@ describe('zabkit node cluster', () => {
     expect(reads.get(others[0]!)).toEqual(reads.get(newLeader));
     expect(reads.get(newLeader)!.map((l) => l.split(' ')[1])).toEqual([...Array.from({ length: 50 }, (_, i) => `a${i}`), ...Array.from({ length: 50 }, (_, i) => `b${i}`)]);
     expect(cluster.logLines(oldLeader).some((l) => l['syncMode'] === 'DIFF')).toBe(true);
+    // The subscription resumed on another server: every delivery once, in order, no gap.
+    await expect.poll(() => seen.length, { timeout: 30_000 }).toBe(100);
+    expect(seen).toEqual(reads.get(newLeader));
   });
 
   it('loses no acknowledged message when every node is killed -9 at once', async () => {
