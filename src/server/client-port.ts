@@ -92,11 +92,18 @@ export class ClientPort {
     return typeof address === 'object' && address ? address.port : this.options.port;
   }
 
+  /** Sessions corked during the current batch; `flush` uncorks them (one write per connection per batch). */
+  private readonly corked = new Set<Session>();
+
   /** Answers a broadcast on its session's connection (dropped when the client has gone). */
   reply(reply: ClientReply): void {
     const session = this.sessions.get(reply.session);
     if (!session) return;
     session.inFlight--;
+    if (!this.corked.has(session)) {
+      session.socket.cork();
+      this.corked.add(session);
+    }
     if (reply.type === 'ok') session.socket.write(encodeOk(reply.seq, reply.zxid));
     else session.socket.write(encodeText(reply.type === 'fail' ? op.fail : op.unknown, reply.seq, reply.reason));
     if (session.paused && session.inFlight < maxInFlightPerClient / 2) {
@@ -134,6 +141,12 @@ export class ClientPort {
       }
       this.checkBuffer(session);
     }
+  }
+
+  /** Sends everything answered in this batch. */
+  flush(): void {
+    for (const session of this.corked) session.socket.uncork();
+    this.corked.clear();
   }
 
   close(): void {

@@ -166,6 +166,7 @@ class Replica {
       // 4. deliver and answer
       this.clientPort.deliver(ready.committed);
       for (const reply of ready.clientReplies) this.clientPort.reply(reply);
+      this.clientPort.flush();
       // 5.
       this.peer.advance(ready);
     }

@@ -89,7 +89,7 @@ export class PeerTransport {
       this.logger.warn({ to, type: message.type }, 'message for an unknown peer dropped');
       return;
     }
-    const frame = encodeMessageFrame(message);
+    const frame = this.encode(message);
     if (link.connected) {
       link.batch.push(frame);
       this.dirty.add(link);
@@ -100,6 +100,22 @@ export class PeerTransport {
       this.logger.warn({ peer: to }, 'peer not connected and its queue is full: messages dropped');
       this.notifyDisconnected(to);
     }
+  }
+
+  /** The last PROPOSAL/COMMIT encoded: the leader sends the same one to every follower in a row. */
+  private lastEncoded: { type: string; epoch: number; zxid: number; txn: unknown; frame: Buffer } | undefined;
+
+  private encode(message: Message): Buffer {
+    if (message.type === 'PROPOSAL' || message.type === 'COMMIT') {
+      const zxid = message.type === 'PROPOSAL' ? message.txn.zxid : message.zxid;
+      const txn = message.type === 'PROPOSAL' ? message.txn : undefined;
+      const last = this.lastEncoded;
+      if (last && last.type === message.type && last.epoch === message.epoch && last.zxid === zxid && last.txn === txn) return last.frame;
+      const frame = encodeMessageFrame(message);
+      this.lastEncoded = { type: message.type, epoch: message.epoch, zxid, txn, frame };
+      return frame;
+    }
+    return encodeMessageFrame(message);
   }
 
   /** Writes every queued batch, one corked write per peer. */
