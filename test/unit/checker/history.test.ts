@@ -91,4 +91,23 @@ describe('history reader: malformed input names the line and the problem', () =>
     expect(problem(`${line({ index: 0, time: 0, process: 'nemesis', type: 'invoke', f: 'kill', value: null })}\n`).problem).toMatch(/nemesis event/);
     expect(problem(`${line({ index: 0, time: 0, process: 3, type: 'invoke', f: 'deliver', value: { id: 'a', zxid: '0x1' } })}\n`).problem).toMatch(/deliver observation/);
   });
+  it('final reads with the same deliveries parse to the same values (the deliveries array is shared)', () => {
+    const deliveries = Array.from({ length: 3000 }, (_, i) => ({ id: `m${i}`, zxid: `0x1${String(i).padStart(8, '0')}` }));
+    const lines = [
+      line({ index: 0, time: 0, process: 7, type: 'invoke', f: 'read', node: 'n1', value: null }),
+      line({ index: 1, time: 1, process: 7, type: 'ok', f: 'read', node: 'n1', value: { deliveries } }),
+      line({ index: 2, time: 2, process: 8, type: 'invoke', f: 'read', node: 'n2', value: null }),
+      line({ index: 3, time: 3, process: 8, type: 'ok', f: 'read', node: 'n2', value: { deliveries } }),
+      line({ index: 4, time: 4, process: 9, type: 'invoke', f: 'read', node: 'n3', value: null }),
+      line({ index: 5, time: 5, process: 9, type: 'ok', f: 'read', node: 'n3', value: { deliveries: deliveries.slice(1) } }),
+    ];
+    const { ops } = parseHistory(`${lines.join('\n')}\n`, 'h.jsonl');
+    expect(ops.map((o) => [o.index, o.node, o.process])).toEqual([[0, 'n1', 7], [1, 'n1', 7], [2, 'n2', 8], [3, 'n2', 8], [4, 'n3', 9], [5, 'n3', 9]]);
+    expect((ops[3]?.value as { deliveries: unknown[] }).deliveries).toEqual(deliveries);
+    expect((ops[5]?.value as { deliveries: unknown[] }).deliveries).toEqual(deliveries.slice(1));
+    // A malformed delivery in a shared array is still named.
+    const bad = deliveries.map((d, i) => (i === 2999 ? { id: d.id, zxid: 'zz' } : d));
+    const badLines = [lines[0], line({ index: 1, time: 1, process: 7, type: 'ok', f: 'read', node: 'n1', value: { deliveries: bad } })];
+    expect(problem(`${badLines.join('\n')}\n`)).toMatchObject({ line: 2, problem: expect.stringMatching(/deliveries\[2999\] has a bad "zxid"/) });
+  });
 });

@@ -1,0 +1,84 @@
+/** The report's model (fault windows, roles) and its HTML for a small invalid run. */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { checkHistory } from '../../../jepsen-style/checker.js';
+import { writeReport } from '../../../jepsen-style/report/index.js';
+import { faultWindows, roleSegments } from '../../../jepsen-style/report/model.js';
+import { H, z } from '../checker/builder.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('report model', () => {
+  it('pairs nemesis start and end events into fault windows; an unhealed one runs to the end', () => {
+    const h = new H();
+    h.nemesis('kill', { nodes: ['n1'] });
+    h.nemesis('partition', { groups: [['n1', 'n2'], ['n3']] });
+    h.nemesis('start', { nodes: ['n1'] });
+    h.nemesis('heal', null);
+    h.nemesis('pause', { nodes: ['n3'] });
+    h.bcast(1, 'a', z(1, 1));
+    const windows = faultWindows(h.ops);
+    expect(windows.map((w) => [w.group, w.label, w.startIndex, w.endIndex])).toEqual([
+      ['kill', 'kill n1', 0, 2],
+      ['partition', 'partition n1,n2,n3', 1, 3],
+      ['pause', 'pause n3', 4, undefined],
+    ]);
+    expect(windows[2]?.end).toBe(h.ops[h.ops.length - 1]?.time);
+  });
+
+  it('turns role samples into segments per node', () => {
+    const segments = roleSegments(
+      [
+        { time: 0, node: 'n1', role: 'leading', epoch: 1 },
+        { time: 10, node: 'n1', role: 'leading', epoch: 1 },
+        { time: 20, node: 'n1', role: 'looking', epoch: 1 },
+        { time: 0, node: 'n2', role: 'following', epoch: 1 },
+      ],
+      30,
+    );
+    expect(segments.map((s) => [s.node, s.role, s.start, s.end])).toEqual([
+      ['n1', 'leading', 0, 20],
+      ['n1', 'looking', 20, 30],
+      ['n2', 'following', 0, 30],
+    ]);
+  });
+});
+
+describe('writeReport', () => {
+  it('shows the verdict first and each anomaly with its cited operations highlighted', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zabkit-report-unit-'));
+    dirs.push(dir);
+    const h = new H();
+    h.bcast(1, 'a', z(1, 1));
+    const [bi, bo] = h.bcast(1, 'b<script>', z(1, 2));
+    h.reads([['a', z(1, 1)]]);
+    writeFileSync(join(dir, 'history.jsonl'), h.jsonl());
+    writeFileSync(join(dir, 'results.json'), JSON.stringify(checkHistory(h.ops)));
+    const report = writeReport(dir);
+    const html = readFileSync(report.path, 'utf8');
+    expect(html.indexOf('INVALID')).toBeLessThan(html.indexOf('id="timeline"'));
+    expect(html).toContain('lost \u00d71');
+    expect(html).toContain(`<tr class="hot"><td>${bi}</td>`);
+    expect(html).toContain(`<tr class="hot"><td>${bo}</td>`);
+    expect(html).not.toContain('b<script>');
+    expect(html).toContain('b&lt;script&gt;');
+    expect(html).not.toMatch(/(src|href)="https?:/);
+  });
+
+  it('checks the history itself when results.json is missing, and says so', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zabkit-report-unit-'));
+    dirs.push(dir);
+    const h = new H();
+    h.bcast(1, 'a', z(1, 1));
+    h.reads([['a', z(1, 1)]]);
+    writeFileSync(join(dir, 'history.jsonl'), h.jsonl());
+    const html = readFileSync(writeReport(dir).path, 'utf8');
+    expect(html).toContain('VALID');
+    expect(html).toContain('results.json is missing');
+  });
+});
