@@ -177,13 +177,16 @@ function parseLongLine(line: string, shared: SharedRead[]): unknown {
  * of the right types, `index` strictly ascending, `time` never decreasing, `type` known, every
  * `ok`/`fail`/`info` of a client operation completing an `invoke` of the same process and `f`
  * (a `deliver` observation is an `ok` with no invoke), no invoke by a process retired by an `info`,
- * and the value shapes of broadcast, read and deliver. Throws `HistoryFormatError`.
+ * no second non-broadcast op while one is pending on the process (broadcasts may pipeline), each
+ * broadcast id invoked once, and the value shapes of broadcast, read and deliver. Invokes left
+ * without a completion at the end are allowed (indeterminate). Throws `HistoryFormatError`.
  */
 export function parseHistory(text: string, source = 'history'): ParsedHistory {
   const ops: Op[] = [];
   const warnings: string[] = [];
   const pending = new Map<number, Pending[]>();
   const sharedReads: SharedRead[] = [];
+  const broadcastIds = new Map<string, number>();
   const validatedDeliveries = new WeakSet<unknown[]>();
   const retired = new Map<number, number>();
   let lastIndex = -1;
@@ -255,9 +258,13 @@ export function parseHistory(text: string, source = 'history'): ParsedHistory {
         if (f === 'broadcast') {
           if (valueObject === undefined || typeof valueObject.id !== 'string') fail('broadcast invoke is missing value.id');
           id = valueObject?.id as string;
+          const earlier = broadcastIds.get(id);
+          if (earlier !== undefined) fail(`broadcast id ${describe(id)} was already invoked on line ${earlier} (ids are unique in a run)`);
+          broadcastIds.set(id, lineNumber);
         }
         const list = pending.get(processId) ?? [];
-        if (f !== 'broadcast' && list.length > 0) fail(`process ${processId} invokes ${f} while its ${list[0]?.f} from line ${list[0]?.line} is still pending (only broadcasts pipeline)`);
+        const blocking = f === 'broadcast' ? undefined : list.find((p) => p.f !== 'broadcast');
+        if (blocking !== undefined) fail(`process ${processId} invokes ${f} while its ${blocking.f} from line ${blocking.line} is still pending (only broadcasts pipeline)`);
         list.push({ f, id, line: lineNumber });
         pending.set(processId, list);
       } else {

@@ -87,6 +87,14 @@ describe('history reader: malformed input names the line and the problem', () =>
     const info = line({ index: 1, time: 1, process: 1, type: 'info', f: 'broadcast', value: { id: 'a' }, error: 'timeout' });
     expect(problem(`${inv(0, 1, 'a')}\n${info}\n${inv(2, 1, 'b')}\n`)).toMatchObject({ line: 3, problem: expect.stringMatching(/retired/) });
   });
+  it('a broadcast id invoked twice', () => {
+    expect(problem(`${inv(0, 1, 'a')}\n${inv(1, 2, 'a')}\n`)).toMatchObject({ line: 2, problem: expect.stringMatching(/already invoked on line 1/) });
+  });
+  it('a final read by a process whose broadcast never completed is fine; two reads at once are not', () => {
+    const read = (index: number) => line({ index, time: index, process: 1, type: 'invoke', f: 'read', node: 'n1', value: null });
+    expect(parseHistory(`${inv(0, 1, 'a')}\n${read(1)}\n`).ops.length).toBe(2);
+    expect(problem(`${read(0)}\n${read(1)}\n`).problem).toMatch(/still pending/);
+  });
   it('a nemesis event that is not info, a deliver that is not ok', () => {
     expect(problem(`${line({ index: 0, time: 0, process: 'nemesis', type: 'invoke', f: 'kill', value: null })}\n`).problem).toMatch(/nemesis event/);
     expect(problem(`${line({ index: 0, time: 0, process: 3, type: 'invoke', f: 'deliver', value: { id: 'a', zxid: '0x1' } })}\n`).problem).toMatch(/deliver observation/);
