@@ -1,0 +1,135 @@
+/** The client port and the client library together, in-process over loopback, with a scripted stand-in for the core. */
+import * as net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BroadcastFailed, OutcomeUnknown, ZabClient, type Entry } from '../../../src/client/zab-client.js';
+import { encodeRequest, op } from '../../../src/client/protocol.js';
+import type { NodeStatusReply } from '../../../src/client/protocol.js';
+import { ClientPort, DeliveredLog } from '../../../src/server/client-port.js';
+import { maxPayloadBytes } from '../../../src/server/limits.js';
+import { createLogger } from '../../../src/server/logger.js';
+import { makeZxid } from '../../../src/core/zxid.js';
+
+const logger = createLogger(1, '/dev/null');
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+interface Request { session: string; seq: number; data: Uint8Array }
+
+async function startPort(): Promise<{ port: ClientPort; requests: Request[]; address: { host: string; port: number } }> {
+  const requests: Request[] = [];
+  const port = new ClientPort({ host: '127.0.0.1', port: 0, serverId: 1 }, logger, {
+    broadcast: (session, seq, data) => requests.push({ session, seq, data }),
+    status: () => ({ id: 1, state: 'leading', phase: 'broadcast', leader: 1, acceptedEpoch: 1, currentEpoch: 1, lastZxid: 0, commitZxid: 0, round: 1, pid: process.pid, serving: true, deliveredZxid: 0, delivered: 0 }) as NodeStatusReply,
+  }, new DeliveredLog());
+  await port.start();
+  cleanups.push(() => port.close());
+  return { port, requests, address: { host: '127.0.0.1', port: port.port } };
+}
+
+async function connect(address: { host: string; port: number }): Promise<ZabClient> {
+  const client = await ZabClient.connect({ ...address, timeoutMs: 2000 });
+  cleanups.push(() => client.close());
+  return client;
+}
+
+const until = async (condition: () => boolean): Promise<void> => {
+  for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(condition()).toBe(true);
+};
+
+const txn = (counter: number, text: string) => ({ zxid: makeZxid(1, counter), originServer: 1, originSession: 's', originSeq: counter, data: Buffer.from(text) });
+
+describe('client port + client library', () => {
+  it('answers pipelined broadcasts ok / fail / unknown as the core decides', async () => {
+    const { port, requests, address } = await startPort();
+    const client = await connect(address);
+    const results = [client.broadcast('a'), client.broadcast('b'), client.broadcast('c')].map((p) => p.catch((e: unknown) => e));
+    await until(() => requests.length === 3);
+    expect(requests.map((r) => Buffer.from(r.data).toString())).toEqual(['a', 'b', 'c']);
+    expect(new Set(requests.map((r) => r.session)).size).toBe(1);
+    port.reply({ session: requests[0]!.session, seq: requests[0]!.seq, type: 'ok', zxid: makeZxid(1, 1) });
+    port.reply({ session: requests[1]!.session, seq: requests[1]!.seq, type: 'fail', reason: 'not in broadcast' });
+    port.reply({ session: requests[2]!.session, seq: requests[2]!.seq, type: 'unknown', reason: 'left broadcast' });
+    port.flush();
+    const [a, b, c] = await Promise.all(results);
+    expect(a).toEqual({ zxid: makeZxid(1, 1), zxidHex: '0x100000001' });
+    expect(b).toBeInstanceOf(BroadcastFailed);
+    expect(c).toBeInstanceOf(OutcomeUnknown);
+  });
+
+  it('gives each connection its own session and reports status', async () => {
+    const { requests, address } = await startPort();
+    const one = await connect(address);
+    const two = await connect(address);
+    void one.broadcast('x').catch(() => undefined);
+    void two.broadcast('y').catch(() => undefined);
+    await until(() => requests.length === 2);
+    expect(requests[0]!.session).not.toBe(requests[1]!.session);
+    expect((await one.status()).serving).toBe(true);
+  });
+
+  it('times out a broadcast as unknown, and a lost connection makes pending broadcasts unknown', async () => {
+    const { port, requests, address } = await startPort();
+    const client = await connect(address);
+    await expect(client.broadcast('slow', { timeoutMs: 50 })).rejects.toBeInstanceOf(OutcomeUnknown);
+    const pending = client.broadcast('lost').catch((e: unknown) => e);
+    await until(() => requests.length === 2);
+    port.close();
+    expect(await pending).toBeInstanceOf(OutcomeUnknown);
+    // never sent: definitely not delivered
+    await expect(client.broadcast('after')).rejects.toBeInstanceOf(BroadcastFailed);
+  });
+
+  it('refuses an oversize payload with a clear definite failure, from the library and from the server', async () => {
+    const { requests, address } = await startPort();
+    const client = await connect(address);
+    await expect(client.broadcast(new Uint8Array(maxPayloadBytes + 1))).rejects.toThrow(/exceeds the limit of \d+ bytes/);
+    // bypassing the library's check
+    const reply = await new Promise<Buffer>((resolve) => {
+      const socket = net.connect(address, () => socket.write(encodeRequest(op.broadcast, 1, new Uint8Array(maxPayloadBytes + 10))));
+      let data = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => {
+        data = Buffer.concat([data, chunk]);
+        const helloLength = data.length >= 4 ? 4 + data.readUInt32BE(0) : Infinity;
+        if (data.length > helloLength + 4 && data.length >= helloLength + 4 + data.readUInt32BE(helloLength)) {
+          socket.destroy();
+          resolve(data.subarray(helloLength + 4));
+        }
+      });
+    });
+    expect(reply[0]).toBe(op.fail);
+    expect(reply.toString('utf8', 5)).toMatch(/exceeds the limit/);
+    expect(requests).toHaveLength(0);
+  });
+
+  it('reads the whole delivered sequence across chunks, and subscribers catch up then follow live without repeats', async () => {
+    const { port, address } = await startPort();
+    const big = 'z'.repeat(60_000);
+    port.deliver(Array.from({ length: 12 }, (_, i) => txn(i + 1, `${i}:${big}`)));
+    const client = await connect(address);
+    const entries = await client.read();
+    expect(entries.map((e) => e.zxid)).toEqual(Array.from({ length: 12 }, (_, i) => makeZxid(1, i + 1)));
+    expect(Buffer.from(entries[11]!.data).toString()).toBe(`11:${big}`);
+
+    const seen: Entry[] = [];
+    client.subscribe(makeZxid(1, 10), (entry) => seen.push(entry));
+    await until(() => seen.length === 2);
+    port.deliver([txn(13, 'live-1'), txn(14, 'live-2')]);
+    await until(() => seen.length === 4);
+    expect(seen.map((e) => e.zxid)).toEqual([11, 12, 13, 14].map((c) => makeZxid(1, c)));
+  });
+
+  it('closes a connection that sends garbage, and keeps serving others', async () => {
+    const { address } = await startPort();
+    const closed = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(address, () => socket.write(Buffer.from([0, 0, 0, 6, 0x42, 0, 0, 0, 1, 9])));
+      socket.on('data', () => undefined);
+      socket.on('close', () => resolve(true));
+    });
+    expect(closed).toBe(true);
+    const client = await connect(address);
+    expect((await client.status()).id).toBe(1);
+  });
+});
