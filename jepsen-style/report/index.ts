@@ -499,7 +499,8 @@ export function writeReport(runDir: string): ReportResult {
 
   html.push('<h2 id="summary">Summary</h2><div class="grid4">');
   for (const [label, value] of [...meta.filter(([, v]) => v !== undefined && v !== null), ...summaryStats]) {
-    html.push(`<div class="stat"><div class="v">${esc(typeof value === 'object' ? shortJson(value, 60) : String(value ?? '\u2013'))}</div><div class="l">${esc(label)}</div></div>`);
+    const shownValue = typeof value === 'number' ? value.toLocaleString('en-US') : typeof value === 'object' && value !== null ? shortJson(value, 60) : String(value ?? '\u2013');
+    html.push(`<div class="stat" title="${esc(shownValue)}"><div class="v">${esc(shownValue)}</div><div class="l">${esc(label)}</div></div>`);
   }
   html.push('</div>');
   if (command !== undefined) html.push(`<h3>Replay</h3><pre>${esc(Array.isArray(command) ? command.join(' ') : String(command))}</pre>`);

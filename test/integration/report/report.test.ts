@@ -65,14 +65,14 @@ async function open(runDir: string, screenshot: string): Promise<{ errors: strin
     const svgs = await page.locator('svg.plot').count();
     const marks = await page.locator('#timeline-svg rect[data-i]').count();
     const text = await page.locator('main').innerText();
-    // Clicking an operation shows its details (the inline script works).
-    await page.locator('#timeline-svg rect[data-i]').first().click({ force: true });
-    expect(await page.locator('#op-detail').innerText()).toMatch(/history \d+/);
     const dir = process.env.ZABKIT_REPORT_SCREENSHOT_DIR;
     if (dir !== undefined && dir !== '') {
       await page.screenshot({ path: join(dir, screenshot), fullPage: true });
       await page.screenshot({ path: join(dir, `top-${screenshot}`), clip: { x: 0, y: 0, width: 1280, height: 1700 } });
     }
+    // Clicking an operation shows its details (the inline script works).
+    await page.locator('#timeline-svg rect[data-i]').first().click({ force: true });
+    expect(await page.locator('#op-detail').innerText()).toMatch(/history \d+/);
     return { errors, requests, verdict, svgs, marks, text };
   } finally {
     await page.close();
