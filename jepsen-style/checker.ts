@@ -1,8 +1,9 @@
 /**
  * The broadcast checker: `checkHistory(ops)` judges a history (interfaces.md "History format") and
  * returns `results.json` (interfaces.md "Checker result"). It knows nothing of zabkit: only the
- * history. It runs in time linear in the history (plus the size of the final reads), one pass to
- * index the history, one pass per final read, one pass for the order checks.
+ * history. It runs in time linear in the history (plus the size of the final reads): one pass to
+ * index the history, one pass over the agreed order (a read that is an exact prefix of it is only
+ * compared, not rescanned), one pass for the order checks; hash maps only, no sorting but latencies.
  *
  * Terms.
  * - A broadcast is acknowledged when its `ok` arrives, failed on `fail`, indeterminate on `info`
@@ -44,8 +45,10 @@
  *   observations, the nemesis restarted its node (an event whose f is kill/start/restart/power/crash/
  *   stop and whose value names the node, or names no node at all), since a restarted node may
  *   legitimately re-deliver. Counted per observation: `repeated` (an id seen before in the stream),
- *   `reordered` (ordered before the stream's previous observation), `not-in-order` (an invoked id in
- *   no final read, observed before any final read began). Never-invoked ids are `phantom` only.
+ *   `reordered` (ordered before the latest-ordered observation so far in the stream, which is the
+ *   witness), `not-in-order` (an invoked id in no final read, observed before any final read began).
+ *   Never-invoked ids are `phantom` only; a zxid that disagrees is `zxid-conflict`.
+ *   (The runner should tag a fresh subscription that starts over with `value.subscription`.)
  * - not-converged: the last reads of the nodes differ in length. One per node shorter than the
  *   longest. (A lagging node is only flagged here, never as lost or divergence.)
  *
@@ -442,6 +445,7 @@ function checkUnsafe(ops: readonly Op[]): CheckResult {
   const nodeRestarts = new Map<string, number>();
   let globalRestarts = 0;
   interface Stream {
+    /** The highest agreed position observed in the stream, its id and history index. */
     lastPos: number;
     lastIndex: number;
     lastId: string;
@@ -534,8 +538,8 @@ function checkUnsafe(ops: readonly Op[]): CheckResult {
       if (pos !== undefined && pos > s.lastPos) {
         s.lastPos = pos;
         s.lastId = id;
+        s.lastIndex = op.index;
       }
-      s.lastIndex = op.index;
       if (pos !== undefined) raise(seenMax, op.process, { pos, id, index: op.index });
       continue;
     }

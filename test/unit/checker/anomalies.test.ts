@@ -192,16 +192,19 @@ describe('checker: one history per anomaly', () => {
     h.bcast(1, 'a', z(1, 1));
     h.bcast(1, 'b', z(1, 2));
     h.bcast(1, 'c', z(1, 3));
-    const o1 = h.deliver(7, 'n1', 'b', z(1, 2));
-    const o2 = h.deliver(7, 'n1', 'a', z(1, 1));
+    const o1 = h.deliver(7, 'n1', 'c', z(1, 3));
+    const o2 = h.deliver(7, 'n1', 'b', z(1, 2));
+    const o3 = h.deliver(7, 'n1', 'a', z(1, 1));
     const p1 = h.deliver(8, 'n2', 'a', z(1, 1));
     h.deliver(8, 'n2', 'b', z(1, 2));
     const p3 = h.deliver(8, 'n2', 'a', z(1, 1));
     h.reads([['a', z(1, 1)], ['b', z(1, 2)], ['c', z(1, 3)]]);
     const a = only(checkHistory(h.ops), 'deliver-order');
-    expect(a.count).toBe(2);
-    expect(a.examples[0]).toMatchObject({ kind: 'reordered', process: 7, node: 'n1', ids: ['b', 'a'], indices: [o1, o2] });
-    expect(a.examples[1]).toMatchObject({ kind: 'repeated', process: 8, node: 'n2', id: 'a', indices: [p1, p3] });
+    expect(a.count).toBe(3);
+    expect(a.examples[0]).toMatchObject({ kind: 'reordered', process: 7, node: 'n1', ids: ['c', 'b'], indices: [o1, o2] });
+    // The witness is the latest-ordered observation (c), not merely the previous one (b).
+    expect(a.examples[1]).toMatchObject({ kind: 'reordered', process: 7, node: 'n1', ids: ['c', 'a'], indices: [o1, o3] });
+    expect(a.examples[2]).toMatchObject({ kind: 'repeated', process: 8, node: 'n2', id: 'a', indices: [p1, p3] });
   });
 
   it('deliver-order: an observed message that no final read holds', () => {
