@@ -863,6 +863,9 @@ export class ZabPeer {
     };
     this.lastProposedZxid = txn.zxid;
     this.appendTxn(txn);
+    // Planted bug ack-before-fsync reaches the leader's own ACK too: it counts itself (in advance())
+    // while its copy is not yet on disk, so a power loss can take every copy of a committed txn.
+    if (this.bugs.has('ack-before-fsync')) this.out.deferSync = true;
     this.outstanding.push({ zxid: txn.zxid, acks: new Set() });
     const last = this.out.actions[this.out.actions.length - 1];
     if (last?.kind === 'appended' && last.epoch === epoch) {
