@@ -2,8 +2,15 @@
 import { randomInt } from 'node:crypto';
 import type { Command } from 'commander';
 import { ConfigError, nodeConfigFromFile, nodeConfigFromFlags, type NodeFlags } from '../server/parse-config.js';
+import { InconsistentStateError } from '../server/durable.js';
 import { runNode } from '../server/replica.js';
-import { UsageError } from './exit.js';
+import { StorageError, WalCorruptionError } from '../server/wal.js';
+import { exitCodes, UsageError } from './exit.js';
+
+/** Operating errors that stop the server: one clear line, no stack. */
+function isOperatingError(error: unknown): error is Error {
+  return error instanceof WalCorruptionError || error instanceof InconsistentStateError || error instanceof StorageError;
+}
 
 interface NodeOptions extends NodeFlags {
   readonly config?: string;
@@ -36,15 +43,21 @@ export function registerNodeCommand(program: Command): void {
         throw error;
       }
       process.stdout.write(`zabkit node ${config.id}: seed ${config.seed}\n`);
-      const node = await runNode(config);
-      const onSignal = (): void => void node.stop();
-      process.once('SIGTERM', onSignal);
-      process.once('SIGINT', onSignal);
       try {
-        await node.done;
-      } finally {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
+        const node = await runNode(config);
+        const onSignal = (): void => void node.stop();
+        process.once('SIGTERM', onSignal);
+        process.once('SIGINT', onSignal);
+        try {
+          await node.done;
+        } finally {
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+        }
+      } catch (error) {
+        if (!isOperatingError(error)) throw error;
+        process.stderr.write(`zabkit node ${config.id}: ${error.name}: ${error.message}\n`);
+        process.exitCode = exitCodes.toolFailed;
       }
     });
 }
