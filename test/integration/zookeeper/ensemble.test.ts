@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createZookeeperDb, zookeeperAvailable, type ZookeeperDb } from '../../../cluster/zookeeper-db.js';
+import { zookeeperAvailable, type ZookeeperDb } from '../../../cluster/zookeeper-db.js';
+import { createZookeeperCluster, type ZookeeperCluster } from '../../../cluster/zookeeper/cluster.js';
 import { zookeeperClientFactory } from '../../../jepsen-style/zookeeper-client.js';
 import type { Client, Delivery } from '../../../jepsen-style/types.js';
 
@@ -15,17 +16,19 @@ const available = zookeeperAvailable();
 describe.skipIf(!available)('zookeeper ensemble (3 nodes, direct links)', () => {
   let dir: string;
   let db: ZookeeperDb;
+  let cluster: ZookeeperCluster;
   const clients: Client[] = [];
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'zabkit-zk-'));
-    db = createZookeeperDb({ dir, nodes: 3, basePort: 24300 });
+    cluster = await createZookeeperCluster({ dir, nodes: 3, throughProxy: false, repoRoot: path.resolve(import.meta.dirname, '../../..') });
+    db = cluster.db;
     await db.setup();
   });
 
   afterAll(async () => {
     for (const client of clients) await client.close();
-    await db?.teardown();
+    await cluster?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
