@@ -35,7 +35,7 @@ export async function executeTest(options: TestCliOptions, argv: readonly string
   const replay = replayCommand(options, argv);
   writeFileSync(
     path.join(runDir, 'test.json'),
-    JSON.stringify({ ...options, gitCommit: gitCommit(), command: replay, argv, startedAt: new Date().toISOString(), node: process.version }, null, 2) + '\n',
+    JSON.stringify({ ...options, commit: gitCommit(), command: replay, argv, startedAt: new Date().toISOString(), node: process.version }, null, 2) + '\n',
   );
 
   const writer = new HistoryWriter(path.join(runDir, 'history.jsonl'));

@@ -14,7 +14,9 @@ export class InconsistentStateError extends Error {
 }
 
 export async function loadDurableState(dataDir: string, bugs: readonly PlantedBug[], logger: Logger): Promise<{ log: TxnLog; durable: DurableState }> {
-  const { log, recovered } = await TxnLog.open(dataDir);
+  const opened = await TxnLog.open(dataDir);
+  const log = opened.log;
+  let recovered = opened.recovered;
   try {
     if (recovered.tornTail) {
       logger.warn({ file: log.file, offset: recovered.tornTail.offset, bytes: recovered.tornTail.bytes }, 'torn last record cut off the transaction log');
@@ -30,9 +32,20 @@ export async function loadDurableState(dataDir: string, bugs: readonly PlantedBu
       acceptedEpoch = await readEpochFile(dataDir, acceptedEpochFileName);
       currentEpoch = await readEpochFile(dataDir, currentEpochFileName);
       if (epochOf(lastZxid) > currentEpoch) {
-        throw new InconsistentStateError(
-          `the current epoch ${currentEpoch} (${path.join(dataDir, currentEpochFileName)}) is older than the epoch of the last zxid ${zxidToHex(lastZxid)} in ${log.file}; refusing to start`,
-        );
+        if (epochOf(lastZxid) > acceptedEpoch) {
+          throw new InconsistentStateError(
+            `the current epoch ${currentEpoch} (${path.join(dataDir, currentEpochFileName)}) is older than the epoch of the last zxid ${zxidToHex(lastZxid)} in ${log.file}; refusing to start`,
+          );
+        }
+        // ZOOKEEPER-1653: a crash inside a follower's NEWLEADER batch, after the log fsync and before
+        // the currentEpoch write. Entries of the accepted-but-not-current epoch were never ACKed
+        // (ACKs leave only once currentEpoch is durable), so they are cut like a torn tail.
+        const keep = recovered.txns.filter((txn) => epochOf(txn.zxid) <= currentEpoch);
+        const after = keep.length > 0 ? keep[keep.length - 1]!.zxid : 0;
+        const removed = await log.truncateAfter(after);
+        await log.sync();
+        logger.warn({ currentEpoch, acceptedEpoch, after: zxidToHex(after), removed }, 'unacknowledged entries of an epoch not yet current cut from the log (crash inside NEWLEADER)');
+        recovered = { ...recovered, txns: keep };
       }
       if (acceptedEpoch < currentEpoch) {
         throw new InconsistentStateError(

@@ -136,6 +136,21 @@ describe('epoch files', () => {
     log.close();
     expect([durable.acceptedEpoch, durable.currentEpoch]).toEqual([2, 2]);
   });
+
+  it('cuts unacknowledged entries of an accepted-but-not-current epoch (a crash inside NEWLEADER) and starts', async () => {
+    const dir = tempDir();
+    await writeLog(dir, [txn(1, 1), txn(1, 2), txn(2, 1), txn(2, 2)]);
+    await writeEpochFile(dir, acceptedEpochFileName, 2);
+    await writeEpochFile(dir, currentEpochFileName, 1);
+    const logger = createLogger(1, join(dir, 'node.log'));
+    const { log, durable } = await loadDurableState(dir, [], logger);
+    log.close();
+    expect(durable.log.map((entry) => entry.zxid)).toEqual([makeZxid(1, 1), makeZxid(1, 2)]);
+    // The cut is durable: a second start sees the same log.
+    const again = await loadDurableState(dir, [], logger);
+    again.log.close();
+    expect(again.durable.log.map((entry) => entry.zxid)).toEqual([makeZxid(1, 1), makeZxid(1, 2)]);
+  });
 });
 
 describe('crash-atomic replacement', () => {
