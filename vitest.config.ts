@@ -20,7 +20,6 @@ export default defineConfig({
           hookTimeout: 120_000,
           fileParallelism: false,
           maxWorkers: 1,
-          minWorkers: 1,
         },
       },
     ],

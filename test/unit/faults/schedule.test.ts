@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { faultPackages, networkPackages, packageOps, processPackages } from '../../../faults/packages.js';
-import { generateSchedule, type StartValue } from '../../../faults/schedule.js';
+import { generateSchedule, type StartValue, type StopValue } from '../../../faults/schedule.js';
 
 const all = [...faultPackages];
 
@@ -23,7 +23,7 @@ describe('fault schedule', () => {
         expect(atMs).toBeGreaterThanOrEqual(last);
         expect(atMs).toBeLessThan(60_000);
         last = atMs;
-        const value = op.value as StartValue;
+        const value = op.value as StartValue | StopValue;
         if ('pick' in value) {
           expect(open.has(value.id)).toBe(false);
           expect(op.f).toBe(packageOps[value.package].start);
