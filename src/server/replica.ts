@@ -184,8 +184,10 @@ class Replica {
       }
       this.log.append(ready.append);
     }
-    if (ready.deferSync) {
-      // Planted bug ack-before-fsync: the ACKs leave before the bytes reach the disk.
+    if (ready.deferSync || this.config.bugs.includes('ack-before-fsync')) {
+      // Planted bug ack-before-fsync: the ACKs leave before the bytes reach the disk. Every batch
+      // waits for the periodic flush (a later batch without ACKs must not flush the earlier ones
+      // early, or the bug would hide behind the next COMMIT).
       this.deferredTimer ??= setTimeout(() => {
         this.deferredTimer = undefined;
         this.log.sync().catch((error: unknown) => this.fail(error as Error));
