@@ -12,6 +12,7 @@ import { createPrng } from '../src/core/prng.js';
 import type { CheckResult, Db, NemesisEvent, Nemesis, Validity, ClientFactory, Delivery } from './types.js';
 import { Workload, sleep, type WorkloadCounters } from './workload.js';
 import { packageOps } from '../faults/packages.js';
+import { withTimeout } from '../cluster/proc.js';
 
 export interface TestOptions {
   readonly name: string;
@@ -133,7 +134,7 @@ export async function runTest(options: TestOptions, env: RunEnvironment, deps: R
     // Phase 3: heal everything, stop the workload, let the cluster converge.
     log('healing the cluster');
     history.append({ process: 'nemesis', type: 'info', f: 'heal', value: 'all' });
-    const healed = await withTimeout(nemesis.healAll(), runnerLimits.nemesisOperationMs).catch((error: unknown) => {
+    const healed = await withTimeout(nemesis.healAll(), runnerLimits.nemesisOperationMs, 'healing the cluster timed out').catch((error: unknown) => {
       guards.push(`healing failed: ${String(error)}`);
       return [] as NemesisEvent[];
     });
@@ -179,7 +180,7 @@ async function invokeNemesis(
 ): Promise<void> {
   history.append({ process: 'nemesis', type: 'info', f: op.f, value: op.value });
   try {
-    const done = await withTimeout(nemesis.invoke(op), runnerLimits.nemesisOperationMs);
+    const done = await withTimeout(nemesis.invoke(op), runnerLimits.nemesisOperationMs, `nemesis ${op.f} timed out`);
     history.append({ process: 'nemesis', type: 'info', f: done.f, value: done.value });
     const label = `${done.f} ${describe(done.value)}`;
     log(`nemesis: ${label}`);
@@ -231,7 +232,7 @@ async function finalReads(db: Db, factory: ClientFactory, firstProcess: number, 
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), runnerLimits.finalReadMs);
     try {
-      const client = await withTimeout(factory.open(node), runnerLimits.finalReadMs);
+      const client = await withTimeout(factory.open(node), runnerLimits.finalReadMs, `connecting to ${node.name} for the final read timed out`);
       try {
         const deliveries: Delivery[] = await client.read(controller.signal);
         history.append({ process: myProcess, type: 'ok', f: 'read', node: node.name, value: { deliveries } });
@@ -296,20 +297,4 @@ function startProgress(
       if (tty) process.stderr.write('\n');
     },
   };
-}
-
-export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
 }
