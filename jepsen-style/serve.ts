@@ -67,6 +67,7 @@ function verdictCell(valid: RunSummary['valid']): string {
 
 function shown(value: unknown): string {
   if (value === undefined || value === null) return '<span class="muted">\u2013</span>';
+  if (Array.isArray(value)) return esc(value.length > 0 ? value.join(', ') : 'none');
   return esc(typeof value === 'object' ? JSON.stringify(value) : String(value));
 }
 

@@ -482,7 +482,7 @@ export function writeReport(runDir: string): ReportResult {
   const meta: [string, unknown][] = [
     ['system', field('system')],
     ['nodes', field('nodes')],
-    ['nemesis', field('nemesis')],
+    ['nemesis', (() => { const n = field('nemesis'); return Array.isArray(n) ? (n.length > 0 ? n.join(', ') : 'none') : n; })()],
     ['seed', field('seed')],
     ['bug', field('bug')],
     ['git commit', field('commit') ?? field('gitCommit')],
