@@ -125,6 +125,13 @@ export class ZabPeer {
   private finalizeCountdown: number | undefined = undefined;
   /** The vote that made the current leader; answered to LOOKING servers while FOLLOWING/LEADING. */
   private electedVote: Vote;
+  /**
+   * FOLLOWERINFOs received while LOOKING (a follower that finalized first), by sender: if this
+   * server then becomes the leader, they register at once instead of after the follower's next
+   * repeat (notificationResendTicks later). Dropped when the sender's stream breaks or it says it
+   * is LOOKING again, and cleared on every new election.
+   */
+  private readonly earlyFollowerInfos = new Map<ServerId, { acceptedEpoch: number; lastZxid: Zxid }>();
 
   // FOLLOWING
   private leaderEpoch = 0;
@@ -236,7 +243,7 @@ export class ZabPeer {
   status(): PeerStatus {
     return {
       id: this.id, state: this.state, phase: this.phase, leader: this.leader,
-      acceptedEpoch: this.acceptedEpoch, currentEpoch: this.currentEpoch,
+      acceptedEpoch: this.promisedEpoch(), currentEpoch: this.joinedEpoch(),
       lastZxid: this.log.lastZxid(), commitZxid: this.commitZxid, round: this.round,
     };
   }
@@ -283,6 +290,27 @@ export class ZabPeer {
     this.event({ type: 'truncated', after, removed });
   }
 
+  /**
+   * The epochs the protocol acts on: acceptedEpoch (the promise, paper f.p) and currentEpoch
+   * (the joined epoch, f.a). Planted bug no-epoch-persist (ZOOKEEPER-335) is the pre-Zab-1.0
+   * protocol (ZooKeeper <= 3.3.3, zab-protocol.md §2.2): there is no promise at all; the epoch
+   * lives only in the last logged zxid. Leader.lead() took `(getLastLoggedZxid() >> 32) + 1` and
+   * a follower followed whichever leader FLE gave it. So here both epochs are read off the log,
+   * in memory as on restart (src/server/durable.ts): a server that accepted or joined epoch e but
+   * logged nothing of it has forgotten e. A leader that establishes e, proposes (e,1..k) that
+   * only it logs (it is cut off, or crashes), is followed by a quorum that lacks every epoch-e
+   * entry; that quorum derives e again and its leader proposes different (e,1..); when the two
+   * meet, sync compares zxids only (DIFF, or TRUNC within the epoch) and keeps both values:
+   * two servers deliver different messages under one zxid.
+   */
+  private promisedEpoch(): number {
+    return this.bugs.has('no-epoch-persist') ? epochOf(this.log.lastZxid()) : this.acceptedEpoch;
+  }
+
+  private joinedEpoch(): number {
+    return this.bugs.has('no-epoch-persist') ? epochOf(this.log.lastZxid()) : this.currentEpoch;
+  }
+
   private persistAcceptedEpoch(epoch: number): void {
     this.acceptedEpoch = epoch;
     this.out.acceptedEpoch = epoch;
@@ -315,7 +343,7 @@ export class ZabPeer {
   }
 
   private initialVote(): Vote {
-    return { leader: this.id, zxid: this.log.lastZxid(), peerEpoch: this.currentEpoch };
+    return { leader: this.id, zxid: this.log.lastZxid(), peerEpoch: this.joinedEpoch() };
   }
 
   private others(): ServerId[] {
@@ -360,6 +388,7 @@ export class ZabPeer {
     this.proposal = this.initialVote();
     this.recvset.clear();
     this.outOfElection.clear();
+    this.earlyFollowerInfos.clear();
     this.recvset.set(this.id, this.proposal);
     this.sendNotifications();
     this.checkElectionQuorum();
@@ -385,10 +414,16 @@ export class ZabPeer {
     this.nextPingTick = this.tickCount + this.config.timing.pingIntervalTicks;
     this.lastProposedZxid = this.log.lastZxid();
     this.setState('leading', 'discovery', this.id);
+    // Followers that finalized before us and already sent FOLLOWERINFO (stream order kept: each
+    // is the latest message of its sender's current stream that concerns discovery).
+    const early = [...this.earlyFollowerInfos].sort((a, b) => a[0] - b[0]);
+    this.earlyFollowerInfos.clear();
+    for (const [from, info] of early) this.onFollowerInfo(from, info.acceptedEpoch, info.lastZxid);
     this.maybeProposeEpoch();
   }
 
   private onDisconnected(peer: ServerId): void {
+    this.earlyFollowerInfos.delete(peer);
     if (this.state === 'following' && peer === this.leader) {
       this.becomeLooking('disconnected from leader');
     } else if (this.state === 'leading' && this.learners.has(peer)) {
@@ -420,10 +455,18 @@ export class ZabPeer {
   }
 
   private stepLooking(from: ServerId, m: Message): void {
+    if (m.type === 'FOLLOWERINFO') {
+      // The sender elected us and finalized first; kept for becomeLeading (Learner.connectToLeader
+      // would retry the connection; replaying it saves the repeat interval).
+      this.earlyFollowerInfos.set(from, { acceptedEpoch: m.acceptedEpoch, lastZxid: m.lastZxid });
+      this.reject(from, m.type, 'looking (kept in case this server is elected)');
+      return;
+    }
     if (m.type !== 'NOTIFICATION') {
       this.reject(from, m.type, 'looking');
       return;
     }
+    if (m.state === 'looking' || m.vote.leader !== this.id) this.earlyFollowerInfos.delete(from);
     if (m.state === 'looking') {
       if (m.round > this.round) {
         this.round = m.round;
@@ -440,6 +483,11 @@ export class ZabPeer {
         this.proposal = m.vote;
         this.recvset.set(this.id, this.proposal);
         this.sendNotifications();
+      } else if (voteBeats(this.proposal, m.vote)) {
+        // Same round, worse vote: the sender has not seen ours (e.g. our notification reached it
+        // while it was still FOLLOWING the dead leader and was answered, not counted). Tell it now
+        // rather than at our next resend. Votes only grow within a round, so this terminates.
+        this.send(from, { type: 'NOTIFICATION', vote: this.proposal, round: this.round, state: 'looking' });
       }
       this.recvset.set(from, m.vote);
       this.checkElectionQuorum();
@@ -514,7 +562,7 @@ export class ZabPeer {
 
   private sendFollowerInfo(leader: ServerId): void {
     this.followerInfoSentTick = this.tickCount;
-    this.send(leader, { type: 'FOLLOWERINFO', acceptedEpoch: this.acceptedEpoch, lastZxid: this.log.lastZxid() });
+    this.send(leader, { type: 'FOLLOWERINFO', acceptedEpoch: this.promisedEpoch(), lastZxid: this.log.lastZxid() });
   }
 
   private stepFollowing(from: ServerId, m: Message): void {
@@ -548,11 +596,12 @@ export class ZabPeer {
   private onLeaderInfo(epoch: number): void {
     if (this.phase !== 'discovery' || this.leaderEpoch !== 0) return this.reject(this.leader, 'LEADERINFO', 'unexpected');
     const lastZxid = this.log.lastZxid();
-    if (epoch > this.acceptedEpoch) {
+    const promised = this.promisedEpoch();
+    if (epoch > promised) {
       this.leaderEpoch = epoch;
       this.persistAcceptedEpoch(epoch);
-      this.send(this.leader!, { type: 'ACKEPOCH', epoch, currentEpoch: this.currentEpoch, lastZxid }, true);
-    } else if (epoch === this.acceptedEpoch) {
+      this.send(this.leader!, { type: 'ACKEPOCH', epoch, currentEpoch: this.joinedEpoch(), lastZxid }, true);
+    } else if (epoch === promised) {
       this.leaderEpoch = epoch;
       this.send(this.leader!, { type: 'ACKEPOCH', epoch, currentEpoch: -1, lastZxid }, true);
     } else {
@@ -654,7 +703,7 @@ export class ZabPeer {
     if (this.newEpoch !== undefined) return;
     const connected = [this.id, ...this.learners.keys()];
     if (!isQuorum(connected, this.servers)) return;
-    let max = this.acceptedEpoch;
+    let max = this.promisedEpoch();
     for (const l of this.learners.values()) max = Math.max(max, l.acceptedEpoch);
     if (max + 1 > epochMax) return this.becomeLooking('epoch space exhausted');
     const epoch = max + 1;
@@ -734,7 +783,8 @@ export class ZabPeer {
   private onAckEpoch(l: Learner, m: Extract<Message, { type: 'ACKEPOCH' }>): void {
     if (l.stage !== 'epoch-sent' || m.epoch !== this.newEpoch) return this.reject(l.id, m.type, 'unexpected ACKEPOCH');
     // waitForEpochAck: a follower more recent than the leader means FLE went wrong: abandon.
-    if (m.currentEpoch > this.currentEpoch || (m.currentEpoch === this.currentEpoch && m.lastZxid > this.log.lastZxid())) {
+    const joined = this.joinedEpoch();
+    if (m.currentEpoch > joined || (m.currentEpoch === joined && m.lastZxid > this.log.lastZxid())) {
       if (this.phase === 'discovery') return this.becomeLooking(`follower ${l.id} is more recent than the leader`);
       // Later joiner with a history the established leader lacks: it must be truncated/snapped below.
     }

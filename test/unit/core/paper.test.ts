@@ -114,6 +114,32 @@ describe('Zab claims', () => {
     expect(r.messagesAfterPersist.map((e) => e.message)).toContainEqual({ type: 'LEADERINFO', epoch: 8 });
   });
 
+  it('a FOLLOWERINFO that reached a LOOKING server registers when it becomes leader, unless its sender went LOOKING or its stream broke', () => {
+    const elect = (before: (d: Driver) => void): Driver => {
+      const d = new Driver(new ZabPeer({ id: 3, servers, timing: transcriptTiming }, empty, createPrng(3)));
+      const vote = { leader: 3, zxid: 0, peerEpoch: 0 };
+      d.step(1, { type: 'NOTIFICATION', vote, round: 1, state: 'looking' });
+      d.step(2, { type: 'NOTIFICATION', vote, round: 1, state: 'looking' });
+      // 1 finalized first; 3 is still in its finalizeWait
+      d.step(1, { type: 'FOLLOWERINFO', acceptedEpoch: 0, lastZxid: 0 });
+      expect(d.peer.status().state).toBe('looking');
+      before(d);
+      d.tick(transcriptTiming.finalizeWaitTicks);
+      expect(d.peer.status().state).toBe('leading');
+      return d;
+    };
+    // kept: on election the epoch is proposed at once (1 + leader = quorum), no repeat needed
+    const kept = elect(() => undefined);
+    expect(kept.readies.some((r) => r.acceptedEpoch === 1)).toBe(true);
+    expect(sentAfter(kept.readies)).toContainEqual({ type: 'LEADERINFO', epoch: 1 });
+    // the sender's stream broke: the kept message is gone with it
+    const broken = elect((d) => { d.peer.step({ kind: 'disconnected', peer: 1 }); d.flush(); });
+    expect(broken.readies.some((r) => r.acceptedEpoch !== undefined)).toBe(false);
+    // the sender voted again as LOOKING (after its FOLLOWERINFO): it no longer follows us
+    const looking = elect((d) => d.step(1, { type: 'NOTIFICATION', vote: { leader: 3, zxid: 0, peerEpoch: 0 }, round: 1, state: 'looking' }));
+    expect(looking.readies.some((r) => r.acceptedEpoch !== undefined)).toBe(false);
+  });
+
   it('a follower promises (acceptedEpoch on disk) before ACKEPOCH, and refuses an older epoch (F3)', () => {
     const d = new Driver(new ZabPeer({ id: 1, servers, timing: transcriptTiming }, { acceptedEpoch: 5, currentEpoch: 5, log: [] }, createPrng(1)));
     const vote = { leader: 3, zxid: 0, peerEpoch: 5 };
