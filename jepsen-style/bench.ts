@@ -174,7 +174,8 @@ async function zabkitTarget(options: BenchOptions, dir: string): Promise<BenchTa
     proxied: options.throughProxy,
     ...(options.toxiproxyUrl ? { toxiproxyUrl: options.toxiproxyUrl } : {}),
     setupTimeoutMs: benchLimits.setupTimeoutMs,
-    logLevel: 'warn',
+    // ZABKIT_BENCH_LOG_LEVEL=info keeps role changes and elections in the node logs (with --dir).
+    logLevel: process.env['ZABKIT_BENCH_LOG_LEVEL'] ?? 'warn',
     log: options.log,
   });
   try {
