@@ -49,7 +49,9 @@ export function drawFault(prng: Prng, pkg: FaultPackage): FaultSpec {
     case 'power':
       return { package: pkg, targets: choose(prng, ['majority', 'all'] as const) };
     case 'partition':
-      return { package: pkg, shape: choose(prng, ['halves', 'leader', 'minority-with-leader', 'ring', 'bridge'] as const), mode: prng.next() < 0.25 ? 'refuse' : 'silent' };
+      // Shapes that leave the leader on a minority side with followers (halves, minority-with-leader)
+      // come up twice as often: they are where uncommitted proposals meet truncation.
+      return { package: pkg, shape: choose(prng, ['halves', 'halves', 'minority-with-leader', 'minority-with-leader', 'leader', 'ring', 'bridge'] as const), mode: prng.next() < 0.25 ? 'refuse' : 'silent' };
     case 'one-way':
       return { package: pkg, direction: choose(prng, ['from-leader', 'to-leader', 'random'] as const) };
     case 'latency': {
