@@ -87,7 +87,8 @@ export function parseTestOptions(raw: Record<string, string | undefined>): TestC
   const seed = raw['seed'] === undefined ? randomInt(1, 2 ** 31) : intOption('--seed', raw['seed'], 0, 2 ** 48);
   const bug = raw['bug'] === undefined ? undefined : oneOf('--bug', raw['bug'], plantedBugs);
   if (bug !== undefined && system !== 'zabkit') throw new UsageError('--bug applies to --system zabkit only');
-  const name = raw['name'] ?? `${system}-${nemesis.length === 0 ? 'none' : nemesis.join('_')}${bug ? `-${bug}` : ''}`;
+  const nemesisLabel = (raw['nemesis'] ?? 'all').trim().toLowerCase().split(/\s*,\s*/).filter(Boolean).join('_').replace(/[^\w.-]/g, '') || 'none';
+  const name = raw['name'] ?? `${system}-${nemesisLabel}${bug ? `-${bug}` : ''}`;
   if (!/^[\w.-]{1,100}$/.test(name)) throw new UsageError(`--name must be letters, digits, . - _ (got ${JSON.stringify(name)})`);
   return {
     name,
