@@ -96,6 +96,13 @@ export function parseConcurrency(text: string): { clients: number; inFlight: num
 interface BenchSession {
   readonly node: string;
   submit(payload: Buffer): Promise<void>;
+  /**
+   * true once the session's connection is gone. A failed op on a live session (the node is between
+   * leaders and answers 'fail'/'unknown') does not reopen it: closing it would fail its other
+   * in-flight ops, whose errors would close the next session too, a reconnect storm that outlasts
+   * the election. Absent: every error reopens.
+   */
+  dead?(): boolean;
   close(): Promise<void>;
 }
 
@@ -192,6 +199,7 @@ async function zabkitTarget(options: BenchOptions, dir: string): Promise<BenchTa
       return {
         node: node.name,
         submit: (payload) => client.broadcast(payload, { timeoutMs: benchLimits.opTimeoutMs }).then(() => undefined),
+        dead: () => client.closed,
         close: () => client.close(),
       };
     },
@@ -281,7 +289,7 @@ async function runLoad(target: BenchTarget, options: BenchOptions): Promise<Load
           }
         } catch {
           if (measuring) errors++;
-          if (!target.selfHealing || current.node === killed) failed = true;
+          if (session === current && mustReopen(current, target.selfHealing, killed)) failed = true;
           await sleep(benchLimits.retryDelayMs);
         }
       }
@@ -328,6 +336,18 @@ async function runLoad(target: BenchTarget, options: BenchOptions): Promise<Load
     endAt,
     firstCommitAfterKill,
   };
+}
+
+/**
+ * After a failed op: reopen the session? Yes when its node was killed, or (for a system whose
+ * sessions do not heal themselves) when its connection is gone. Never for a live session that
+ * merely answered 'fail'/'unknown' between leaders. Only the session the op ran on is concerned
+ * (the caller checks it is still the current one), never a newer one opened meanwhile.
+ */
+export function mustReopen(session: { readonly node: string; dead?(): boolean }, selfHealing: boolean, killed: string | undefined): boolean {
+  if (session.node === killed) return true;
+  if (selfHealing) return false;
+  return session.dead?.() ?? true;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

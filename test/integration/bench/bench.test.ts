@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { zookeeperAvailable } from '../../../cluster/zookeeper-db.js';
-import { longestGap, parseConcurrency } from '../../../jepsen-style/bench.js';
+import { longestGap, mustReopen, parseConcurrency } from '../../../jepsen-style/bench.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
 const main = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
@@ -56,6 +56,17 @@ describe('bench helpers', () => {
     expect(parseConcurrency('8')).toEqual({ clients: 8, inFlight: 1 });
     expect(() => parseConcurrency('x')).toThrow();
   });
+  it('reopens a session only when its node was killed or its connection is gone', () => {
+    // A live zabkit session that got 'fail' between leaders stays open (closing it would fail its
+    // other in-flight ops and start a reconnect storm that outlasts the election).
+    expect(mustReopen({ node: 'n1', dead: () => false }, false, 'n3')).toBe(false);
+    expect(mustReopen({ node: 'n1', dead: () => true }, false, 'n3')).toBe(true);
+    expect(mustReopen({ node: 'n3', dead: () => false }, false, 'n3')).toBe(true);
+    expect(mustReopen({ node: 'n1' }, false, undefined)).toBe(true);
+    expect(mustReopen({ node: 'n1' }, true, 'n3')).toBe(false);
+    expect(mustReopen({ node: 'n3' }, true, 'n3')).toBe(true);
+  });
+
   it('measures the longest gap without commits, edges included', () => {
     expect(longestGap(Float64Array.from([1, 2, 10, 11]), 0, 12)).toBe(8);
     expect(longestGap(Float64Array.from([]), 5, 9)).toBe(4);
