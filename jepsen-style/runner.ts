@@ -145,7 +145,7 @@ export async function runTest(options: TestOptions, env: RunEnvironment, deps: R
     if (!converged) log(`nodes did not converge within ${options.recoverySeconds}s; reading anyway`);
 
     // Phase 4: a final read of every node.
-    await finalReads(db, factory, options.concurrency * 1000, history);
+    await finalReads(db, factory, workload.highestProcess + options.concurrency + 1, history);
   } finally {
     progress.stop();
     stopRoles();

@@ -52,6 +52,8 @@ export const workloadLimits = {
 
 export class Workload {
   readonly counters: WorkloadCounters = { ok: 0, fail: 0, info: 0, delivered: 0 };
+  /** The highest process id any worker has used (later phases take ids above it). */
+  highestProcess = -1;
   private stopped = false;
   private readonly workers: Promise<void>[] = [];
   private readonly clients = new Set<Client>();
@@ -102,6 +104,7 @@ export class Workload {
       }
       this.clients.add(client);
       const myProcess = process;
+      this.highestProcess = Math.max(this.highestProcess, myProcess);
       let subscriptionFailed = false;
       client.subscribe(
         lastSeen,
