@@ -21,6 +21,7 @@ import path from 'node:path';
 import type { Db, NodeInfo } from './types.js';
 import { ZabClient } from '../src/client/zab-client.js';
 import { createZookeeperCluster } from '../cluster/zookeeper/cluster.js';
+import { withTimeout } from '../cluster/proc.js';
 import { connectZk, ensureZnode, zk, zkCall, type RawZkClient } from '../cluster/zookeeper/zk-lib.js';
 
 export type BenchSystem = 'zabkit' | 'zookeeper';
@@ -257,7 +258,7 @@ async function runLoad(target: BenchTarget, options: BenchOptions): Promise<Load
               let node = nodes[nodeIndex % nodes.length]!;
               if (node.name === killed) node = nodes[++nodeIndex % nodes.length]!;
               try {
-                session = await withTimeout(target.open(node), 10_000);
+                session = await withTimeout(target.open(node), 10_000, `opening a session on ${node.name} timed out`);
                 failed = false;
                 return;
               } catch {
@@ -280,7 +281,7 @@ async function runLoad(target: BenchTarget, options: BenchOptions): Promise<Load
         const payload = payloadFor();
         const start = nowMs();
         try {
-          await withTimeout(current.submit(payload), benchLimits.opTimeoutMs);
+          await withTimeout(current.submit(payload), benchLimits.opTimeoutMs, 'broadcast timed out');
           const end = nowMs();
           if (killAt !== undefined && firstCommitAfterKill === undefined && end >= killAt) firstCommitAfterKill = end;
           if (measuring) {
@@ -350,21 +351,6 @@ export function mustReopen(session: { readonly node: string; dead?(): boolean },
   return session.dead?.() ?? true;
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
-}
 
 /** Longest interval without a commit in [from, to]. */
 export function longestGap(commitTimes: Float64Array, from: number, to: number): number {
