@@ -351,7 +351,6 @@ export function mustReopen(session: { readonly node: string; dead?(): boolean },
   return session.dead?.() ?? true;
 }
 
-
 /** Longest interval without a commit in [from, to]. */
 export function longestGap(commitTimes: Float64Array, from: number, to: number): number {
   const times = Array.from(commitTimes).filter((t) => t >= from && t <= to).sort((a, b) => a - b);
