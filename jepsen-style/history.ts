@@ -10,17 +10,10 @@
  *   parse is the tail of a crashed writer: it is dropped and reported in `warnings`, not an error.
  */
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import type { Op, OpType, ProcessId } from './types.js';
+import type { Op, OpType } from './types.js';
 
 /** One event as the runner hands it to the writer: everything but index and time. */
-export interface HistoryEvent {
-  readonly process: ProcessId;
-  readonly type: OpType;
-  readonly f: string;
-  readonly node?: string;
-  readonly value: unknown;
-  readonly error?: string;
-}
+export type HistoryEvent = Omit<Op, 'index' | 'time'>;
 
 /** Limit: a history line longer than this is refused (a final read of 1e6 deliveries is ~50 MB). */
 export const maxHistoryLineBytes = 256 * 1024 * 1024;
