@@ -57,6 +57,29 @@ export class ToxiproxyNet implements Net {
     return this.applyDirected(from, to, 'latency', 'latency', { latency: latencyMs, jitter: jitterMs });
   }
 
+  /**
+   * Latency whose queued bytes a later `cut` of the same link drops too (a slow link that then
+   * fails: what was in flight is lost). Plain `latency` does not guarantee that: a cut is appended
+   * to the end of the toxic chain, which interrupts the toxic before it, and Toxiproxy's latency
+   * toxic answers an interrupt by forwarding the chunk it is holding at once ("don't drop any data
+   * on the floor", toxics/latency.go), so one delayed chunk per connection and direction slips
+   * past the cut, early. Here a 0 ms latency toxic (`latency-seal-<from>-<to>`) follows the real
+   * one and takes that interrupt instead; it only ever holds bytes already due, and the chunks
+   * still queued in the real latency toxic go on into the cut and are dropped.
+   * `heal(from, to, 'latency')` removes both.
+   */
+  async sealedLatency(from: string, to: string, latencyMs: number, jitterMs: number): Promise<void> {
+    const jobs = [
+      ...this.outgoing(from, to).map((proxy) => ({ proxy, stream: 'upstream' as const })),
+      ...this.outgoing(to, from).map((proxy) => ({ proxy, stream: 'downstream' as const })),
+    ];
+    await Promise.all(jobs.map(({ proxy, stream }) => this.api.withRecovery(proxy, async () => {
+      // In this order on each stream: the seal must come after the latency toxic in the chain.
+      await this.api.addToxic(proxy.name, { name: `latency-${from}-${to}`, type: 'latency', stream, attributes: { latency: latencyMs, jitter: jitterMs } });
+      await this.api.addToxic(proxy.name, { name: `latency-seal-${from}-${to}`, type: 'latency', stream, attributes: { latency: 0, jitter: 0 } });
+    })));
+  }
+
   bandwidth(from: string, to: string, rateKBps: number): Promise<void> {
     return this.applyDirected(from, to, 'bandwidth', 'bandwidth', { rate: rateKBps });
   }
@@ -71,9 +94,12 @@ export class ToxiproxyNet implements Net {
 
   /** Undo one fault on the bytes from→to (and re-enable P(from→to) after a 'refuse' cut). Wedged proxies are re-created. */
   async heal(from: string, to: string, kind: LinkFaultKind): Promise<void> {
-    const name = `${kind}-${from}-${to}`;
+    // A latency fault may have a seal after it (sealedLatency); a missing toxic counts as removed.
+    const names = kind === 'latency' ? [`latency-${from}-${to}`, `latency-seal-${from}-${to}`] : [`${kind}-${from}-${to}`];
     const jobs = [...this.outgoing(from, to), ...this.outgoing(to, from)];
-    await Promise.all(jobs.map((proxy) => this.api.withRecovery(proxy, () => this.api.removeToxic(proxy.name, name))));
+    await Promise.all(jobs.map((proxy) => this.api.withRecovery(proxy, async () => {
+      for (const name of names) await this.api.removeToxic(proxy.name, name);
+    })));
     if (kind === 'cut' && this.refused.delete(`${from}>${to}`)) {
       await Promise.all(this.outgoing(from, to).map((proxy) => this.api.withRecovery(proxy, () => this.api.setEnabled(proxy, true))));
     }

@@ -42,6 +42,14 @@ export function isolateGrudge(group: readonly string[], nodes: readonly string[]
   return completeGrudge([[...group], nodes.filter((node) => !group.includes(node))]);
 }
 
+/**
+ * Each node of `alone` cut off by itself, the rest together (the end state of a handover: the old
+ * leader, then the leader elected after it, each isolated in turn).
+ */
+export function isolateEachGrudge(alone: readonly string[], nodes: readonly string[]): Grudge {
+  return completeGrudge([...alone.map((node) => [node]), nodes.filter((node) => !alone.includes(node))]);
+}
+
 export function majority(n: number): number {
   return Math.floor(n / 2) + 1;
 }

@@ -7,15 +7,63 @@
  * Role targets use Db.leader(); when no single leader is known, a seeded random node stands in
  * (recorded as `leader: null`). Every random choice at run time comes from the op's seeded `pick`.
  */
-import type { Db, Nemesis, NemesisEvent, Net } from '../jepsen-style/types.js';
+import type { Db, Nemesis, NemesisEvent, Net, NodeStatus } from '../jepsen-style/types.js';
 import { createPrng, type Prng } from '../src/core/prng.js';
-import { grudgeLinks, halvesGrudge, isolateGrudge, majoritiesRingGrudge, bridgeGrudge, shuffle, majority, type Grudge } from './grudge.js';
+import { grudgeLinks, halvesGrudge, isolateEachGrudge, isolateGrudge, majoritiesRingGrudge, bridgeGrudge, shuffle, majority, type Grudge } from './grudge.js';
 import { isFaultPackage, packageOps, type FaultPackage } from './packages.js';
 import type { FaultSpec, LinkScope, NodeTarget, PartitionShape } from './schedule.js';
 
 /** A Net that can also undo one kind of fault on one directed link (cluster/net.ts ToxiproxyNet). */
 export interface HealableNet extends Net {
   heal(from: string, to: string, kind: 'cut' | 'latency' | 'bandwidth' | 'reset' | 'slice'): Promise<void>;
+  /**
+   * Latency whose queued bytes a later cut of the link drops too (cluster/net.ts). Absent: plain
+   * latency, under which a cut lets the one chunk each latency toxic is holding through.
+   */
+  sealedLatency?(from: string, to: string, latencyMs: number, jitterMs: number): Promise<void>;
+}
+
+/**
+ * The `handover` partition shape (faults/schedule.ts), a leader handover under a slow network:
+ *   1. `latencyMs` on every link, both ways (sealed: a later cut also drops what is queued);
+ *   2. the leader is cut off, silently, both ways;
+ *   3. node status is polled over the client ports (direct, not proxied) until another node
+ *      reports leading + broadcast (a newly established leader), within `waitMs`;
+ *   4. that new leader is cut off too, silently, both ways, as soon as it has logged a proposal
+ *      of its own epoch (its status lastZxid moves on) or 0.4 x `latencyMs` after it was seen,
+ *      whichever comes first. Its first proposals are still queued in Toxiproxy's latency
+ *      toxics, and the cut drops them: they exist only in its own log. The rest (a majority of
+ *      5) elect a third leader; the start returns once that leader has logged a proposal of its
+ *      own epoch (each wait bounded by `waitMs`). With fewer than 5 nodes two isolated nodes
+ *      leave no majority, so the old leader is let back in when the new one is cut off.
+ * The undo removes the cuts, then the latency. The start's value records who was cut off when
+ * (`handover`: oldLeader, newLeader, thirdLeader, their epochs, milliseconds between the steps);
+ * `cutMs` (new leader seen → its links cut) below `latencyMs` means the race was won;
+ * `newLeaderProposed` is its last zxid when cut off (null: it had logged nothing new).
+ * A newly established leader that loses its first proposals is where ZOOKEEPER-335 (an epoch
+ * known only from the log, reused by the next quorum), -790 and -3911 class bugs live.
+ */
+export const handoverTiming = {
+  /**
+   * Why 100: it must outlast step 4 (a status poll, then 16 Toxiproxy calls: tens of ms on a busy
+   * box), while discovery + synchronization (5 one-way trips, FOLLOWERINFO to the ACK of
+   * NEWLEADER) fit initLimit (20 ticks x 50 ms = 1 s) and a ping round trip stays well under
+   * syncLimit (500 ms).
+   */
+  latencyMs: 100,
+  /** Bound on each wait for a leader: loss noticed (<= initLimit) + election + discovery + sync. */
+  waitMs: 5000,
+  pollMs: 5,
+};
+
+/** The new leader is cut off at the latest this fraction of `latencyMs` after it is seen in broadcast. */
+const proposalWaitFraction = 0.4;
+
+/** Is zxid `a` ("0x" hex) in a later epoch than `b`? */
+function newerEpoch(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined) return false;
+  const epoch = (zxid: string | undefined): bigint => (zxid === undefined ? -1n : BigInt(zxid) >> 32n);
+  return epoch(a) > epoch(b);
 }
 
 /** A Db that can kill several nodes at one instant (cluster/zabkit-db.ts); otherwise kills run in parallel. */
@@ -101,6 +149,7 @@ export class ZabNemesis implements Nemesis {
       }
       case 'partition': {
         const net = this.requireNet();
+        if (spec.shape === 'handover') return this.handover(net, prng);
         const { grudge, leader } = await this.partitionGrudge(spec.shape ?? 'halves', prng);
         const links = grudgeLinks(grudge);
         const mode = spec.mode ?? 'silent';
@@ -170,7 +219,7 @@ export class ZabNemesis implements Nemesis {
     }
   }
 
-  async partitionGrudge(shape: PartitionShape, prng: Prng): Promise<{ grudge: Grudge; leader: string | null }> {
+  async partitionGrudge(shape: Exclude<PartitionShape, 'handover'>, prng: Prng): Promise<{ grudge: Grudge; leader: string | null }> {
     const names = this.names();
     switch (shape) {
       case 'halves': return { grudge: halvesGrudge(shuffle(prng, names)), leader: null };
@@ -181,6 +230,101 @@ export class ZabNemesis implements Nemesis {
         const { nodes, leader } = await this.resolveTargets(shape === 'leader' ? 'leader' : 'minority-with-leader', prng);
         return { grudge: isolateGrudge(nodes, names), leader };
       }
+    }
+  }
+
+  /** The `handover` shape: see handoverTiming above. */
+  private async handover(net: HealableNet, prng: Prng): Promise<{ result: Record<string, unknown>; undo: Undo }> {
+    const db = this.options.db;
+    const names = this.names();
+    const { latencyMs, waitMs, pollMs } = handoverTiming;
+    const links = names.flatMap((from) => names.filter((to) => to !== from).map((to): [string, string] => [from, to]));
+    const cut = new Map<string, [string, string]>();
+    const isolated: string[] = [];
+    const undo: Undo = async () => {
+      const healed = [...cut.values()];
+      await Promise.all(healed.map(([from, to]) => net.heal(from, to, 'cut')));
+      await Promise.all(links.map(([from, to]) => net.heal(from, to, 'latency')));
+      return { grudge: isolateEachGrudge(isolated, names), latencyLinks: links.length };
+    };
+    const cutOff = async (node: string): Promise<void> => {
+      const jobs: [string, string][] = names.filter((other) => other !== node)
+        .flatMap((other): [string, string][] => [[node, other], [other, node]])
+        .filter(([from, to]) => !cut.has(`${from}>${to}`));
+      for (const [from, to] of jobs) cut.set(`${from}>${to}`, [from, to]);
+      isolated.push(node);
+      await Promise.all(jobs.map(([from, to]) => net.cut(from, to, 'silent')));
+    };
+    const t0 = Date.now();
+    const record: Record<string, unknown> = { latencyMs };
+    try {
+      await Promise.all(links.map(([from, to]) => (net.sealedLatency ? net.sealedLatency(from, to, latencyMs, 0) : net.latency(from, to, latencyMs, 0))));
+      record['sealed'] = net.sealedLatency !== undefined;
+      const before = await db.status();
+      const leaders = before.filter((s) => s.answers && s.role === 'leading');
+      const oldLeader = leaders.length === 1 ? leaders[0]!.name : null;
+      const old = oldLeader ?? shuffle(prng, names)[0]!;
+      // "New": not leading before, or leading a later epoch than then.
+      const ledBefore = new Map(leaders.map((s) => [s.name, s.epoch ?? -1]));
+      const isNewLeader = (s: NodeStatus): boolean => s.answers && s.role === 'leading' && s.phase === 'broadcast' &&
+        !isolated.includes(s.name) && (!ledBefore.has(s.name) || (s.epoch ?? -1) > ledBefore.get(s.name)!);
+      Object.assign(record, { oldLeader, isolated: old, oldEpoch: before.find((s) => s.name === old)?.epoch ?? null, latencyAfterMs: Date.now() - t0 });
+      await cutOff(old);
+      const tOld = Date.now();
+      const next = await this.awaitStatus(isNewLeader, tOld + waitMs, pollMs);
+      if (!next) {
+        Object.assign(record, { newLeader: null, waitedMs: Date.now() - tOld });
+        return { result: { grudge: isolateEachGrudge(isolated, names), leader: oldLeader, mode: 'silent', handover: record }, undo };
+      }
+      const tNew = Date.now();
+      // Let it log its first proposal of its own (lastZxid moves to a newer epoch), but cut it
+      // off well inside the latency, so that proposal reaches nobody.
+      const seenZxid = next.lastZxid;
+      const baseZxid = before.find((s) => s.name === next.name)?.lastZxid;
+      const proposed = baseZxid !== undefined && newerEpoch(seenZxid, baseZxid) ? next
+        : await this.awaitStatus((s) => s.name === next.name && newerEpoch(s.lastZxid, baseZxid ?? seenZxid), tNew + latencyMs * proposalWaitFraction, pollMs);
+      const tProposed = Date.now();
+      await cutOff(next.name);
+      const tCut = Date.now();
+      Object.assign(record, {
+        newLeader: next.name, newEpoch: next.epoch ?? null, newLastZxid: seenZxid ?? null, newLeaderAfterMs: tNew - tOld,
+        newLeaderProposed: proposed?.lastZxid ?? null, cutMs: tCut - tNew, cutTookMs: tCut - tProposed,
+      });
+      if (names.length - 2 < majority(names.length)) {
+        // Two isolated nodes would leave no majority: let the old leader back in.
+        const back = [...cut.entries()].filter(([, [from, to]]) => (from === old || to === old) && from !== next.name && to !== next.name);
+        for (const [key] of back) cut.delete(key);
+        isolated.splice(isolated.indexOf(old), 1);
+        await Promise.all(back.map(([, [from, to]]) => net.heal(from, to, 'cut')));
+        record['restored'] = old;
+      }
+      const third = await this.awaitStatus(isNewLeader, tCut + waitMs, pollMs);
+      if (!third) {
+        Object.assign(record, { thirdLeader: null, waitedMs: Date.now() - tCut });
+      } else {
+        const tThird = Date.now();
+        Object.assign(record, { thirdLeader: third.name, thirdEpoch: third.epoch ?? null, thirdLeaderAfterMs: tThird - tCut });
+        // The fault is over once the third leader has logged a proposal of a newer epoch than it
+        // had before: from then on, what the two leaders after the old one logged meets at the
+        // next sync.
+        const thirdBase = before.find((s) => s.name === third.name)?.lastZxid ?? third.lastZxid;
+        const progressed = await this.awaitStatus((s) => s.name === third.name && newerEpoch(s.lastZxid, thirdBase), tThird + waitMs, pollMs);
+        Object.assign(record, { thirdLeaderProposed: progressed?.lastZxid ?? null, thirdProposedAfterMs: Date.now() - tThird });
+      }
+      return { result: { grudge: isolateEachGrudge(isolated, names), leader: oldLeader, mode: 'silent', handover: record }, undo };
+    } catch (error) {
+      await undo().catch(() => {});
+      throw error;
+    }
+  }
+
+  /** Poll node status until one satisfies `wanted`, or `deadline` (epoch ms) passes. */
+  private async awaitStatus(wanted: (s: NodeStatus) => boolean, deadline: number, pollMs: number): Promise<NodeStatus | undefined> {
+    for (;;) {
+      const found = (await this.options.db.status().catch(() => [] as NodeStatus[])).find(wanted);
+      if (found) return found;
+      if (Date.now() >= deadline) return undefined;
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
   }
 
