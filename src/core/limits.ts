@@ -14,3 +14,13 @@ export const maxPendingClientRequests = 1000;
 
 /** Longest client session name accepted in a forwarded REQUEST; longer is a malformed peer. */
 export const maxSessionLength = 256;
+
+/**
+ * A request a follower forwarded and has not seen committed after this many syncLimit periods is
+ * answered 'unknown' and forgotten: an overloaded leader drops forwarded REQUESTs without a word,
+ * and the client must not wait for the rest of the epoch (nor hold a pending slot).
+ */
+export const forwardedRequestTimeoutSyncLimits = 4;
+
+/** Largest election round accepted from a peer (far beyond any real run; keeps rounds exact integers). */
+export const maxElectionRound = 2 ** 40;

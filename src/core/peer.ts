@@ -26,7 +26,7 @@
  */
 import { assert } from './assert.js';
 import { voteBeats, voteHasQuorum } from './election.js';
-import { maxPayloadBytes, maxPendingClientRequests, maxPendingProposals, maxSessionLength } from './limits.js';
+import { forwardedRequestTimeoutSyncLimits, maxElectionRound, maxPayloadBytes, maxPendingClientRequests, maxPendingProposals, maxSessionLength } from './limits.js';
 import { followsContiguously, TxnLog } from './log.js';
 import type { Prng } from './prng.js';
 import { isQuorum } from './quorum.js';
@@ -87,6 +87,8 @@ interface Outstanding {
 interface PendingClient {
   readonly request: ClientRequest;
   proposed: boolean;
+  /** Set on a follower: the tick it forwarded the request to the leader. */
+  readonly forwardedTick?: number;
 }
 
 export class ZabPeer {
@@ -102,6 +104,8 @@ export class ZabPeer {
   private log: TxnLog;
   /** SNAP in progress: the log being replaced (restored if the sync fails); the new one is written at NEWLEADER in one batch. */
   private snapBackup: readonly Txn[] | undefined = undefined;
+  /** commitZxid before a SNAP began, restored if the SNAP is abandoned. */
+  private snapCommitBackup: Zxid = 0;
 
   // volatile
   private state: ServerState = 'looking';
@@ -191,6 +195,8 @@ export class ZabPeer {
           this.reject(input.from, input.message?.type, 'not a peer');
         } else if (reason !== undefined) {
           this.reject(input.from, String((input.message as { type?: unknown } | undefined)?.type), reason);
+        } else if (input.message.type === 'NOTIFICATION' && !this.servers.includes(input.message.vote.leader)) {
+          this.reject(input.from, input.message.type, 'vote for a server not in the configuration');
         } else {
           this.stepFn(input.from, input.message);
         }
@@ -286,6 +292,9 @@ export class ZabPeer {
     this.out.append = this.out.append.filter((t) => t.zxid <= after);
     this.out.truncateAfter = this.out.truncateAfter === undefined ? after : Math.min(this.out.truncateAfter, after);
     if (this.commitZxid > after) this.commitZxid = after;
+    // Delivered means committed, and committed entries are never truncated (CommittedLogDurability).
+    // Only a planted bug gets here; then the node re-delivers and the checker sees it.
+    assert(this.bugs.size > 0 || after >= this.deliveredZxid, `truncation after ${after} cuts delivered entries up to ${this.deliveredZxid}`);
     if (this.deliveredZxid > after) this.deliveredZxid = after;
     this.event({ type: 'truncated', after, removed });
   }
@@ -365,7 +374,8 @@ export class ZabPeer {
     if (this.snapBackup !== undefined) {
       this.log = new TxnLog(this.snapBackup);
       this.snapBackup = undefined;
-      this.commitZxid = Math.min(this.commitZxid, this.log.lastZxid());
+      // COMMITs received during the aborted SNAP were about the staged log, not this one.
+      this.commitZxid = Math.min(this.snapCommitBackup, this.log.lastZxid());
     }
     this.learners.clear();
     this.outstanding = [];
@@ -423,6 +433,10 @@ export class ZabPeer {
   }
 
   private onDisconnected(peer: ServerId): void {
+    // Messages for that stream still in this batch belong to a session that is over: never let
+    // them open the next stream (the shell drops those of a batch already being persisted).
+    this.out.messages = this.out.messages.filter((envelope) => envelope.to !== peer);
+    this.out.messagesAfterPersist = this.out.messagesAfterPersist.filter((envelope) => envelope.to !== peer);
     this.earlyFollowerInfos.delete(peer);
     if (this.state === 'following' && peer === this.leader) {
       this.becomeLooking('disconnected from leader');
@@ -552,11 +566,22 @@ export class ZabPeer {
   private tickFollowing(): void {
     const limit = this.phase === 'broadcast' ? this.config.timing.syncLimitTicks : this.config.timing.initLimitTicks;
     if (this.tickCount - this.lastHeardFromLeaderTick > limit) return this.becomeLooking('leader silent');
+    if (this.phase === 'broadcast') this.expireForwardedRequests();
     // Learner.connectToLeader retries: the elected leader may still be LOOKING (it finalizes later
     // than we did) and refuse our FOLLOWERINFO, so repeat it until LEADERINFO arrives.
     if (this.phase === 'discovery' && this.leaderEpoch === 0 && this.leader !== undefined &&
         (this.tickCount - this.followerInfoSentTick) >= this.config.timing.notificationResendTicks) {
       this.sendFollowerInfo(this.leader);
+    }
+  }
+
+  /** A forwarded request the leader never proposed (it may drop them when overloaded) must not wait forever. */
+  private expireForwardedRequests(): void {
+    const limit = this.config.timing.syncLimitTicks * forwardedRequestTimeoutSyncLimits;
+    for (const [key, pending] of this.pendingClients) {
+      if (pending.forwardedTick === undefined || this.tickCount - pending.forwardedTick <= limit) continue;
+      this.out.clientReplies.push({ session: pending.request.session, seq: pending.request.seq, type: 'unknown', reason: 'no commit from the leader in time' });
+      this.pendingClients.delete(key);
     }
   }
 
@@ -623,6 +648,7 @@ export class ZabPeer {
       // at NEWLEADER in one batch (truncateAfter 0 + append), so a crash mid-SNAP leaves the old
       // log on disk, never a half-empty one (ZOOKEEPER-3642).
       this.snapBackup = [...this.log.all()];
+      this.snapCommitBackup = this.commitZxid;
       this.log = new TxnLog([]);
       this.commitZxid = 0;
     }
@@ -953,7 +979,7 @@ export class ZabPeer {
       this.pendingClients.set(key, { request, proposed: true });
       this.propose(this.id, request);
     } else {
-      this.pendingClients.set(key, { request, proposed: true });
+      this.pendingClients.set(key, { request, proposed: true, forwardedTick: this.tickCount });
       this.send(this.leader!, { type: 'REQUEST', epoch: this.leaderEpoch, session: request.session, seq: request.seq, data: request.data });
     }
   }
@@ -979,7 +1005,8 @@ function invalidMessage(m: unknown): string | undefined {
     case 'NOTIFICATION': {
       const v = msg['vote'] as Record<string, unknown> | undefined;
       if (typeof v !== 'object' || v === null || !Number.isSafeInteger(v['leader']) || !isZxid(v['zxid']) || !isEpoch(v['peerEpoch'])) return 'bad vote';
-      if (!Number.isSafeInteger(msg['round']) || !['looking', 'following', 'leading'].includes(msg['state'] as string)) return 'bad notification';
+      if (!Number.isSafeInteger(msg['round']) || (msg['round'] as number) < 0 || (msg['round'] as number) > maxElectionRound ||
+        !['looking', 'following', 'leading'].includes(msg['state'] as string)) return 'bad notification';
       return undefined;
     }
     case 'FOLLOWERINFO':
@@ -1001,6 +1028,7 @@ function invalidMessage(m: unknown): string | undefined {
       if (!isEpoch(msg['epoch']) || typeof t !== 'object' || t === null) return 'bad PROPOSAL';
       if (!isZxid(t['zxid']) || !Number.isSafeInteger(t['originServer']) || typeof t['originSession'] !== 'string' ||
         !Number.isSafeInteger(t['originSeq']) || !(t['data'] instanceof Uint8Array)) return 'bad txn';
+      if (t['data'].length > maxPayloadBytes || t['originSession'].length > maxSessionLength) return 'txn over the limits';
       return undefined;
     }
     case 'REQUEST':

@@ -158,10 +158,14 @@ class Replica {
       for (const envelope of ready.messages) this.transport.send(envelope.to, envelope.message);
       this.transport.flush();
       // 2. persist
+      const generations = new Map(ready.messagesAfterPersist.map((envelope) => [envelope.to, this.transport.streamGeneration(envelope.to)]));
       await this.persist(ready);
       if (this.stopped) return;
-      // 3. promises about durable state
-      for (const envelope of ready.messagesAfterPersist) this.transport.send(envelope.to, envelope.message);
+      // 3. promises about durable state, on the stream they were made for: if that stream broke
+      // during the persist (the core has already been told), they belong to a session that is over.
+      for (const envelope of ready.messagesAfterPersist) {
+        if (this.transport.streamGeneration(envelope.to) === generations.get(envelope.to)) this.transport.send(envelope.to, envelope.message);
+      }
       this.transport.flush();
       // 4. deliver and answer
       this.clientPort.deliver(ready.committed);

@@ -52,6 +52,7 @@ interface OutgoingLink {
 }
 
 export class PeerTransport {
+  private readonly streamGenerations = new Map<ServerId, number>();
   private readonly server: net.Server;
   private readonly links = new Map<ServerId, OutgoingLink>();
   private readonly inbound = new Map<ServerId, net.Socket>();
@@ -272,6 +273,16 @@ export class PeerTransport {
 
   private notifyDisconnected(peer: ServerId): void {
     if (this.closed) return;
+    this.streamGenerations.set(peer, this.streamGeneration(peer) + 1);
     this.handler.onDisconnected(peer);
+  }
+
+  /**
+   * How many times the stream with `peer` has broken. A message the core produced before a break
+   * belongs to the old stream and must not be sent on the new one (the replica compares
+   * generations across a batch's persist).
+   */
+  streamGeneration(peer: ServerId): number {
+    return this.streamGenerations.get(peer) ?? 0;
   }
 }

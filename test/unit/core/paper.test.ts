@@ -256,4 +256,38 @@ describe('Zab claims', () => {
     expect(rejected).toHaveLength(junk.length + 1);
     expect(f.peer.status()).toMatchObject({ state: 'following', phase: 'broadcast' });
   });
+
+  it('a forwarded request the leader never commits is answered unknown after 4 syncLimits, not held for the epoch', () => {
+    const f = follower();
+    const forwarded = sent(f.request('s', 1)).filter((m) => m.type === 'REQUEST');
+    expect(forwarded).toHaveLength(1);
+    const replies: Ready['clientReplies'][number][] = [];
+    for (let i = 0; i < transcriptTiming.syncLimitTicks * 4 + 2; i++) {
+      // The leader stays alive (PINGs) but never proposes the request (it dropped it: overloaded).
+      replies.push(...f.step(3, { type: 'PING', epoch: 1, commitZxid: 0 }).flatMap((r) => r.clientReplies));
+      replies.push(...f.tick().flatMap((r) => r.clientReplies));
+    }
+    expect(replies).toEqual([{ session: 's', seq: 1, type: 'unknown', reason: 'no commit from the leader in time' }]);
+    expect(f.peer.status()).toMatchObject({ state: 'following', phase: 'broadcast' });
+  });
+
+  it('a vote for a server outside the configuration, or a proposal over the payload limit, is rejected', () => {
+    const d = new Driver(new ZabPeer({ id: 1, servers, timing: transcriptTiming }, empty, createPrng(1)));
+    const rs = d.step(2, { type: 'NOTIFICATION', vote: { leader: 42, zxid: 0, peerEpoch: 0 }, round: 1, state: 'looking' });
+    expect(events(rs).filter((e) => e.type === 'rejected')).toHaveLength(1);
+    const f = follower();
+    const big = { ...txn(1, 1), data: new Uint8Array(64 * 1024 + 1) };
+    const after = f.step(3, { type: 'PROPOSAL', epoch: 1, txn: big });
+    expect(events(after).some((e) => e.type === 'rejected' && e.reason === 'txn over the limits')).toBe(true);
+    expect(f.peer.status().lastZxid).toBe(0);
+  });
+
+  it('messages still in the batch for a stream that broke are dropped, never sent on the next stream', () => {
+    const l = leader();
+    l.peer.step({ kind: 'request', request: { session: 's', seq: 1, data: new TextEncoder().encode('d') } });
+    l.peer.step({ kind: 'disconnected', peer: 1 });
+    const rs = l.flush();
+    const to = rs.flatMap((r) => [...r.messages, ...r.messagesAfterPersist]).filter((e) => e.message.type === 'PROPOSAL').map((e) => e.to);
+    expect(to).toEqual([2]);
+  });
 });
