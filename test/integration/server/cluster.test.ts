@@ -115,4 +115,29 @@ describe('zabkit node cluster', () => {
     const delivered = new Map(reads.get(1)!.map((line) => [line.split(' ')[1], parseInt(line.split(' ')[0]!, 16)]));
     for (const [message, zxid] of ackedBeforeCut) expect(delivered.get(message), message).toBe(zxid);
   });
+
+  it('5 nodes: kill -9 of a minority holding the leader, the majority goes on, the minority rejoins and converges', async () => {
+    cluster = await TestCluster.create(5);
+    cluster.startAll();
+    const ids = [1, 2, 3, 4, 5];
+    const oldLeader = await cluster.awaitHealthy();
+    const first = await open(cluster, oldLeader);
+    await Promise.all(Array.from({ length: 40 }, (_, i) => first.broadcast(`a${i}`)));
+
+    // A minority: the leader and one follower, killed at the same instant.
+    const follower = ids.find((id) => id !== oldLeader)!;
+    await Promise.all([cluster.kill(oldLeader), cluster.kill(follower)]);
+    const majority = ids.filter((id) => id !== oldLeader && id !== follower);
+    const newLeader = await cluster.awaitHealthy(majority);
+    expect(majority).toContain(newLeader);
+    const second = await open(cluster, newLeader);
+    await Promise.all(Array.from({ length: 40 }, (_, i) => second.broadcast(`b${i}`)));
+
+    cluster.start(oldLeader);
+    cluster.start(follower);
+    await cluster.awaitHealthy(ids);
+    const reads = await cluster.awaitDelivered(ids, 80);
+    for (const id of ids) expect(reads.get(id)).toEqual(reads.get(newLeader));
+    expect(reads.get(newLeader)!.map((l) => l.split(' ')[1])).toEqual([...Array.from({ length: 40 }, (_, i) => `a${i}`), ...Array.from({ length: 40 }, (_, i) => `b${i}`)]);
+  });
 });
