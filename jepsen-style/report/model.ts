@@ -21,11 +21,13 @@ export interface Interval {
 export interface FaultWindow {
   readonly kind: string;
   readonly group: 'kill' | 'pause' | 'partition' | 'network' | 'other';
-  readonly label: string;
+  label: string;
   readonly start: number;
   end: number;
   readonly startIndex: number;
   endIndex: number | undefined;
+  /** The fault's `value.id` when the nemesis gives one (start and end share it). */
+  readonly id?: number;
 }
 
 export interface RoleSample {
@@ -102,6 +104,10 @@ function targets(value: unknown): string {
  * end at start/restart; pause at resume; partitions and link faults at heal (heal, heal-all...);
  * `start-X` opens X and `stop-X`/`end-X` closes it; a value with `phase: "start" | "end"` and
  * `fault` is taken at its word. Windows still open at the end run to the end of the history.
+ * When events carry a numeric `value.id` (zabkit's nemesis does), pairing is by id instead: the first
+ * event with an id opens the window, a later one with the same `f` is the start's completion (its
+ * resolved targets relabel the window), one with another `f` closes it. `heal` with value `all`
+ * (the runner's final heal) closes everything.
  */
 export function faultWindows(ops: readonly Op[]): FaultWindow[] {
   const windows: FaultWindow[] = [];
@@ -123,6 +129,26 @@ export function faultWindows(ops: readonly Op[]): FaultWindow[] {
     const value = typeof op.value === 'object' && op.value !== null ? (op.value as Record<string, unknown>) : undefined;
     const phase = typeof value?.phase === 'string' ? value.phase : undefined;
     const named = typeof value?.fault === 'string' ? value.fault.toLowerCase() : undefined;
+    const id = typeof value?.id === 'number' ? value.id : undefined;
+    if (id !== undefined) {
+      const existing = open.find((w) => w.id === id);
+      if (existing === undefined) {
+        const nodes = targets(op.value);
+        const w: FaultWindow = { kind: f, group: group(f), label: nodes === '' ? f : `${f} ${nodes}`, start: op.time, end: lastTime, startIndex: op.index, endIndex: undefined, id };
+        windows.push(w);
+        open.push(w);
+      } else if (existing.kind === f) {
+        const nodes = targets(op.value);
+        if (nodes !== '') existing.label = `${f} ${nodes}`;
+      } else {
+        close(op, (w) => w.id === id);
+      }
+      continue;
+    }
+    if (f === 'heal' && op.value === 'all') {
+      close(op, () => true);
+      continue;
+    }
     let opens: string | undefined;
     let closes: ((w: FaultWindow) => boolean) | undefined;
     if (phase === 'start' && named !== undefined) opens = named;
