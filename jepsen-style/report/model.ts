@@ -112,6 +112,7 @@ function targets(value: unknown): string {
 export function faultWindows(ops: readonly Op[]): FaultWindow[] {
   const windows: FaultWindow[] = [];
   const open: FaultWindow[] = [];
+  const closedIds = new Set<number>();
   const lastTime = ops.length === 0 ? 0 : (ops[ops.length - 1] as Op).time;
   const close = (op: Op, match: (w: FaultWindow) => boolean): void => {
     for (let i = open.length - 1; i >= 0; i -= 1) {
@@ -132,6 +133,7 @@ export function faultWindows(ops: readonly Op[]): FaultWindow[] {
     const id = typeof value?.id === 'number' ? value.id : undefined;
     if (id !== undefined) {
       const existing = open.find((w) => w.id === id);
+      if (closedIds.has(id)) continue; // the end's own completion record
       if (existing === undefined) {
         const nodes = targets(op.value);
         const w: FaultWindow = { kind: f, group: group(f), label: nodes === '' ? f : `${f} ${nodes}`, start: op.time, end: lastTime, startIndex: op.index, endIndex: undefined, id };
@@ -142,6 +144,7 @@ export function faultWindows(ops: readonly Op[]): FaultWindow[] {
         if (nodes !== '') existing.label = `${f} ${nodes}`;
       } else {
         close(op, (w) => w.id === id);
+        closedIds.add(id);
       }
       continue;
     }

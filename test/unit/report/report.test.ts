@@ -37,12 +37,13 @@ describe('report model', () => {
     h.nemesis('partition', { id: 2, package: 'partition', shape: 'halves', pick: 9 });
     h.nemesis('power-off', { id: 1, package: 'power', targets: 'majority', pick: 7, nodes: ['n1', 'n2', 'n3'] });
     h.nemesis('power-on', { id: 1, package: 'power' });
+    h.nemesis('power-on', { id: 1, package: 'power', nodes: ['n1', 'n2', 'n3'] });
     h.nemesis('heal', 'all');
     h.bcast(1, 'a', z(1, 1));
     const windows = faultWindows(h.ops);
     expect(windows.map((w) => [w.group, w.label, w.startIndex, w.endIndex])).toEqual([
       ['kill', 'power-off n1,n2,n3', 0, 3],
-      ['partition', 'partition', 1, 4],
+      ['partition', 'partition', 1, 5],
     ]);
   });
 
