@@ -6,10 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot, toxiproxyBinary, cliPath } from '../helpers.js';
+import { allocatePorts, type PortBlock } from '../../../cluster/ports.js';
 
 function composeRunnerArgs(): string[] {
   const text = readFileSync(path.join(repoRoot, 'docker-compose.yml'), 'utf8');
@@ -21,25 +21,16 @@ function composeRunnerArgs(): string[] {
   return expanded.split(/\s+/).filter(Boolean);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
 describe('the docker-compose topology, without Docker', () => {
   let toxiproxy: ResultPromise | undefined;
   let url = '';
   let store = '';
+  let ports: PortBlock | undefined;
 
   beforeAll(async () => {
     store = mkdtempSync(path.join(os.tmpdir(), 'zabkit-compose-'));
-    const port = await freePort();
+    ports = await allocatePorts({ count: 1, owner: `it-compose-${process.pid}` });
+    const port = ports.take();
     url = `http://127.0.0.1:${port}`;
     toxiproxy = execa(toxiproxyBinary(), ['-host', '127.0.0.1', '-port', String(port)], { env: { LOG_LEVEL: 'warn' }, reject: false });
     for (let attempt = 0; attempt < 100; attempt++) {
@@ -53,6 +44,7 @@ describe('the docker-compose topology, without Docker', () => {
   afterAll(async () => {
     toxiproxy?.kill('SIGTERM');
     await toxiproxy?.catch(() => undefined);
+    ports?.release();
     if (store) rmSync(store, { recursive: true, force: true });
   });
 

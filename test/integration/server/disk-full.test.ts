@@ -10,7 +10,8 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ZabClient } from '../../../src/client/zab-client.js';
-import { freePort, waitFor } from './harness.js';
+import { waitFor } from './harness.js';
+import { allocatePorts, type PortBlock } from '../../../cluster/ports.js';
 
 const mainJs = resolve(import.meta.dirname, '../../../dist/src/cli/main.js');
 
@@ -35,8 +36,10 @@ describe('a full disk', () => {
   const mountPoint = join(root, 'small');
   const children: ChildProcess[] = [];
   let mounted = false;
+  let ports: PortBlock | undefined;
 
-  beforeAll(() => {
+  beforeAll(async () => {
+    ports = await allocatePorts({ count: 4, owner: `it-diskfull-${process.pid}` });
     mkdirSync(mountPoint);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mountPoint]);
     mounted = true;
@@ -44,6 +47,7 @@ describe('a full disk', () => {
 
   afterAll(() => {
     for (const child of children) if (child.exitCode === null && child.pid) try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
+    ports?.release();
     if (mounted) execFileSync('umount', ['-l', mountPoint]);
     rmSync(root, { recursive: true, force: true });
   });
@@ -51,7 +55,7 @@ describe('a full disk', () => {
   it('stops acknowledging, exits with a clear error, and loses no acknowledged broadcast', async () => {
     const dataDir = join(mountPoint, 'data');
     const logFile = join(root, 'node.log');
-    const [clientPort, peerPort] = [await freePort(), await freePort()];
+    const [clientPort, peerPort] = [ports!.take(), ports!.take()];
     const child = startNode(dataDir, logFile, clientPort, peerPort);
     children.push(child);
     let stderr = '';
@@ -83,7 +87,7 @@ describe('a full disk', () => {
     // Every acknowledged broadcast is durable: restart on a copy of the data folder on a normal disk.
     const copy = join(root, 'copy');
     cpSync(dataDir, copy, { recursive: true });
-    const [clientPort2, peerPort2] = [await freePort(), await freePort()];
+    const [clientPort2, peerPort2] = [ports!.take(), ports!.take()];
     const again = startNode(copy, join(root, 'node2.log'), clientPort2, peerPort2);
     children.push(again);
     const reader = await waitFor('the restarted client port', () => ZabClient.connect({ host: '127.0.0.1', port: clientPort2, timeoutMs: 1000 }).catch(() => undefined));

@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ZabClient, type Entry, type NodeStatusReply } from '../../../src/client/zab-client.js';
+import { allocatePorts, type PortBlock } from '../../../cluster/ports.js';
 
 const mainJs = resolve(import.meta.dirname, '../../../dist/src/cli/main.js');
 
@@ -50,16 +51,20 @@ export interface TestNode {
 export class TestCluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'zabkit-it-'));
   readonly nodes: TestNode[] = [];
+  private ports: PortBlock | undefined;
   private constructor(readonly clusterId: string) {}
 
   static async create(size = 3, clusterId = 'it-cluster'): Promise<TestCluster> {
     if (!existsSync(mainJs)) throw new Error(`${mainJs} is missing: run npm run build first`);
     const cluster = new TestCluster(clusterId);
+    // Ports from the testbed's locked block below the ephemeral range: a port picked by binding 0
+    // can be taken by another test's outgoing connection before the node binds it.
+    cluster.ports = await allocatePorts({ count: 2 * size, owner: `it-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}` });
     for (let id = 1; id <= size; id++) {
       cluster.nodes.push({
         id,
-        peerPort: await freePort(),
-        clientPort: await freePort(),
+        peerPort: cluster.ports.take(),
+        clientPort: cluster.ports.take(),
         dataDir: join(cluster.dir, `n${id}`, 'data'),
         logFile: join(cluster.dir, `n${id}`, 'node.log'),
         process: undefined,
@@ -131,6 +136,7 @@ export class TestCluster {
       }
       await this.kill(node.id);
     }
+    this.ports?.release();
     if (process.env['ZABKIT_KEEP_TEST_DIRS'] === undefined) rmSync(this.dir, { recursive: true, force: true });
     else process.stderr.write(`kept ${this.dir}\n`);
   }
