@@ -5,26 +5,15 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { ZabClient } from '../../../src/client/zab-client.js';
-import { show, TestCluster } from './harness.js';
+import { ClusterFixture, show, type TestCluster } from './harness.js';
 
-let cluster: TestCluster | undefined;
-const clients: ZabClient[] = [];
-
-afterEach(async () => {
-  for (const client of clients.splice(0)) await client.close();
-  await cluster?.teardown();
-  cluster = undefined;
-});
-
-async function open(c: TestCluster, id: number): Promise<ZabClient> {
-  const client = await c.client(id);
-  clients.push(client);
-  return client;
-}
+const fixture = new ClusterFixture();
+afterEach(fixture.teardown);
+const open = (c: TestCluster, id: number): Promise<ZabClient> => fixture.open(c, id);
 
 describe('zabkit node cluster', () => {
   it('elects a leader and delivers the same sequence on every node, subscribers included', async () => {
-    cluster = await TestCluster.create(3);
+    const cluster = await fixture.create(3);
     cluster.startAll();
     const leader = await cluster.awaitHealthy();
     const follower = [1, 2, 3].find((id) => id !== leader)!;
@@ -55,13 +44,12 @@ describe('zabkit node cluster', () => {
   });
 
   it('survives a kill -9 of the leader: a new leader, then the old one rejoins by DIFF and converges', async () => {
-    cluster = await TestCluster.create(3);
+    const cluster = await fixture.create(3);
     cluster.startAll();
     const oldLeader = await cluster.awaitHealthy();
     // A subscriber on the leader that may move to any server of the list.
-    const servers = [oldLeader, ...[1, 2, 3].filter((id) => id !== oldLeader)].map((id) => ({ host: '127.0.0.1', port: cluster!.node(id).clientPort }));
-    const subscriberClient = await ZabClient.connect({ ...servers[0]!, servers });
-    clients.push(subscriberClient);
+    const servers = [oldLeader, ...[1, 2, 3].filter((id) => id !== oldLeader)].map((id) => ({ host: '127.0.0.1', port: cluster.node(id).clientPort }));
+    const subscriberClient = fixture.track(await ZabClient.connect({ ...servers[0]!, servers }));
     const seen: string[] = [];
     subscriberClient.subscribe(0, (entry) => seen.push(show(entry)));
     const first = await open(cluster, oldLeader);
@@ -86,11 +74,11 @@ describe('zabkit node cluster', () => {
   });
 
   it('loses no acknowledged message when every node is killed -9 at once', async () => {
-    cluster = await TestCluster.create(3);
+    const cluster = await fixture.create(3);
     cluster.startAll();
     await cluster.awaitHealthy();
     const acked = new Map<string, number>();
-    const writers = await Promise.all([1, 2, 3].map((id) => open(cluster!, id)));
+    const writers = await Promise.all([1, 2, 3].map((id) => open(cluster, id)));
     let stop = false;
     const load = writers.map(async (client, w) => {
       for (let batch = 0; !stop; batch++) {
@@ -102,7 +90,7 @@ describe('zabkit node cluster', () => {
       }
     });
     await expect.poll(() => acked.size, { timeout: 30_000 }).toBeGreaterThan(300);
-    await Promise.all([1, 2, 3].map((id) => cluster!.kill(id)));
+    await Promise.all([1, 2, 3].map((id) => cluster.kill(id)));
     stop = true;
     await Promise.all(load);
     const ackedBeforeCut = new Map(acked);
@@ -117,7 +105,7 @@ describe('zabkit node cluster', () => {
   });
 
   it('5 nodes: kill -9 of a minority holding the leader, the majority goes on, the minority rejoins and converges', async () => {
-    cluster = await TestCluster.create(5);
+    const cluster = await fixture.create(5);
     cluster.startAll();
     const ids = [1, 2, 3, 4, 5];
     const oldLeader = await cluster.awaitHealthy();

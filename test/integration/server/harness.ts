@@ -203,3 +203,33 @@ export class TestCluster {
 export function show(entry: Entry): string {
   return `${entry.zxid.toString(16)} ${Buffer.from(entry.data).toString('utf8')}`;
 }
+
+/**
+ * One cluster per test and the clients it opened, torn down after each test (register with
+ * `afterEach(fixture.teardown)`): `create` starts nothing; `open` connects a client to a node.
+ */
+export class ClusterFixture {
+  cluster: TestCluster | undefined;
+  private readonly clients: ZabClient[] = [];
+
+  async create(size = 3): Promise<TestCluster> {
+    this.cluster = await TestCluster.create(size);
+    return this.cluster;
+  }
+
+  async open(c: TestCluster, id: number): Promise<ZabClient> {
+    return this.track(await c.client(id));
+  }
+
+  /** Close `client` with the cluster after the test. */
+  track(client: ZabClient): ZabClient {
+    this.clients.push(client);
+    return client;
+  }
+
+  readonly teardown = async (): Promise<void> => {
+    for (const client of this.clients.splice(0)) await client.close();
+    await this.cluster?.teardown();
+    this.cluster = undefined;
+  };
+}

@@ -9,22 +9,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BroadcastFailed, type ZabClient } from '../../../src/client/zab-client.js';
 import { encodeHandshakeFrame, encodeMessageFrame } from '../../../src/server/codec.js';
-import { TestCluster, waitFor } from './harness.js';
+import { ClusterFixture, waitFor, type TestCluster } from './harness.js';
 
-let cluster: TestCluster | undefined;
-const clients: ZabClient[] = [];
-
-afterEach(async () => {
-  for (const client of clients.splice(0)) await client.close();
-  await cluster?.teardown();
-  cluster = undefined;
-});
-
-async function open(c: TestCluster, id: number): Promise<ZabClient> {
-  const client = await c.client(id);
-  clients.push(client);
-  return client;
-}
+const fixture = new ClusterFixture();
+afterEach(fixture.teardown);
+const open = (c: TestCluster, id: number): Promise<ZabClient> => fixture.open(c, id);
 
 /**
  * Freezes both followers, has the leader log one proposal no one else will ever see, kills all three,
@@ -55,7 +44,7 @@ async function strandProposal(c: TestCluster, tag: string, committed: number): P
 
 describe('rejoining servers', () => {
   it('syncs by SNAP, then by TRUNC, and drops the stranded proposals everywhere', async () => {
-    cluster = await TestCluster.create(3);
+    const cluster = await fixture.create(3);
     cluster.startAll();
 
     // The first leader's only entry is its stranded proposal: the new leader has nothing of that epoch.
@@ -90,7 +79,7 @@ function sendRaw(port: number, bytes: Buffer, endAfter = true): Promise<void> {
 
 describe('bad input', () => {
   it('refuses garbage, oversize frames, half frames, strangers and wrong cluster ids, and keeps serving', async () => {
-    cluster = await TestCluster.create(3);
+    const cluster = await fixture.create(3);
     cluster.startAll();
     await cluster.awaitHealthy();
     const target = cluster.node(1);
