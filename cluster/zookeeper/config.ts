@@ -119,6 +119,8 @@ export function javaArgs(input: JavaArgsInput): string[] {
     `-Xmx${input.heapMb}m`,
     '-Xms32m',
     '-XX:+UseSerialGC',
+    // No /tmp/hsperfdata_<user>/<pid> file: a server killed -9 would leave it behind.
+    '-XX:-UsePerfData',
     '-Djava.net.preferIPv4Stack=true',
     `-Dlog4j.configuration=file:${input.log4jFile}`,
     '-Dzookeeper.jmx.log4j.disable=true',
