@@ -58,19 +58,12 @@ export function registerTest(program: Command): void {
       const seeds = raw['seedList']
         ? raw['seedList'].split(',').map((text) => intOption('--seed-list', text.trim(), 0, 2 ** 48))
         : Array.from({ length: count }, () => randomInt(1, 2 ** 31));
-      const system = oneOf('--system', raw['system'], systems);
-      const bug = raw['bug'] === undefined ? undefined : oneOf('--bug', raw['bug'], plantedBugs);
       const { exitCode } = await runNightly(
         {
+          ...parseRunBasics(raw),
           packages,
           seeds,
-          system,
-          nodes: intOption('--nodes', raw['nodes'], 1, 9),
-          timeLimitSeconds: intOption('--time-limit', raw['timeLimit'], 1, 86_400),
-          rate: intOption('--rate', raw['rate'], 1, 100_000),
-          bug,
           out: raw['out'] ?? 'nightly',
-          toxiproxyUrl: raw['toxiproxyUrl'] ?? process.env['TOXIPROXY_URL'],
           cli: fileURLToPath(new URL('./main.js', import.meta.url)),
           extraArgs: [],
         },
@@ -80,29 +73,37 @@ export function registerTest(program: Command): void {
     });
 }
 
-export function parseTestOptions(raw: Record<string, string | undefined>): TestCliOptions {
+/** The options `test` and `nightly` share: the system, its size, the run's length and rate, the bug, Toxiproxy. */
+function parseRunBasics(raw: Record<string, string | undefined>) {
   const system = oneOf('--system', raw['system'], systems);
-  const nodes = intOption('--nodes', raw['nodes'], 1, 9);
-  const nemesis = parseNemesisList(raw['nemesis'] ?? 'all');
-  const seed = raw['seed'] === undefined ? randomInt(1, 2 ** 31) : intOption('--seed', raw['seed'], 0, 2 ** 48);
   const bug = raw['bug'] === undefined ? undefined : oneOf('--bug', raw['bug'], plantedBugs);
   if (bug !== undefined && system !== 'zabkit') throw new UsageError('--bug applies to --system zabkit only');
+  return {
+    system,
+    nodes: intOption('--nodes', raw['nodes'], 1, 9),
+    timeLimitSeconds: intOption('--time-limit', raw['timeLimit'], 1, 86_400),
+    rate: intOption('--rate', raw['rate'], 1, 100_000),
+    bug,
+    toxiproxyUrl: raw['toxiproxyUrl'] ?? process.env['TOXIPROXY_URL'],
+  };
+}
+
+export function parseTestOptions(raw: Record<string, string | undefined>): TestCliOptions {
+  const basics = parseRunBasics(raw);
+  const { system, bug } = basics;
+  const nemesis = parseNemesisList(raw['nemesis'] ?? 'all');
+  const seed = raw['seed'] === undefined ? randomInt(1, 2 ** 31) : intOption('--seed', raw['seed'], 0, 2 ** 48);
   const nemesisLabel = (raw['nemesis'] ?? 'all').trim().toLowerCase().split(/\s*,\s*/).filter(Boolean).join('_').replace(/[^\w.-]/g, '') || 'none';
   const name = raw['name'] ?? `${system}-${nemesisLabel}${bug ? `-${bug}` : ''}`;
   if (!/^[\w.-]{1,100}$/.test(name)) throw new UsageError(`--name must be letters, digits, . - _ (got ${JSON.stringify(name)})`);
   return {
+    ...basics,
     name,
-    system,
-    nodes,
-    timeLimitSeconds: intOption('--time-limit', raw['timeLimit'], 1, 86_400),
-    rate: intOption('--rate', raw['rate'], 1, 100_000),
     concurrency: intOption('--concurrency', raw['concurrency'], 1, 1000),
     nemesis,
     nemesisIntervalSeconds: positiveNumber('--nemesis-interval', raw['nemesisInterval']),
     seed,
     store: raw['store'] ?? 'store',
-    bug,
-    toxiproxyUrl: raw['toxiproxyUrl'] ?? process.env['TOXIPROXY_URL'],
     warmupSeconds: intOption('--warmup', raw['warmup'], 1, 3600),
     recoverySeconds: intOption('--recovery', raw['recovery'], 1, 3600),
     proxyListenHost: raw['proxyListenHost'] ?? '127.0.0.1',
