@@ -21,6 +21,8 @@ export interface HealableNet extends Net {
    * latency, under which a cut lets the one chunk each latency toxic is holding through.
    */
   sealedLatency?(from: string, to: string, latencyMs: number, jitterMs: number): Promise<void>;
+  /** What the last healAll could not repair (healAll never throws); absent: it always heals. */
+  healFailures?(): readonly string[];
 }
 
 /**
@@ -357,11 +359,15 @@ export class ZabNemesis implements Nemesis {
       events.push({ f: 'heal', value: 'processes', ...({ error: String(error) } as object) });
     }
     if (this.options.net) {
+      // A network heal that did not take is a testbed failure: the event carries `error`, which
+      // the runner puts on the final heal event and the checker reads (never blamed on the system).
       try {
         await this.options.net.healAll();
-        events.push({ f: 'heal', value: 'network' });
+        const failures = this.options.net.healFailures?.() ?? [];
+        if (failures.length === 0) events.push({ f: 'heal', value: 'network' });
+        else events.push({ f: 'heal', value: 'network', ...({ error: `network heal failed: ${failures.slice(0, 3).join('; ')}`.slice(0, 500) } as object) });
       } catch (error) {
-        events.push({ f: 'heal', value: { network: 'failed', error: String(error) } });
+        events.push({ f: 'heal', value: 'network', ...({ error: String(error) } as object) });
       }
     }
     return events;

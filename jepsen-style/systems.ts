@@ -2,12 +2,17 @@
  * Builds a run's environment for one system under test: the Db (real processes behind one Toxiproxy
  * proxy per directed link), the Net over those proxies, the nemesis, the seeded fault schedule and
  * the workload's client factory. The same nemesis, schedule and checker serve both systems.
+ * Toxiproxy is supervised for the whole run (cluster/toxiproxy-supervisor.ts): restarted and
+ * rebuilt if it dies, reported fatal if it cannot be.
  */
 import type { RunEnvironment } from './runner.js';
 import type { TestCliOptions } from './run-test.js';
 import { createZabkitDb, repoRoot } from '../cluster/zabkit-db.js';
 import { createZookeeperCluster } from '../cluster/zookeeper/cluster.js';
 import { createNemesis, generateSchedule, parsePackages } from '../faults/index.js';
+import { writeClusterFile } from '../cluster/cluster-file.js';
+import { handleOf } from '../cluster/toxiproxy.js';
+import { superviseToxiproxy } from '../cluster/toxiproxy-supervisor.js';
 import { zabkitClientFactory } from './zabkit-client.js';
 import { zookeeperClientFactory } from './zookeeper-client.js';
 
@@ -41,8 +46,19 @@ export async function createEnvironment(options: TestCliOptions, runDir: string,
       await db.teardown();
       throw error;
     }
-    const nemesis = createNemesis({ db, net: db.net(), seed: options.seed });
-    return { db, nemesis, factory: zabkitClientFactory(), schedule, close: async () => {} };
+    const net = db.net();
+    const api = db.toxiproxyApi();
+    const handle = api ? handleOf(api) : undefined;
+    // After a restart the pid changed: cluster.json must name the new one, for a later cleanup.
+    const supervisor = handle ? superviseToxiproxy({
+      handle, net,
+      onEvent: (event) => { if (event.f === 'toxiproxy-restored') { try { writeClusterFile(db.clusterFile()); } catch { /* best effort */ } } },
+    }) : undefined;
+    const nemesis = createNemesis({ db, net, seed: options.seed });
+    return {
+      db, nemesis, factory: zabkitClientFactory(), schedule, ...(supervisor ? { supervisor } : {}),
+      close: async () => { supervisor?.stop(); },
+    };
   }
 
   const cluster = await createZookeeperCluster({
@@ -58,6 +74,10 @@ export async function createEnvironment(options: TestCliOptions, runDir: string,
     await cluster.close();
     throw error;
   }
+  const supervisor = cluster.toxiproxy && cluster.net ? superviseToxiproxy({ handle: cluster.toxiproxy, net: cluster.net }) : undefined;
   const nemesis = createNemesis({ db: cluster.db, ...(cluster.net ? { net: cluster.net } : {}), seed: options.seed });
-  return { db: cluster.db, nemesis, factory: zookeeperClientFactory(), schedule, close: () => cluster.close() };
+  return {
+    db: cluster.db, nemesis, factory: zookeeperClientFactory(), schedule, ...(supervisor ? { supervisor } : {}),
+    close: async () => { supervisor?.stop(); await cluster.close(); },
+  };
 }

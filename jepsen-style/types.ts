@@ -139,6 +139,16 @@ export interface Nemesis {
   healAll(): Promise<NemesisEvent[]>;
 }
 
+/** Watches the testbed's own parts (Toxiproxy) during a run. */
+export interface TestbedSupervisor {
+  /** Each event is recorded in the history as {process: 'nemesis', type: 'info', f, value, error?}. */
+  onEvent(listener: (event: { f: string; value: unknown; error?: string }) => void): void;
+  /** Set once the testbed cannot be restored: the cause in one line. The run then ends as crashed (exit 255). */
+  fatal(): string | undefined;
+  /** Stop watching (before teardown, so stopping Toxiproxy is not mistaken for a crash). */
+  stop(): void;
+}
+
 /** Three-valued validity, merged false > unknown > true. */
 export type Validity = true | false | 'unknown';
 
