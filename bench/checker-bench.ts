@@ -1,6 +1,6 @@
 /**
  * Checker benchmark: generate a valid 1,000,000-line history (5 nodes, pipelined clients, faults,
- * deliver observations, final reads of every node) and time `zabkit check` on it, with its peak
+ * deliver observations, the final phase's marker and probes, final reads of every node) and time `zabkit check` on it, with its peak
  * memory (goal: at most 5 s and 2 GiB).
  *
  *   npm run build && node dist/bench/checker-bench.js [--lines N] [--keep]
@@ -32,7 +32,7 @@ function main(): number {
   try {
     const history = join(dir, 'history.jsonl');
     const started = process.hrtime.bigint();
-    const summary = writeSyntheticHistory(history, { lines, nodes: 5, clients: 20, subscribers: 3, pipeline: 4, seed: 2026 });
+    const summary = writeSyntheticHistory(history, { lines, nodes: 5, clients: 20, subscribers: 3, pipeline: 4, seed: 2026, finalPhase: true });
     const generatedMs = Number(process.hrtime.bigint() - started) / 1e6;
     const sizeMiB = statSync(history).size / (1 << 20);
     process.stdout.write(`history: ${summary.lines} lines, ${summary.broadcasts} broadcasts, ${summary.committed} committed, ${sizeMiB.toFixed(1)} MiB (generated in ${(generatedMs / 1000).toFixed(1)} s)\n`);

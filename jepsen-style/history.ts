@@ -10,6 +10,7 @@
  *   parse is the tail of a crashed writer: it is dropped and reported in `warnings`, not an error.
  */
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { finalPhaseF, finalPhaseProblem } from './checker/final-phase.js';
 import type { Op, OpType } from './types.js';
 
 /** One event as the runner hands it to the writer: everything but index and time. */
@@ -171,7 +172,8 @@ function parseLongLine(line: string, shared: SharedRead[]): unknown {
  * `ok`/`fail`/`info` of a client operation completing an `invoke` of the same process and `f`
  * (a `deliver` observation is an `ok` with no invoke), no invoke by a process retired by an `info`,
  * no second non-broadcast op while one is pending on the process (broadcasts may pipeline), each
- * broadcast id invoked once, and the value shapes of broadcast, read and deliver. Invokes left
+ * broadcast id invoked once, the value shapes of broadcast (every one of its ops names the id), read,
+ * deliver and the final-phase marker (checker/final-phase.ts). Invokes left
  * without a completion at the end are allowed (indeterminate). Throws `HistoryFormatError`.
  */
 export function parseHistory(text: string, source = 'history'): ParsedHistory {
@@ -230,6 +232,10 @@ export function parseHistory(text: string, source = 'history'): ParsedHistory {
     const value = o.value === undefined ? null : o.value;
     if (o.process === 'nemesis') {
       if (type !== 'info') fail(`a nemesis event must have type "info", got "${type}"`);
+      if (f === finalPhaseF) {
+        const markerProblem = finalPhaseProblem(value);
+        if (markerProblem !== undefined) fail(markerProblem);
+      }
     } else {
       const processId = o.process as number;
       const valueObject = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
@@ -261,11 +267,14 @@ export function parseHistory(text: string, source = 'history'): ParsedHistory {
         list.push({ f, id, line: lineNumber });
         pending.set(processId, list);
       } else {
+        // A broadcast completion names its message: one without the id is malformed, never matched
+        // to some pending broadcast of the process.
+        if (f === 'broadcast' && (valueObject === undefined || typeof valueObject.id !== 'string')) fail(`broadcast ${type} is missing value.id`);
         const list = pending.get(processId);
         let at = -1;
         if (list !== undefined) {
-          const id = f === 'broadcast' && valueObject !== undefined && typeof valueObject.id === 'string' ? valueObject.id : undefined;
-          at = list.findIndex((p) => p.f === f && (id === undefined || p.id === undefined || p.id === id));
+          const id = f === 'broadcast' ? (valueObject?.id as string) : undefined;
+          at = list.findIndex((p) => p.f === f && (id === undefined || p.id === id));
         }
         if (at === -1) fail(`${type} without its invoke (process ${processId}, f "${f}")`);
         list?.splice(at, 1);

@@ -1,8 +1,9 @@
 /**
  * A seeded generator of valid broadcast histories (and roles.jsonl), for the checker benchmark and
  * the report tests: clients that pipeline broadcasts, outcomes ok/info/fail, a leader killed and
- * restarted now and then (new epoch), pauses and partitions, subscribers observing deliveries, and
- * the final reads of every node. Optionally plants one anomaly.
+ * restarted now and then (new epoch), pauses and partitions, subscribers observing deliveries,
+ * optionally the final phase (marker and probes), and the final reads of every node. Optionally
+ * plants one anomaly.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 
@@ -18,6 +19,11 @@ export interface SyntheticOptions {
   readonly stepNs?: number;
   /** Plant an anomaly: an acknowledged message dropped from every final read. */
   readonly plant?: 'lost' | 'none';
+  /**
+   * End with the runner's final phase (checker.ts header): a final-phase marker listing every node,
+   * then one probe broadcast per node, acknowledged within the bound, before the final reads.
+   */
+  readonly finalPhase?: boolean;
 }
 
 export interface SyntheticSummary {
@@ -173,6 +179,20 @@ export function writeSyntheticHistory(historyPath: string, options: SyntheticOpt
       emit({ process: w.process, type: 'info', f: 'broadcast', node: w.node, value: { id }, error: 'test ended' });
     }
     w.pending = [];
+  }
+  if (options.finalPhase === true) {
+    tick();
+    emit({ process: 'nemesis', type: 'info', f: 'final-phase', value: { boundMs: 10_000, nodes } });
+    nodes.forEach((node) => {
+      const process = nextProcess;
+      nextProcess += 1;
+      const id = `probe-${node}`;
+      broadcasts += 1;
+      tick();
+      emit({ process, type: 'invoke', f: 'broadcast', node, value: { id } });
+      tick();
+      emit({ process, type: 'ok', f: 'broadcast', node, value: { id, zxid: commit(id) } });
+    });
   }
   let lostId: string | undefined;
   let final = log;

@@ -9,6 +9,9 @@ import { H, z } from './builder.js';
 
 function only(result: CheckResult, name: string): { count: number; examples: Record<string, unknown>[] } {
   expect(result.valid).toBe(false);
+  for (const [anomaly, report] of Object.entries(result.anomalies)) {
+    for (const example of report.examples) expect((example as { indices?: number[] }).indices?.length ?? 0, anomaly).toBeGreaterThan(0);
+  }
   expect(Object.keys(result.anomalies)).toEqual([name]);
   return result.anomalies[name] as { count: number; examples: Record<string, unknown>[] };
 }
@@ -219,15 +222,29 @@ describe('checker: one history per anomaly', () => {
     expect(a.examples[0]).toMatchObject({ kind: 'not-in-order', id: 'x', indices: [o] });
   });
 
-  it('not-converged: after healing, one node is behind', () => {
+  it('not-converged: after healing, one node is behind (on an indeterminate message: not lost)', () => {
     const h = new H();
     h.bcast(1, 'a', z(1, 1));
-    h.bcast(1, 'b', z(1, 2));
+    h.invoke(2, 'b');
+    h.info(2, 'b');
     const r1 = h.read(101, 'n1', [['a', z(1, 1)], ['b', z(1, 2)]]);
     h.read(102, 'n2', [['a', z(1, 1)], ['b', z(1, 2)]]);
     const r3 = h.read(103, 'n3', [['a', z(1, 1)]]);
     const a = only(checkHistory(h.ops), 'not-converged');
     expect(a.count).toBe(1);
     expect(a.examples[0]).toMatchObject({ node: 'n3', length: 1, longest: { node: 'n1', length: 2 }, indices: [r1, r3] });
+  });
+
+  it('not-converged and lost: a node behind on an acknowledged message', () => {
+    const h = new H();
+    h.bcast(1, 'a', z(1, 1));
+    const [bi, bo] = h.bcast(1, 'b', z(1, 2));
+    h.read(101, 'n1', [['a', z(1, 1)], ['b', z(1, 2)]]);
+    h.read(102, 'n2', [['a', z(1, 1)], ['b', z(1, 2)]]);
+    const r3 = h.read(103, 'n3', [['a', z(1, 1)]]);
+    const result = checkHistory(h.ops);
+    expect(result.valid).toBe(false);
+    expect(Object.keys(result.anomalies)).toEqual(['lost', 'not-converged']);
+    expect(result.anomalies.lost?.examples[0]).toMatchObject({ id: 'b', missingFrom: ['n3'], everywhere: false, indices: [bi, bo, r3] });
   });
 });

@@ -1,14 +1,35 @@
-/** A tiny builder for hand-written histories: each call appends one op and returns its index. */
-import type { Op, ProcessId } from '../../../jepsen-style/types.js';
+/**
+ * A tiny builder for hand-written histories: each call appends one op and returns its index. Op k
+ * happens at k ms (plus whatever `sleep` added).
+ */
+import { expect } from 'vitest';
+import type { CheckResult, Op, ProcessId } from '../../../jepsen-style/types.js';
 
 export type D = [id: string, zxid: string];
 
 export class H {
   readonly ops: Op[] = [];
+  private offsetNs = 0;
   private push(process: ProcessId, type: Op['type'], f: string, value: unknown, node?: string, error?: string): number {
     const index = this.ops.length;
-    this.ops.push({ index, time: index * 1_000_000, process, type, f, value, ...(node === undefined ? {} : { node }), ...(error === undefined ? {} : { error }) });
+    this.ops.push({ index, time: index * 1_000_000 + this.offsetNs, process, type, f, value, ...(node === undefined ? {} : { node }), ...(error === undefined ? {} : { error }) });
     return index;
+  }
+  /** Later ops happen `ms` later than they would have. */
+  sleep(ms: number): void {
+    this.offsetNs += ms * 1_000_000;
+  }
+  /** The runner's final-phase marker (checker.ts header): faults healed, these nodes must answer within boundMs. */
+  marker(boundMs: number, nodes: string[]): number {
+    return this.push('nemesis', 'info', 'final-phase', { boundMs, nodes });
+  }
+  /** A nemesis op that failed (a testbed failure). */
+  nemesisFailed(f: string, value: unknown, error: string): number {
+    return this.push('nemesis', 'info', f, value, undefined, error);
+  }
+  /** Any op, as another tool might write it. */
+  raw(process: ProcessId, type: Op['type'], f: string, value: unknown, node?: string): number {
+    return this.push(process, type, f, value, node);
   }
   invoke(p: number, id: string, node = 'n1'): number {
     return this.push(p, 'invoke', 'broadcast', { id }, node);
@@ -45,6 +66,18 @@ export class H {
   }
   jsonl(): string {
     return this.ops.map((op) => JSON.stringify(op)).join('\n') + '\n';
+  }
+}
+
+/** Every example of every anomaly cites at least one history index, each of an op of `ops`. */
+export function expectCited(result: CheckResult, ops: readonly Op[]): void {
+  for (const [name, report] of Object.entries(result.anomalies)) {
+    expect(report.examples.length, name).toBeGreaterThan(0);
+    for (const example of report.examples) {
+      const indices = (example as { indices?: unknown }).indices;
+      expect(Array.isArray(indices) && indices.length > 0, `${name} cites indices`).toBe(true);
+      for (const i of indices as number[]) expect(ops.some((op) => op.index === i), `${name} cites op ${i}`).toBe(true);
+    }
   }
 }
 

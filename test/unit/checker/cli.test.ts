@@ -76,6 +76,32 @@ describe('zabkit check', () => {
     expect(r.code).toBe(255);
     expect(r.stderr).toMatch(/bad\.jsonl line 2: /);
   });
+  it('malformed: a broadcast info without its message id exits 255 naming the line', async () => {
+    const h = new H();
+    h.bcast(1, 'a', z(1, 1));
+    h.invoke(2, 'b');
+    h.raw(2, 'info', 'broadcast', {}, 'n1');
+    h.reads([['a', z(1, 1)]]);
+    const r = await run([file('no-id.jsonl', h.jsonl())]);
+    expect(r.code).toBe(255);
+    expect(r.stderr).toMatch(/no-id\.jsonl line 4: broadcast info is missing value\.id/);
+    expect(r.stdout).toBe('');
+  });
+  it('unknown after a testbed failure: exit 2, the reason printed, results.json with reason and indices', async () => {
+    const h = new H();
+    h.bcast(1, 'a', z(1, 1));
+    const failed = h.nemesisFailed('heal', null, 'proxy wedged');
+    h.marker(100, ['n1', 'n2']);
+    h.bcast(10, 'p', z(1, 2), 'n1');
+    h.reads([['a', z(1, 1)], ['p', z(1, 2)]], 2);
+    const out = join(dir, 'testbed.json');
+    const r = await run([file('testbed.jsonl', h.jsonl()), '--out', out]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toMatch(/^UNKNOWN/);
+    expect(r.stdout).toMatch(/unavailable: 1/);
+    expect(r.stdout).toMatch(/could not decide: the testbed failed/);
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toMatchObject({ valid: 'unknown', reason: expect.stringMatching(/testbed failed/), testbedFailures: [failed], anomalies: { unavailable: { count: 1 } } });
+  });
   it('a missing file is a usage error (exit 254 in main)', async () => {
     await expect(run([join(dir, 'nope.jsonl')])).rejects.toBeInstanceOf(UsageError);
   });

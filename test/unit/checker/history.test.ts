@@ -87,6 +87,18 @@ describe('history reader: malformed input names the line and the problem', () =>
     const info = line({ index: 1, time: 1, process: 1, type: 'info', f: 'broadcast', value: { id: 'a' }, error: 'timeout' });
     expect(problem(`${inv(0, 1, 'a')}\n${info}\n${inv(2, 1, 'b')}\n`)).toMatchObject({ line: 3, problem: expect.stringMatching(/retired/) });
   });
+  it('a broadcast completion (ok, fail, info) without the message id: never matched to a pending broadcast', () => {
+    const bare = (type: string) => line({ index: 1, time: 1, process: 1, type, f: 'broadcast', node: 'n1', value: type === 'ok' ? { zxid: '0x100000001' } : null, ...(type === 'ok' ? {} : { error: 'timeout' }) });
+    for (const type of ['ok', 'fail', 'info']) {
+      expect(problem(`${inv(0, 1, 'a')}\n${bare(type)}\n`)).toEqual({ line: 2, problem: `broadcast ${type} is missing value.id` });
+    }
+  });
+  it('a final-phase marker without its bound or its nodes', () => {
+    const marker = (value: unknown) => line({ index: 0, time: 0, process: 'nemesis', type: 'info', f: 'final-phase', value });
+    expect(problem(`${marker({ nodes: ['n1'] })}\n`)).toMatchObject({ line: 1, problem: expect.stringMatching(/final-phase marker: "boundMs"/) });
+    expect(problem(`${marker({ boundMs: 1000, nodes: 'n1' })}\n`)).toMatchObject({ line: 1, problem: expect.stringMatching(/final-phase marker: "nodes"/) });
+    expect(parseHistory(`${marker({ boundMs: 1000, nodes: ['n1', 'n2'] })}\n`).ops.length).toBe(1);
+  });
   it('a broadcast id invoked twice', () => {
     expect(problem(`${inv(0, 1, 'a')}\n${inv(1, 2, 'a')}\n`)).toMatchObject({ line: 2, problem: expect.stringMatching(/already invoked on line 1/) });
   });

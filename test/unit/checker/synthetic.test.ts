@@ -20,10 +20,10 @@ afterAll(() => {
 });
 
 describe('checker on generated histories', () => {
-  it('finds nothing in 30 valid histories', () => {
+  it('finds nothing in 30 valid histories (half of them with the final phase and its probes)', () => {
     for (let seed = 1; seed <= 30; seed += 1) {
       const path = join(dir, `valid-${seed}.jsonl`);
-      writeSyntheticHistory(path, { lines: 3000, nodes: 3 + (seed % 3), clients: 2 + (seed % 7), subscribers: seed % 3, pipeline: 1 + (seed % 4), seed });
+      writeSyntheticHistory(path, { lines: 3000, nodes: 3 + (seed % 3), clients: 2 + (seed % 7), subscribers: seed % 3, pipeline: 1 + (seed % 4), seed, finalPhase: seed % 2 === 0 });
       const result = checkHistory(readHistory(path).ops);
       expect({ seed, anomalies: result.anomalies, valid: result.valid }).toEqual({ seed, anomalies: {}, valid: true });
     }
@@ -31,7 +31,7 @@ describe('checker on generated histories', () => {
 
   it('finds a planted lost message and cites its invoke and ok', () => {
     const path = join(dir, 'lost.jsonl');
-    const summary = writeSyntheticHistory(path, { lines: 5000, seed: 99, plant: 'lost' });
+    const summary = writeSyntheticHistory(path, { lines: 5000, seed: 99, plant: 'lost', finalPhase: true });
     const { ops } = readHistory(path);
     const result = checkHistory(ops);
     expect(result.valid).toBe(false);
