@@ -7,6 +7,8 @@
  *   0x02 READ       u32 reqId                          (the server's whole delivered sequence)
  *   0x03 SUBSCRIBE  u32 reqId | f64 fromZxid           (deliveries with zxid > fromZxid, then live)
  *   0x04 STATUS     u32 reqId
+ *   0x05 RESUME     u32 reqId                          (the client has seen a FAIL/UNKNOWN: broadcasts after this
+ *                                                       frame start a new session; see below)
  * Server -> client
  *   0x80 HELLO      u32 0 | JSON {serverId, session, maxPayloadBytes}   (first frame)
  *   0x81 OK         u32 reqId | f64 zxid
@@ -16,6 +18,11 @@
  *   0x85 DELIVER    u32 reqId | entries               (reqId of the SUBSCRIBE)
  *   0x86 STATUS     u32 reqId | JSON NodeStatusReply
  *   0x87 ERROR      u32 reqId | utf-8 reason          (a request the server could not serve)
+ *
+ * Session order: what a connection's broadcasts get delivered is always a prefix of what it sent.
+ * So the first FAIL or UNKNOWN closes the connection's session: every broadcast after it fails
+ * ("session closed") until the client sends RESUME; broadcasts sent after RESUME (TCP keeps the
+ * order) belong to a new session. The client library sends RESUME by itself.
  */
 import type { PeerStatus } from '../core/types.js';
 
@@ -24,6 +31,7 @@ export const op = {
   read: 0x02,
   subscribe: 0x03,
   status: 0x04,
+  resume: 0x05,
   hello: 0x80,
   ok: 0x81,
   fail: 0x82,

@@ -65,6 +65,8 @@ class Connection {
   private readonly pending = new Map<number, Pending>();
   private readonly deliverHandlers = new Map<number, (entries: Entry[]) => void>();
   private nextReqId = 1;
+  /** The first request id of the current session (protocol.ts "Session order"). */
+  private sessionStartReqId = 1;
   closed = false;
   private closeError: Error | undefined;
   private readonly closeHandlers: ((error: Error) => void)[] = [];
@@ -132,7 +134,11 @@ class Connection {
         continue;
       }
       const pending = this.pending.get(reqId);
-      if (!pending) continue; // answered after its timeout: ignored
+      if (!pending) {
+        // Answered after its timeout: ignored, but a FAIL/UNKNOWN still closed the session.
+        if (code === op.fail || code === op.unknown) this.resumeAfter(reqId);
+        continue;
+      }
       switch (code) {
         case op.ok:
           this.pending.delete(reqId);
@@ -140,6 +146,7 @@ class Connection {
           break;
         case op.fail:
         case op.unknown: {
+          this.resumeAfter(reqId);
           this.pending.delete(reqId);
           const reason = body.toString('utf8', 5);
           pending.reject(code === op.fail ? new BroadcastFailed(reason) : new OutcomeUnknown(reason));
@@ -186,6 +193,18 @@ class Connection {
       this.socket.write(encodeRequest(code, reqId, payload));
       return () => this.pending.delete(reqId);
     });
+  }
+
+  /**
+   * A FAIL/UNKNOWN of the current session closed it on the server: start a new one. Broadcasts
+   * already sent in the old session fail ("session closed"); those sent from now on are in order
+   * after everything this client has seen answered.
+   */
+  private resumeAfter(reqId: number): void {
+    if (reqId < this.sessionStartReqId || this.closed) return;
+    const resumeId = this.nextReqId++;
+    this.sessionStartReqId = this.nextReqId;
+    this.socket.write(encodeRequest(op.resume, resumeId));
   }
 
   subscribe(fromZxid: number, onEntries: (entries: Entry[]) => void): void {

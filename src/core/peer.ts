@@ -21,8 +21,8 @@
  * - Restart: construct a new ZabPeer from exactly what was durable (epoch files + log); volatile
  *   state (commit point, sessions, pending client requests) is not recovered — pending clients of
  *   a crashed server are 'unknown'.
- * - A leader over maxPendingProposals drops a forwarded REQUEST (trace 'rejected'); the follower
- *   answers that client only when it leaves broadcast ('unknown').
+ * - Sessions: the first non-ok reply to a session closes it (types.ts ClientReply); the shell starts
+ *   a new session name for the client and reports 'session-ended' for the old one.
  */
 import { assert } from './assert.js';
 import { voteBeats, voteHasQuorum } from './election.js';
@@ -35,7 +35,7 @@ import type {
   Ready, ServerId, ServerState, TraceEvent, Txn, Vote, ZabPhase,
 } from './types.js';
 import type { Zxid } from './zxid.js';
-import { counterMax, counterOf, epochMax, epochOf, makeZxid } from './zxid.js';
+import { counterMax, counterOf, epochMax, epochOf, formatZxid, makeZxid } from './zxid.js';
 
 type Action =
   | { readonly kind: 'appended'; readonly epoch: number; readonly zxids: readonly Zxid[] }
@@ -77,18 +77,38 @@ interface Learner {
   acceptedEpoch: number;
   lastZxid: Zxid;
   lastHeardTick: number;
+  /**
+   * The leader's last zxid when its sync stream was queued: the learner's ACK of NEWLEADER says it
+   * durably holds the leader's log up to here (its own prefix, the DIFF/TRUNC/SNAP stream), so it
+   * counts as the learner's ACK of every outstanding proposal up to here. Without it, a learner
+   * that had logged a proposal but whose ACK was lost (a crash after the fsync, a reset link)
+   * rejoins by a DIFF that starts after that proposal and never ACKs it: commits stall for good.
+   */
+  syncedUpTo: Zxid;
+  /** The tick the learner's ACK of NEWLEADER arrived (SyncLimitCheck counts from it). */
+  syncedTick: number;
+  /** Forwarded requests of this learner held back while the leader is at maxPendingProposals. */
+  held: number;
 }
 
 interface Outstanding {
   readonly zxid: Zxid;
   readonly acks: Set<ServerId>;
+  /** The tick it was proposed (SyncLimitCheck). */
+  readonly proposedTick: number;
 }
 
 interface PendingClient {
   readonly request: ClientRequest;
   proposed: boolean;
-  /** Set on a follower: the tick it forwarded the request to the leader. */
-  readonly forwardedTick?: number;
+  /** The tick the request was proposed (leader) or forwarded (follower): it expires after forwardedRequestTimeoutSyncLimits. */
+  readonly sinceTick: number;
+}
+
+/** A forwarded request the leader holds back until a proposal slot frees up (never dropped in silence: FIFO per session). */
+interface HeldRequest {
+  readonly from: ServerId;
+  readonly request: ClientRequest;
 }
 
 export class ZabPeer {
@@ -119,6 +139,8 @@ export class ZabPeer {
   private inflight: { ready: Ready; actions: Action[] } | undefined = undefined;
   /** Client requests of this server waiting for their commit, by session/seq. */
   private readonly pendingClients = new Map<string, PendingClient>();
+  /** Sessions closed by a non-ok reply (types.ts ClientReply); forgotten on 'session-ended'. */
+  private readonly closedSessions = new Set<string>();
 
   // LOOKING (FLE)
   private round = 0;
@@ -140,12 +162,16 @@ export class ZabPeer {
   // FOLLOWING
   private leaderEpoch = 0;
   private lastHeardFromLeaderTick = 0;
-  /** When the follower last sent FOLLOWERINFO (it repeats it until LEADERINFO arrives). */
-  private followerInfoSentTick = 0;
+  /** When the follower last sent FOLLOWERINFO (it repeats it until LEADERINFO arrives); undefined: not yet. */
+  private followerInfoSentTick: number | undefined = undefined;
   private syncMode: 'DIFF' | 'TRUNC' | 'SNAP' | undefined = undefined;
   private newLeaderReceived = false;
-  /** ACKs of current-epoch proposals received during sync, sent right after the ACK of NEWLEADER. */
-  private syncAcks: Zxid[] = [];
+  /**
+   * Backoff after giving up on a leader for a protocol reason (a refused LEADERINFO, an
+   * unexpected message): FLE re-elects the same leader at once, so without it the refusal loops
+   * at network speed. The first FOLLOWERINFO to that leader waits `2^(refusals-1)` ticks, capped.
+   */
+  private refusedLeader: { leader: ServerId; refusals: number; untilTick: number } | undefined = undefined;
 
   // LEADING
   private readonly learners = new Map<ServerId, Learner>();
@@ -156,6 +182,12 @@ export class ZabPeer {
   private nextPingTick = 0;
   private outstanding: Outstanding[] = [];
   private lastProposedZxid: Zxid = 0;
+  private held: HeldRequest[] = [];
+  /**
+   * The highest acceptedEpoch a learner reported, kept across elections: a leader whose epoch is
+   * below it steps down (the learner could never ACK it), and the next epoch it proposes is above it.
+   */
+  private highestLearnerAcceptedEpoch = 0;
 
   private tickFn: () => void = () => this.tickLooking();
   private stepFn: (from: ServerId, message: Message) => void = (from, m) => this.stepLooking(from, m);
@@ -207,6 +239,9 @@ export class ZabPeer {
         return;
       case 'request':
         this.onClientRequest(input.request);
+        return;
+      case 'session-ended':
+        this.closedSessions.delete(input.session);
         return;
     }
   }
@@ -267,6 +302,12 @@ export class ZabPeer {
 
   private event(e: TraceEvent): void {
     this.out.events.push(e);
+  }
+
+  /** Every answer to a client leaves here: a non-ok one closes its session (types.ts ClientReply). */
+  private replyToClient(reply: ClientReply): void {
+    if (reply.type !== 'ok') this.closedSessions.add(reply.session);
+    this.out.clientReplies.push(reply);
   }
 
   private reject(from: ServerId | undefined, messageType: string | undefined, reason: string): void {
@@ -344,7 +385,7 @@ export class ZabPeer {
       if (txn.originServer === this.id) {
         const key = clientKey(txn.originSession, txn.originSeq);
         if (this.pendingClients.delete(key)) {
-          this.out.clientReplies.push({ session: txn.originSession, seq: txn.originSeq, type: 'ok', zxid: txn.zxid });
+          this.replyToClient({ session: txn.originSession, seq: txn.originSeq, type: 'ok', zxid: txn.zxid });
         }
       }
     }
@@ -364,11 +405,8 @@ export class ZabPeer {
   private leaveRole(): void {
     // Requests that may have been proposed can no longer be answered for sure.
     for (const [key, pending] of this.pendingClients) {
-      if (pending.proposed) {
-        this.out.clientReplies.push({ session: pending.request.session, seq: pending.request.seq, type: 'unknown', reason: 'left broadcast' });
-      } else {
-        this.out.clientReplies.push({ session: pending.request.session, seq: pending.request.seq, type: 'fail', reason: 'left broadcast' });
-      }
+      const { session, seq } = pending.request;
+      this.replyToClient(pending.proposed ? { session, seq, type: 'unknown', reason: 'left broadcast' } : { session, seq, type: 'fail', reason: 'left broadcast' });
       this.pendingClients.delete(key);
     }
     if (this.snapBackup !== undefined) {
@@ -379,10 +417,10 @@ export class ZabPeer {
     }
     this.learners.clear();
     this.outstanding = [];
+    this.held = [];
     this.newEpoch = undefined;
     this.epochAcks.clear();
     this.newLeaderAcks.clear();
-    this.syncAcks = [];
     this.syncMode = undefined;
     this.newLeaderReceived = false;
     this.finalizeCountdown = undefined;
@@ -412,7 +450,9 @@ export class ZabPeer {
     this.leaderEpoch = 0;
     this.lastHeardFromLeaderTick = this.tickCount;
     this.setState('following', 'discovery', leader);
-    this.sendFollowerInfo(leader);
+    this.followerInfoSentTick = undefined;
+    const backoff = this.refusedLeader?.leader === leader && this.tickCount < this.refusedLeader.untilTick;
+    if (!backoff) this.sendFollowerInfo(leader);
   }
 
   private becomeLeading(vote: Vote): void {
@@ -482,6 +522,9 @@ export class ZabPeer {
     }
     if (m.state === 'looking' || m.vote.leader !== this.id) this.earlyFollowerInfos.delete(from);
     if (m.state === 'looking') {
+      // What it said while FOLLOWING/LEADING is over: a stale LEADING entry would let a quorum be
+      // counted for a server that no longer leads (two servers could then follow each other).
+      this.outOfElection.delete(from);
       if (m.round > this.round) {
         this.round = m.round;
         this.recvset.clear();
@@ -566,21 +609,29 @@ export class ZabPeer {
   private tickFollowing(): void {
     const limit = this.phase === 'broadcast' ? this.config.timing.syncLimitTicks : this.config.timing.initLimitTicks;
     if (this.tickCount - this.lastHeardFromLeaderTick > limit) return this.becomeLooking('leader silent');
-    if (this.phase === 'broadcast') this.expireForwardedRequests();
+    if (this.phase === 'broadcast') this.expirePendingClients();
     // Learner.connectToLeader retries: the elected leader may still be LOOKING (it finalizes later
-    // than we did) and refuse our FOLLOWERINFO, so repeat it until LEADERINFO arrives.
-    if (this.phase === 'discovery' && this.leaderEpoch === 0 && this.leader !== undefined &&
-        (this.tickCount - this.followerInfoSentTick) >= this.config.timing.notificationResendTicks) {
-      this.sendFollowerInfo(this.leader);
+    // than we did) and refuse our FOLLOWERINFO, so repeat it until LEADERINFO arrives; after a
+    // refusal, the first one waits for the backoff.
+    if (this.phase === 'discovery' && this.leaderEpoch === 0 && this.leader !== undefined) {
+      const backoff = this.refusedLeader?.leader === this.leader ? this.refusedLeader.untilTick : 0;
+      const due = this.followerInfoSentTick === undefined ? backoff : this.followerInfoSentTick + this.config.timing.notificationResendTicks;
+      if (this.tickCount >= due) this.sendFollowerInfo(this.leader);
     }
   }
 
-  /** A forwarded request the leader never proposed (it may drop them when overloaded) must not wait forever. */
-  private expireForwardedRequests(): void {
+  /**
+   * A client request that has not committed after forwardedRequestTimeoutSyncLimits syncLimits is
+   * answered 'unknown' and forgotten (the client must not wait for the rest of the epoch, nor hold
+   * a pending slot); that closes its session, so nothing it sent later can be delivered without it.
+   */
+  private expirePendingClients(): void {
     const limit = this.config.timing.syncLimitTicks * forwardedRequestTimeoutSyncLimits;
     for (const [key, pending] of this.pendingClients) {
-      if (pending.forwardedTick === undefined || this.tickCount - pending.forwardedTick <= limit) continue;
-      this.out.clientReplies.push({ session: pending.request.session, seq: pending.request.seq, type: 'unknown', reason: 'no commit from the leader in time' });
+      if (this.tickCount - pending.sinceTick <= limit) continue;
+      const { session, seq } = pending.request;
+      // Not proposed yet: held back at this leader; taken out of the queue, it never will be.
+      this.replyToClient(pending.proposed ? { session, seq, type: 'unknown', reason: 'no commit in time' } : { session, seq, type: 'fail', reason: 'not proposed in time' });
       this.pendingClients.delete(key);
     }
   }
@@ -591,11 +642,20 @@ export class ZabPeer {
   }
 
   private stepFollowing(from: ServerId, m: Message): void {
+    if (m.type === 'NOTIFICATION' && from === this.leader && m.state === 'looking' && m.round > this.round) {
+      // Our leader stepped down and started a new election (its round moved past ours): join it
+      // now rather than after syncLimit of silence. A LOOKING vote of an older round is stale.
+      this.becomeLooking('leader is looking');
+      return this.stepLooking(from, m);
+    }
     if (this.answerLooking(from, m)) return;
     if (from !== this.leader) {
       this.reject(from, m.type, 'not my leader');
       return;
     }
+    // Only what a leader sends proves it leads: a FOLLOWERINFO from "our leader" (it follows us, or
+    // someone) must not keep us waiting on it, or two servers can follow each other for good.
+    if (!leaderMessageTypes.has(m.type)) return this.reject(from, m.type, 'unexpected at follower');
     this.lastHeardFromLeaderTick = this.tickCount;
     switch (m.type) {
       case 'LEADERINFO': return this.onLeaderInfo(m.epoch);
@@ -615,6 +675,10 @@ export class ZabPeer {
 
   private dropLeader(messageType: string, reason: string): void {
     this.reject(this.leader, messageType, reason);
+    const leader = this.leader!;
+    const refusals = this.refusedLeader?.leader === leader ? this.refusedLeader.refusals + 1 : 1;
+    const waitTicks = Math.min(2 ** (refusals - 1), Math.max(1, Math.floor(this.config.timing.initLimitTicks / 2)));
+    this.refusedLeader = { leader, refusals, untilTick: this.tickCount + waitTicks };
     this.becomeLooking(reason);
   }
 
@@ -661,13 +725,13 @@ export class ZabPeer {
       return this.dropLeader('PROPOSAL', 'zxid not the next one');
     }
     this.appendTxn(txn);
-    const currentEpochProposal = epochOf(txn.zxid) === this.leaderEpoch;
+    // Proposals of the sync stream (before NEWLEADER) are acknowledged by the ACK of NEWLEADER
+    // (the leader counts it for everything up to Learner.syncedUpTo); later ones one by one.
     if (this.phase === 'broadcast') {
       this.ackProposal(txn.zxid);
       if (this.bugs.has('deliver-before-commit')) this.deliverUpTo(txn.zxid);
-    } else if (currentEpochProposal) {
-      if (this.newLeaderReceived) this.ackProposal(txn.zxid);
-      else this.syncAcks.push(txn.zxid);
+    } else if (this.newLeaderReceived && epochOf(txn.zxid) === this.leaderEpoch) {
+      this.ackProposal(txn.zxid);
     }
   }
 
@@ -711,8 +775,6 @@ export class ZabPeer {
     // batch's) append; the shell makes them durable, then currentEpoch, then sends the ACK.
     this.persistCurrentEpoch(epoch);
     this.send(this.leader!, { type: 'ACK', epoch, zxid: makeZxid(epoch, 0) }, true);
-    for (const zxid of this.syncAcks) this.ackProposal(zxid);
-    this.syncAcks = [];
   }
 
   private onUpToDate(epoch: number, commitZxid: Zxid): void {
@@ -720,6 +782,7 @@ export class ZabPeer {
       return this.dropLeader('UPTODATE', 'unexpected UPTODATE');
     }
     this.commitUpTo(commitZxid);
+    this.refusedLeader = undefined;
     this.setState('following', 'broadcast', this.leader);
   }
 
@@ -729,7 +792,7 @@ export class ZabPeer {
     if (this.newEpoch !== undefined) return;
     const connected = [this.id, ...this.learners.keys()];
     if (!isQuorum(connected, this.servers)) return;
-    let max = this.promisedEpoch();
+    let max = Math.max(this.promisedEpoch(), this.highestLearnerAcceptedEpoch);
     for (const l of this.learners.values()) max = Math.max(max, l.acceptedEpoch);
     if (max + 1 > epochMax) return this.becomeLooking('epoch space exhausted');
     const epoch = max + 1;
@@ -757,9 +820,11 @@ export class ZabPeer {
       if (this.tickCount - l.lastHeardTick > limit) this.learners.delete(l.id);
     }
     if (this.phase === 'broadcast') {
+      this.syncLimitCheck();
       const alive = [this.id];
       for (const l of this.learners.values()) if (l.stage === 'synced' || l.stage === 'uptodate') alive.push(l.id);
       if (!isQuorum(alive, this.servers)) return this.becomeLooking('not sufficient followers synced');
+      this.expirePendingClients();
     }
     if (this.tickCount >= this.nextPingTick) {
       this.nextPingTick = this.tickCount + t.pingIntervalTicks;
@@ -769,6 +834,29 @@ export class ZabPeer {
         }
       }
     }
+  }
+
+  /**
+   * ZooKeeper's SyncLimitCheck: a learner that has not ACKed a proposal within syncLimit of it
+   * being sent (while it keeps answering pings) is dropped, so a leader never waits in silence on
+   * an ACK that will not come: the learner times out, rejoins, and its ACK of NEWLEADER covers the
+   * proposal; if too few learners remain, the leader steps down.
+   */
+  private syncLimitCheck(): void {
+    const limit = this.config.timing.syncLimitTicks;
+    for (const l of [...this.learners.values()]) {
+      if (l.stage !== 'synced' && l.stage !== 'uptodate') continue;
+      const owed = this.outstanding.find((o) => !o.acks.has(l.id));
+      if (owed === undefined || this.tickCount - Math.max(owed.proposedTick, l.syncedTick) <= limit) continue;
+      this.dropLearner(l, `no ACK of ${formatZxid(owed.zxid)} within syncLimit (SyncLimitCheck)`);
+    }
+  }
+
+  /** Ends the session with a learner (it times out and rejoins); its held requests go with it. */
+  private dropLearner(l: Learner, reason: string): void {
+    this.learners.delete(l.id);
+    if (l.held > 0) this.held = this.held.filter((h) => h.from !== l.id);
+    this.event({ type: 'dropped', peer: l.id, reason });
   }
 
   private stepLeading(from: ServerId, m: Message): void {
@@ -790,6 +878,13 @@ export class ZabPeer {
   }
 
   private onFollowerInfo(from: ServerId, acceptedEpoch: number, lastZxid: Zxid): void {
+    this.highestLearnerAcceptedEpoch = Math.max(this.highestLearnerAcceptedEpoch, acceptedEpoch);
+    if (this.newEpoch !== undefined && acceptedEpoch > this.newEpoch) {
+      // The learner promised a higher epoch (an attempt to lead it failed) and can never ACK ours;
+      // waiting would keep it out for good (and Learner.registerWithLeader loops on the refusal).
+      // Zab moves on by a new epoch: step down; the next discovery proposes one above it.
+      return this.becomeLooking(`learner ${from} accepted epoch ${acceptedEpoch}, above this leader's ${this.newEpoch}`);
+    }
     // A repeated FOLLOWERINFO (the follower repeats it until LEADERINFO arrives; FIFO puts every
     // repeat before its ACKEPOCH) is idempotent: answer it again, keep the session.
     const known = this.learners.get(from);
@@ -800,7 +895,9 @@ export class ZabPeer {
       return;
     }
     // A new registration replaces any previous session of that learner.
-    const l: Learner = { id: from, stage: 'registered', acceptedEpoch, lastZxid, lastHeardTick: this.tickCount };
+    // Requests held for its previous session go with it (that session's clients were answered there).
+    if (this.learners.get(from)?.held) this.held = this.held.filter((h) => h.from !== from);
+    const l: Learner = { id: from, stage: 'registered', acceptedEpoch, lastZxid, lastHeardTick: this.tickCount, syncedUpTo: 0, syncedTick: this.tickCount, held: 0 };
     this.learners.set(from, l);
     if (this.newEpoch === undefined) this.maybeProposeEpoch();
     else this.sendLeaderInfo(l);
@@ -861,6 +958,7 @@ export class ZabPeer {
     }
     // startForwarding: from now on every PROPOSAL/COMMIT reaches it.
     l.stage = 'syncing';
+    l.syncedUpTo = leaderLast;
     this.send(l.id, { type: 'NEWLEADER', epoch }, true);
   }
 
@@ -869,9 +967,16 @@ export class ZabPeer {
     if (counterOf(zxid) === 0) {
       if (l.stage !== 'syncing' || zxid !== makeZxid(epoch, 0)) return this.reject(l.id, 'ACK', 'unexpected NEWLEADER ack');
       l.stage = 'synced';
+      l.syncedTick = this.tickCount;
       this.newLeaderAcks.add(l.id);
-      if (this.phase === 'broadcast') this.sendUpToDate(l);
-      else this.maybeEstablish();
+      // The ACK of NEWLEADER is sent once the learner's log is durable up to syncedUpTo.
+      for (const o of this.outstanding) if (o.zxid <= l.syncedUpTo) o.acks.add(l.id);
+      if (this.phase === 'broadcast') {
+        this.sendUpToDate(l);
+        this.tryCommit();
+      } else {
+        this.maybeEstablish();
+      }
       return;
     }
     if (l.stage !== 'synced' && l.stage !== 'uptodate') return this.reject(l.id, 'ACK', 'ack before NEWLEADER ack');
@@ -925,6 +1030,22 @@ export class ZabPeer {
         if (l.stage === 'syncing' || l.stage === 'synced' || l.stage === 'uptodate') this.send(l.id, { type: 'COMMIT', epoch, zxid: head.zxid });
       }
     }
+    this.proposeHeld();
+  }
+
+  /** Proposes held requests, in arrival order, while proposal slots are free. */
+  private proposeHeld(): void {
+    while (this.held.length > 0 && this.outstanding.length < maxPendingProposals && this.phase === 'broadcast') {
+      const { from, request } = this.held.shift()!;
+      if (from === this.id) {
+        const pending = this.pendingClients.get(clientKey(request.session, request.seq));
+        if (pending === undefined) continue; // expired while held: answered 'fail' already
+        pending.proposed = true;
+      } else {
+        this.learners.get(from)!.held--;
+      }
+      if (!this.propose(from, request)) return;
+    }
   }
 
   private propose(originServer: ServerId, request: ClientRequest): boolean {
@@ -942,7 +1063,7 @@ export class ZabPeer {
     // Planted bug ack-before-fsync reaches the leader's own ACK too: it counts itself (in advance())
     // while its copy is not yet on disk, so a power loss can take every copy of a committed txn.
     if (this.bugs.has('ack-before-fsync')) this.out.deferSync = true;
-    this.outstanding.push({ zxid: txn.zxid, acks: new Set() });
+    this.outstanding.push({ zxid: txn.zxid, acks: new Set(), proposedTick: this.tickCount });
     const last = this.out.actions[this.out.actions.length - 1];
     if (last?.kind === 'appended' && last.epoch === epoch) {
       this.out.actions[this.out.actions.length - 1] = { kind: 'appended', epoch, zxids: [...last.zxids, txn.zxid] };
@@ -955,19 +1076,33 @@ export class ZabPeer {
     return true;
   }
 
+  /**
+   * A forwarded request is proposed, or held back (FIFO) while maxPendingProposals are in flight;
+   * never dropped in silence, since a session's later request must not commit without it. A
+   * follower holds at most maxPendingClientRequests, so more than that held, or a request a
+   * follower could not have sent, is a broken learner: its session ends (it times out, rejoins,
+   * and answers its clients 'unknown').
+   */
   private onForwardedRequest(l: Learner, m: Extract<Message, { type: 'REQUEST' }>): void {
-    if (this.phase !== 'broadcast' || m.epoch !== this.newEpoch || l.stage !== 'uptodate') return this.reject(l.id, m.type, 'not in broadcast');
-    if (m.data.length > maxPayloadBytes || m.session.length > maxSessionLength) return this.reject(l.id, m.type, 'too large');
-    if (this.outstanding.length >= maxPendingProposals) return this.reject(l.id, m.type, 'too many pending proposals');
-    this.propose(l.id, { session: m.session, seq: m.seq, data: m.data });
+    if (this.phase !== 'broadcast' || m.epoch !== this.newEpoch || l.stage !== 'uptodate') return this.dropLearner(l, 'REQUEST outside broadcast');
+    if (m.data.length > maxPayloadBytes || m.session.length > maxSessionLength) return this.dropLearner(l, 'REQUEST over the limits');
+    const request: ClientRequest = { session: m.session, seq: m.seq, data: m.data };
+    if (this.outstanding.length < maxPendingProposals && this.held.length === 0) {
+      this.propose(l.id, request);
+      return;
+    }
+    if (l.held >= maxPendingClientRequests) return this.dropLearner(l, 'more requests held than a follower may have pending');
+    l.held++;
+    this.held.push({ from: l.id, request });
   }
 
   // ------------------------------------------------------------------ client requests
 
   private onClientRequest(request: ClientRequest): void {
     const fail = (reason: string): void => {
-      this.out.clientReplies.push({ session: request.session, seq: request.seq, type: 'fail', reason });
+      this.replyToClient({ session: request.session, seq: request.seq, type: 'fail', reason });
     };
+    if (this.closedSessions.has(request.session)) return fail('session closed by an earlier failed or unknown request');
     if (this.phase !== 'broadcast') return fail('not in broadcast');
     if (request.data.length > maxPayloadBytes) return fail('payload too large');
     if (request.session.length > maxSessionLength) return fail('session name too long');
@@ -975,15 +1110,19 @@ export class ZabPeer {
     if (this.pendingClients.has(key)) return fail('duplicate request');
     if (this.pendingClients.size >= maxPendingClientRequests) return fail('too many pending requests');
     if (this.state === 'leading') {
-      if (this.outstanding.length >= maxPendingProposals) return fail('too many pending proposals');
-      this.pendingClients.set(key, { request, proposed: true });
-      this.propose(this.id, request);
+      const proposeNow = this.outstanding.length < maxPendingProposals && this.held.length === 0;
+      this.pendingClients.set(key, { request, proposed: proposeNow, sinceTick: this.tickCount });
+      if (proposeNow) this.propose(this.id, request);
+      else this.held.push({ from: this.id, request });
     } else {
-      this.pendingClients.set(key, { request, proposed: true, forwardedTick: this.tickCount });
+      this.pendingClients.set(key, { request, proposed: true, sinceTick: this.tickCount });
       this.send(this.leader!, { type: 'REQUEST', epoch: this.leaderEpoch, session: request.session, seq: request.seq, data: request.data });
     }
   }
 }
+
+/** What a leader sends a follower (discovery, sync, broadcast): only these refresh the follower's leader timer. */
+const leaderMessageTypes: ReadonlySet<Message['type']> = new Set(['LEADERINFO', 'DIFF', 'TRUNC', 'SNAP', 'PROPOSAL', 'COMMIT', 'NEWLEADER', 'UPTODATE', 'PING']);
 
 function clientKey(session: string, seq: number): string {
   return `${seq}:${session}`;

@@ -49,6 +49,11 @@ export interface ClientRequest {
  * - `ok`: committed at `zxid`.
  * - `fail`: definitely never delivered (it was never proposed: no leader, no quorum, too large).
  * - `unknown`: may or may not be delivered (forwarded or proposed, then the leader was lost).
+ *
+ * Session order (FIFO, with no holes): what a session gets delivered is always a prefix of what it
+ * sent. So the first `fail` or `unknown` a session gets closes it: every later request of that
+ * session fails at once, whatever its fate would have been, until the shell starts a new session
+ * for the client (ZooKeeper closes the session instead).
  */
 export type ClientReply =
   | { readonly session: string; readonly seq: number; readonly type: 'ok'; readonly zxid: Zxid }
@@ -105,7 +110,12 @@ export type Input =
    * leader/follower session with that peer.
    */
   | { readonly kind: 'disconnected'; readonly peer: ServerId }
-  | { readonly kind: 'request'; readonly request: ClientRequest };
+  | { readonly kind: 'request'; readonly request: ClientRequest }
+  /**
+   * The shell will never again step a request of `session` (its client resumed under a new
+   * session name, or went away): the core may forget that it closed it. See `ClientReply`.
+   */
+  | { readonly kind: 'session-ended'; readonly session: string };
 
 /** What the core needs to start: configuration plus the recovered durable state. */
 export interface PeerConfig {
@@ -179,7 +189,9 @@ export type TraceEvent =
   | { readonly type: 'sync'; readonly peer: ServerId; readonly mode: 'DIFF' | 'TRUNC' | 'SNAP'; readonly peerLastZxid: Zxid; readonly fromZxid: Zxid }
   | { readonly type: 'truncated'; readonly after: Zxid; readonly removed: number }
   | { readonly type: 'rejected'; readonly from: ServerId | undefined; readonly messageType: string; readonly reason: string }
-  | { readonly type: 'step-down'; readonly reason: string };
+  | { readonly type: 'step-down'; readonly reason: string }
+  /** The leader ended its session with a learner (SyncLimitCheck, or a learner that broke the protocol). */
+  | { readonly type: 'dropped'; readonly peer: ServerId; readonly reason: string };
 
 /** A read-only view for status pages and tests. */
 export interface PeerStatus {

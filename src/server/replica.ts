@@ -7,6 +7,7 @@
  *   3. send messagesAfterPersist; 4. deliver committed entries and answer clients; 5. advance.
  * Inputs that arrive while a batch is being fsynced land in the next batch: that is the group commit.
  */
+import { existsSync } from 'node:fs';
 import { createPrng } from '../core/prng.js';
 import { ZabPeer } from '../core/peer.js';
 import type { Input, PeerConfig, Ready, TraceEvent } from '../core/types.js';
@@ -28,6 +29,17 @@ export interface RunningNode {
   readonly done: Promise<void>;
   stop(): Promise<void>;
 }
+
+// ---- Test-only switch: ZABKIT_TEST_FREEZE_COMMITS_FILE=<path> -----------------------------------
+// While that file exists, client broadcasts are dropped before they reach the core: nothing new is
+// proposed or committed, yet elections, pings and status answers go on, so the cluster looks
+// healthy. The testbed uses it to prove that its final phase catches a cluster that never commits
+// again after the heal (test/integration/pipeline/final-phase.test.ts). Unset: never consulted.
+const testFreezeCommitsFile = process.env['ZABKIT_TEST_FREEZE_COMMITS_FILE'] ?? '';
+function testFreezeCommits(): boolean {
+  return testFreezeCommitsFile !== '' && existsSync(testFreezeCommitsFile);
+}
+// ------------------------------------------------------------------------------------------------
 
 export async function runNode(config: NodeConfig): Promise<RunningNode> {
   const logger = createLogger(config.id, config.logFile, config.logLevel);
@@ -83,8 +95,12 @@ class Replica {
       },
       onDisconnected: (peerId) => this.step({ kind: 'disconnected', peer: peerId }),
     });
-    this.clientPort = new ClientPort({ host: config.clientHost, port: config.clientPort, serverId: config.id }, logger, {
-      broadcast: (session, seq, data) => this.step({ kind: 'request', request: { session, seq, data } }),
+    this.clientPort = new ClientPort({ host: config.clientHost, port: config.clientPort, serverId: config.id, plantedBugs: config.bugs.length > 0 }, logger, {
+      broadcast: (session, seq, data) => {
+        if (testFreezeCommits()) return;
+        this.step({ kind: 'request', request: { session, seq, data } });
+      },
+      sessionEnded: (session) => this.step({ kind: 'session-ended', session }),
       status: () => this.status(),
     }, this.delivered);
   }

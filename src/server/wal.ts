@@ -145,7 +145,7 @@ export class TxnLog {
     this.offsets = recovered.offsets;
   }
 
-  /** Opens (creating if needed) and recovers `dir/txnlog`. A torn tail is cut off and fsynced. */
+  /** Opens (creating if needed) and recovers `dir/txnlog`: a torn tail is cut off, and what remains is fsynced. */
   static async open(dir: string): Promise<{ log: TxnLog; recovered: RecoveredLog }> {
     await fsp.mkdir(dir, { recursive: true });
     const file = path.join(dir, txnLogFileName);
@@ -155,10 +155,12 @@ export class TxnLog {
     try {
       const data = await fsp.readFile(file);
       const parsed = parseLog(file, data);
-      if (parsed.tornTail) {
-        fs.ftruncateSync(fd, parsed.validBytes);
-        fs.fsyncSync(fd);
-      }
+      if (parsed.tornTail) fs.ftruncateSync(fd, parsed.validBytes);
+      // What was read may only be in the page cache (a kill -9 between the write and its
+      // fdatasync): make it durable before the server acts on it (votes, ACKEPOCH, leads), or a
+      // power cut later could take back a promise made from it. The folder too, so the epoch
+      // files' renames are durable (their contents were fsynced before the rename).
+      fs.fsyncSync(fd);
       await fsyncDirectory(dir);
       return { log: new TxnLog(file, fd, parsed), recovered: { txns: parsed.txns, tornTail: parsed.tornTail } };
     } catch (error) {

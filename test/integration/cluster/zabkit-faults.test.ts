@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { locksOf } from '../../../cluster/ports.js';
-import { isAlive, sleep, waitFor } from '../../../cluster/proc.js';
+import { sleep, waitFor } from '../../../cluster/proc.js';
 import { createZabkitDb, type ZabkitDb } from '../../../cluster/zabkit-db.js';
+import { tearDownAndCheck } from '../helpers.js';
 import { createNemesis, type ZabNemesis } from '../../../faults/nemesis.js';
 import type { NodeStatus } from '../../../jepsen-style/types.js';
 import { ZabClient } from '../../../src/client/zab-client.js';
@@ -26,14 +26,7 @@ async function cluster(nodes = 3): Promise<{ db: ZabkitDb; nemesis: ZabNemesis }
 }
 
 afterEach(async () => {
-  if (db) {
-    const pids = db.clusterFile().nodes.map((node) => node.pid);
-    const toxiproxyPid = db.clusterFile().toxiproxy?.pid;
-    const clusterId = db.clusterId;
-    await db.teardown();
-    for (const pid of [...pids, toxiproxyPid]) expect(isAlive(pid)).toBe(false);
-    expect(locksOf(clusterId)).toEqual([]);
-  }
+  if (db) await tearDownAndCheck(db);
   db = undefined;
   if (dir) rmSync(dir, { recursive: true, force: true });
   dir = undefined;

@@ -7,6 +7,7 @@ import { ZabPeer } from '../../../src/core/peer.js';
 import { createPrng } from '../../../src/core/prng.js';
 import type { Input, Message, PlantedBug, Ready, ServerId, Timing, TraceEvent, Txn } from '../../../src/core/types.js';
 import { formatZxid, type Zxid } from '../../../src/core/zxid.js';
+import { emptyDisk, ReadyExecution, recoverDisk, type MemoryDisk, type ReadyCrashPoint } from './ready-executor.js';
 
 export const transcriptTiming: Timing = {
   initLimitTicks: 20, syncLimitTicks: 10, finalizeWaitTicks: 2, notificationResendTicks: 4, pingIntervalTicks: 2,
@@ -14,12 +15,19 @@ export const transcriptTiming: Timing = {
 
 const crashPoints = ['before-persist', 'after-log', 'after-accepted-epoch', 'after-current-epoch', 'after-persist'] as const;
 type CrashPoint = (typeof crashPoints)[number];
+/** The transcript's crash points on the shared executor's (a crash here is a kill -9: the page cache survives). */
+const executorPoint: Record<CrashPoint, ReadyCrashPoint> = {
+  'before-persist': 'before-persist',
+  'after-log': 'after-fsync',
+  'after-accepted-epoch': 'after-accepted-epoch',
+  'after-current-epoch': 'after-current-epoch',
+  'after-persist': 'after-persist',
+};
 
-interface Disk { acceptedEpoch: number; currentEpoch: number; log: Txn[] }
 interface Node {
   readonly id: ServerId;
   peer: ZabPeer | undefined;
-  disk: Disk;
+  disk: MemoryDisk;
   incarnation: number;
   seq: number;
   armed: { point: CrashPoint; when: keyof Ready; inflight: boolean } | undefined;
@@ -59,6 +67,7 @@ function formatEvent(e: TraceEvent): string {
     case 'truncated': return `truncated after=${z(e.after)} removed=${e.removed}`;
     case 'rejected': return `rejected ${e.messageType} from ${e.from ?? '-'}: ${e.reason}`;
     case 'step-down': return `step-down: ${e.reason}`;
+    case 'dropped': return `dropped learner ${e.peer}: ${e.reason}`;
   }
 }
 
@@ -72,6 +81,8 @@ export class Cluster {
   private readyTrace = false;
   /** Print every message sent (deliver prints what it delivers regardless). */
   private showPing = false;
+  /** Set during `stabilize summary=on`. */
+  private summary: Map<ServerId, { delivered: string[]; replies: Map<string, number> }> | undefined = undefined;
 
   run(command: string): string {
     this.out = [];
@@ -84,7 +95,7 @@ export class Cluster {
         this.ids = Array.from({ length: n }, (_, i) => i + 1);
         this.bugs = new Set((kv.get('bugs') ?? '').split(',').filter((b) => b !== '') as PlantedBug[]);
         for (const id of this.ids) {
-          this.nodes.set(id, { id, peer: undefined, disk: { acceptedEpoch: 0, currentEpoch: 0, log: [] }, incarnation: 0, seq: 0, armed: undefined });
+          this.nodes.set(id, { id, peer: undefined, disk: emptyDisk(), incarnation: 0, seq: 0, armed: undefined });
         }
         for (const id of this.ids) this.start(this.node(id));
         break;
@@ -96,11 +107,27 @@ export class Cluster {
         break;
       }
       case 'deliver': this.deliver(pos.length >= 2 ? [Number(pos[0]), Number(pos[1])] : undefined, kv.has('n') ? Number(kv.get('n')) : undefined); break;
-      case 'stabilize': this.stabilize(Number(kv.get('ticks') ?? 200)); break;
+      case 'stabilize': {
+        // summary=on: deliveries and client replies are counted per node instead of printed
+        this.summary = kv.get('summary') === 'on' ? new Map() : undefined;
+        this.stabilize(Number(kv.get('ticks') ?? 200));
+        for (const [id, { delivered, replies }] of [...(this.summary ?? new Map<ServerId, { delivered: string[]; replies: Map<string, number> }>())].sort((a, b) => a[0] - b[0])) {
+          const firstLast = delivered.length === 0 ? '' : ` (${delivered[0]} .. ${delivered[delivered.length - 1]})`;
+          const answered = [...replies].map(([type, n]) => `${n} ${type}`).join(', ');
+          this.out.push(`${id}: delivered ${delivered.length}${firstLast}${answered === '' ? '' : `; replies: ${answered}`}`);
+        }
+        this.summary = undefined;
+        break;
+      }
       case 'propose': {
         const node = this.node(Number(pos[0]));
         const session = `c${node.id}.${node.incarnation}`;
-        this.input(node, { kind: 'request', request: { session, seq: node.seq++, data: new TextEncoder().encode(pos[1] ?? 'x') } });
+        // n=N: N requests of the same session, named <name>1 .. <name>N
+        const count = kv.has('n') ? Number(kv.get('n')) : undefined;
+        for (let i = 1; i <= (count ?? 1); i++) {
+          const data = new TextEncoder().encode(count === undefined ? (pos[1] ?? 'x') : `${pos[1] ?? 'x'}${i}`);
+          this.input(node, { kind: 'request', request: { session, seq: node.seq++, data } });
+        }
         break;
       }
       case 'partition': {
@@ -132,7 +159,7 @@ export class Cluster {
         for (const id of targets) {
           const node = this.node(id);
           const commit = node.peer?.status().commitZxid;
-          this.out.push(`${id}: ${node.disk.log.map((t) => `${z(t.zxid)}:${txnData(t)}`).join(' ') || '(empty)'}${commit === undefined ? '' : ` | commit=${z(commit)}`}`);
+          this.out.push(`${id}: ${elide(node.disk.written.map((t) => `${z(t.zxid)}:${txnData(t)}`)).join(' ') || '(empty)'}${commit === undefined ? '' : ` | commit=${z(commit)}`}`);
         }
         break;
       }
@@ -148,7 +175,7 @@ export class Cluster {
   }
 
   private stateLine(node: Node): string {
-    if (node.peer === undefined) return `${node.id}: down a=${node.disk.acceptedEpoch} c=${node.disk.currentEpoch} last=${z(last(node.disk.log))}`;
+    if (node.peer === undefined) return `${node.id}: down a=${node.disk.acceptedEpoch} c=${node.disk.currentEpoch} last=${z(last(node.disk.written))}`;
     const s = node.peer.status();
     return `${s.id}: ${s.state}/${s.phase} leader=${s.leader ?? '-'} a=${s.acceptedEpoch} c=${s.currentEpoch} last=${z(s.lastZxid)} commit=${z(s.commitZxid)}`;
   }
@@ -156,9 +183,10 @@ export class Cluster {
   private start(node: Node): void {
     node.incarnation++;
     node.seq = 0;
-    this.out.push(`${node.id}: start a=${node.disk.acceptedEpoch} c=${node.disk.currentEpoch} last=${z(last(node.disk.log))}`);
+    this.out.push(`${node.id}: start a=${node.disk.acceptedEpoch} c=${node.disk.currentEpoch} last=${z(last(node.disk.written))}`);
+    const log = recoverDisk(node.disk, true);
     node.peer = new ZabPeer({ id: node.id, servers: this.ids, timing: transcriptTiming, bugs: this.bugs },
-      { acceptedEpoch: node.disk.acceptedEpoch, currentEpoch: node.disk.currentEpoch, log: [...node.disk.log] },
+      { acceptedEpoch: node.disk.acceptedEpoch, currentEpoch: node.disk.currentEpoch, log },
       createPrng(node.id * 1000 + node.incarnation));
     this.drain(node);
   }
@@ -213,28 +241,29 @@ export class Cluster {
       this.out.push(`${id}: ready ${parts.join(' ')}`);
     }
     const armed = node.armed !== undefined && isSet(r[node.armed.when]) ? node.armed.point : undefined;
-    const crashHere = (point: CrashPoint): boolean => {
-      if (armed !== point) return false;
-      const inflight = node.armed!.inflight;
-      node.armed = undefined;
-      this.out.push(`${id}: crash ${point}`);
-      this.crash(node, inflight);
-      return true;
-    };
-    for (const e of r.messages) this.send(id, e.to, e.message);
-    if (crashHere('before-persist')) return false;
-    if (r.truncateAfter !== undefined) node.disk.log = node.disk.log.filter((t) => t.zxid <= r.truncateAfter!);
-    node.disk.log.push(...r.append);
-    if (crashHere('after-log')) return false;
-    if (r.acceptedEpoch !== undefined) node.disk.acceptedEpoch = r.acceptedEpoch;
-    if (crashHere('after-accepted-epoch')) return false;
-    if (r.currentEpoch !== undefined) node.disk.currentEpoch = r.currentEpoch;
-    if (crashHere('after-current-epoch')) return false;
-    for (const e of r.messagesAfterPersist) this.send(id, e.to, e.message);
-    if (crashHere('after-persist')) return false;
-    if (r.committed.length > 0) this.out.push(`${id}: deliver ${r.committed.map((t) => `${z(t.zxid)}:${txnData(t)}`).join(' ')}`);
-    for (const c of r.clientReplies) this.out.push(`${id}: reply ${c.session}#${c.seq} ${c.type}${c.type === 'ok' ? ` ${z(c.zxid)}` : ` (${c.reason})`}`);
-    return true;
+    const execution = new ReadyExecution(r, node.disk, {
+      send: (e) => this.send(id, e.to, e.message),
+      deliver: (committed) => {
+        const summary = this.summaryOf(id);
+        if (summary !== undefined) summary.delivered.push(...committed.map((t) => `${z(t.zxid)}:${txnData(t)}`));
+        else if (committed.length > 0) this.out.push(`${id}: deliver ${elide(committed.map((t) => `${z(t.zxid)}:${txnData(t)}`)).join(' ')}`);
+      },
+      reply: (replies) => {
+        const summary = this.summaryOf(id);
+        if (summary !== undefined) {
+          for (const c of replies) summary.replies.set(c.type, (summary.replies.get(c.type) ?? 0) + 1);
+          return;
+        }
+        for (const line of elide(replies.map((c) => `${id}: reply ${c.session}#${c.seq} ${c.type}${c.type === 'ok' ? ` ${z(c.zxid)}` : ` (${c.reason})`}`))) this.out.push(line);
+      },
+      crash: () => {
+        const inflight = node.armed!.inflight;
+        node.armed = undefined;
+        this.out.push(`${id}: crash ${armed!}`);
+        this.crash(node, inflight);
+      },
+    }, armed === undefined ? undefined : executorPoint[armed], false);
+    return execution.run();
   }
 
   private send(from: ServerId, to: ServerId, m: Message): void {
@@ -293,6 +322,13 @@ export class Cluster {
   }
 
   /** Deliver everything, tick when the network is quiet, until converged or `ticks` ticks passed. Prints events only. */
+  private summaryOf(id: ServerId): { delivered: string[]; replies: Map<string, number> } | undefined {
+    if (this.summary === undefined) return undefined;
+    let entry = this.summary.get(id);
+    if (entry === undefined) this.summary.set(id, (entry = { delivered: [], replies: new Map() }));
+    return entry;
+  }
+
   private stabilize(ticks: number): void {
     for (let t = 0; t <= ticks; t++) {
       for (let round = 0; round < 1000 && this.pending() > 0; round++) this.deliver(undefined, undefined, true);
@@ -301,6 +337,12 @@ export class Cluster {
     }
     this.out.push('not converged');
   }
+}
+
+/** Long runs (more than 12 items) print as the first 3, a count, and the last 3. */
+function elide(items: readonly string[]): string[] {
+  if (items.length <= 12) return [...items];
+  return [...items.slice(0, 3), `... (${items.length - 6} more) ...`, ...items.slice(-3)];
 }
 
 function pair(a: ServerId, b: ServerId): string {

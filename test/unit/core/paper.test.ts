@@ -263,11 +263,11 @@ describe('Zab claims', () => {
     expect(forwarded).toHaveLength(1);
     const replies: Ready['clientReplies'][number][] = [];
     for (let i = 0; i < transcriptTiming.syncLimitTicks * 4 + 2; i++) {
-      // The leader stays alive (PINGs) but never proposes the request (it dropped it: overloaded).
+      // The leader stays alive (PINGs) but never proposes the request (a backstop: a leader never drops one).
       replies.push(...f.step(3, { type: 'PING', epoch: 1, commitZxid: 0 }).flatMap((r) => r.clientReplies));
       replies.push(...f.tick().flatMap((r) => r.clientReplies));
     }
-    expect(replies).toEqual([{ session: 's', seq: 1, type: 'unknown', reason: 'no commit from the leader in time' }]);
+    expect(replies).toEqual([{ session: 's', seq: 1, type: 'unknown', reason: 'no commit in time' }]);
     expect(f.peer.status()).toMatchObject({ state: 'following', phase: 'broadcast' });
   });
 

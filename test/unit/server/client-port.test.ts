@@ -17,15 +17,17 @@ afterEach(async () => {
 
 interface Request { session: string; seq: number; data: Uint8Array }
 
-async function startPort(): Promise<{ port: ClientPort; requests: Request[]; address: { host: string; port: number } }> {
+async function startPort(): Promise<{ port: ClientPort; requests: Request[]; ended: string[]; address: { host: string; port: number } }> {
   const requests: Request[] = [];
-  const port = new ClientPort({ host: '127.0.0.1', port: 0, serverId: 1 }, logger, {
+  const ended: string[] = [];
+  const port = new ClientPort({ host: '127.0.0.1', port: 0, serverId: 1, plantedBugs: false }, logger, {
     broadcast: (session, seq, data) => requests.push({ session, seq, data }),
+    sessionEnded: (session) => void ended.push(session),
     status: () => ({ id: 1, state: 'leading', phase: 'broadcast', leader: 1, acceptedEpoch: 1, currentEpoch: 1, lastZxid: 0, commitZxid: 0, round: 1, pid: process.pid, serving: true, deliveredZxid: 0, delivered: 0 }) as NodeStatusReply,
   }, new DeliveredLog());
   await port.start();
   cleanups.push(() => port.close());
-  return { port, requests, address: { host: '127.0.0.1', port: port.port } };
+  return { port, requests, ended, address: { host: '127.0.0.1', port: port.port } };
 }
 
 async function connect(address: { host: string; port: number }): Promise<ZabClient> {
@@ -57,6 +59,25 @@ describe('client port + client library', () => {
     expect(a).toEqual({ zxid: makeZxid(1, 1), zxidHex: '0x100000001' });
     expect(b).toBeInstanceOf(BroadcastFailed);
     expect(c).toBeInstanceOf(OutcomeUnknown);
+  });
+
+  it('after a FAIL or UNKNOWN the library resumes: later broadcasts go to a new core session, the old one is ended', async () => {
+    const { port, requests, ended, address } = await startPort();
+    const client = await connect(address);
+    const first = client.broadcast('m1').catch((e: unknown) => e);
+    await until(() => requests.length === 1);
+    port.reply({ session: requests[0]!.session, seq: requests[0]!.seq, type: 'unknown', reason: 'left broadcast' });
+    port.flush();
+    expect(await first).toBeInstanceOf(OutcomeUnknown);
+    void client.broadcast('m2').catch(() => undefined);
+    await until(() => requests.length === 2);
+    // RESUME reached the port before m2 (one TCP stream): m2 is in a new session, the old one ended.
+    expect(ended).toEqual([requests[0]!.session]);
+    expect(requests[1]!.session).not.toBe(requests[0]!.session);
+    expect(requests[1]!.session.split('/')[0]).toBe(requests[0]!.session.split('/')[0]);
+    await client.close();
+    await until(() => ended.length === 2);
+    expect(ended[1]).toBe(requests[1]!.session);
   });
 
   it('gives each connection its own session and reports status', async () => {
