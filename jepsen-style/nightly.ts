@@ -34,6 +34,8 @@ export interface NightlyCell {
   readonly seconds: number;
   readonly replay: string;
   readonly error: string | undefined;
+  /** Why an unknown cell could not decide (results.json `reason`, else its guards). */
+  readonly reason?: string;
 }
 
 export const nightlyLimits = {
@@ -93,10 +95,16 @@ function readCell(pkg: string, seed: number, name: string, exitCode: number, run
   let acknowledged: number | undefined;
   const resultsFile = path.join(runDir, 'results.json');
   let dir: string | undefined;
+  let crashedCause: string | undefined;
+  let reason: string | undefined;
   if (existsSync(resultsFile)) {
     dir = runDir;
     try {
-      const results = JSON.parse(readFileSync(resultsFile, 'utf8')) as { valid: unknown; anomalies?: Record<string, { count: number }>; stats?: Record<string, unknown> };
+      const results = JSON.parse(readFileSync(resultsFile, 'utf8')) as { valid: unknown; crashed?: unknown; reason?: unknown; anomalies?: Record<string, { count: number }>; stats?: Record<string, unknown> };
+      if (typeof results.crashed === 'string') crashedCause = results.crashed;
+      const guards = Array.isArray(results.stats?.['guards']) ? (results.stats['guards'] as unknown[]).map(String) : [];
+      const why = [...(typeof results.reason === 'string' ? [results.reason] : []), ...guards];
+      if (why.length > 0) reason = why.join('; ').slice(0, 500);
       for (const [anomaly, report] of Object.entries(results.anomalies ?? {})) if (report.count > 0) anomalies[anomaly] = report.count;
       const stats = results.stats ?? {};
       const ack = stats['acknowledged'] ?? stats['broadcastsOk'] ?? stats['okBroadcasts'];
@@ -108,8 +116,20 @@ function readCell(pkg: string, seed: number, name: string, exitCode: number, run
       // A crashed run may leave a partial file; the exit code already says what happened.
     }
   }
-  const error = valid === 'crashed' ? output.split('\n').filter(Boolean).slice(-5).join('\n') : undefined;
-  return { package: pkg, seed, name, exitCode, valid, runDir: dir, anomalies, acknowledged, seconds, replay, error };
+  const error = valid === 'crashed' ? crashCause(crashedCause, output) : undefined;
+  return { package: pkg, seed, name, exitCode, valid, runDir: dir, anomalies, acknowledged, seconds, replay, error, ...(valid === 'unknown' && reason !== undefined ? { reason } : {}) };
+}
+
+/**
+ * The one-line cause of a crashed cell: results.json's `crashed` (a testbed failure), else the
+ * `zabkit test: CRASHED: ...` line the run printed, else the last lines of its output.
+ */
+export function crashCause(fromResults: string | undefined, output: string): string {
+  if (fromResults !== undefined) return fromResults;
+  const lines = output.split('\n').filter(Boolean);
+  const line = [...lines].reverse().find((l) => l.includes('CRASHED: '));
+  if (line !== undefined) return line.slice(line.indexOf('CRASHED: ') + 'CRASHED: '.length);
+  return lines.slice(-5).join('\n') || 'the run ended without output';
 }
 
 export function worstExitCode(cells: readonly NightlyCell[]): number {
@@ -130,7 +150,9 @@ export function junitXml(cells: readonly NightlyCell[]): string {
       const list = Object.entries(cell.anomalies).map(([name, count]) => `${name}: ${count}`).join(', ');
       body = `\n      <failure message="${xml(`invalid: ${list}`)}">${xml(`replay: ${cell.replay}\nrun: ${cell.runDir ?? '-'}`)}</failure>`;
     } else if (cell.valid === 'unknown' || cell.valid === 'crashed') {
-      body = `\n      <error message="${xml(cell.valid)}">${xml(`replay: ${cell.replay}\n${cell.error ?? ''}`)}</error>`;
+      const why = cell.valid === 'crashed' ? cell.error : cell.reason;
+      const cause = why !== undefined ? `: ${why.split('\n')[0] ?? ''}` : '';
+      body = `\n      <error message="${xml(`${cell.valid}${cause}`)}">${xml(`replay: ${cell.replay}\n${cell.error ?? ''}`)}</error>`;
     }
     body += `\n      <system-out>${xml(`seed=${cell.seed} exit=${cell.exitCode} run=${cell.runDir ?? '-'}`)}</system-out>`;
     return `${open}${body}\n    </testcase>`;
@@ -146,18 +168,20 @@ export function junitXml(cells: readonly NightlyCell[]): string {
   ].join('\n');
 }
 
-function summaryHtml(cells: readonly NightlyCell[], options: NightlyOptions): string {
-  const colour = (valid: NightlyCell['valid']): string => (valid === true ? '#2e7d32' : valid === false ? '#c62828' : '#ef6c00');
+export function summaryHtml(cells: readonly NightlyCell[], options: NightlyOptions): string {
+  const colour = (valid: NightlyCell['valid']): string => (valid === true ? '#2e7d32' : valid === false ? '#c62828' : valid === 'crashed' ? '#4a2b6b' : '#ef6c00');
   const rows = cells
     .map((cell) => {
       const link = cell.runDir ? `<a href="${xml(path.relative(options.out, path.join(cell.runDir, 'index.html')))}">report</a>` : '-';
       const anomalies = Object.entries(cell.anomalies).map(([name, count]) => `${name} (${count})`).join(', ') || '-';
-      return `<tr><td>${xml(cell.package)}</td><td>${cell.seed}</td><td style="color:${colour(cell.valid)};font-weight:600">${xml(String(cell.valid))}</td><td>${xml(anomalies)}</td><td>${cell.acknowledged ?? '-'}</td><td>${cell.seconds}s</td><td>${link}</td><td><code>${xml(cell.replay)}</code></td></tr>`;
+      const why = cell.error ?? cell.reason;
+      const cause = why === undefined ? '' : `<div class="cause">${xml(why)}</div>`;
+      return `<tr><td>${xml(cell.package)}</td><td>${cell.seed}</td><td><span style="color:${colour(cell.valid)};font-weight:600">${xml(String(cell.valid))}</span>${cause}</td><td>${xml(anomalies)}</td><td>${cell.acknowledged ?? '-'}</td><td>${cell.seconds}s</td><td>${link}</td><td><code>${xml(cell.replay)}</code></td></tr>`;
     })
     .join('\n');
   const worst = worstExitCode(cells);
   return `<!doctype html><html><head><meta charset="utf-8"><title>zabkit nightly</title>
-<style>body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:6px 10px;text-align:left;vertical-align:top}code{font-size:12px}</style></head>
+<style>body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:6px 10px;text-align:left;vertical-align:top}code{font-size:12px}.cause{font-size:12px;color:#555;white-space:pre-wrap;max-width:420px}</style></head>
 <body><h1>zabkit nightly</h1>
 <p>System <b>${xml(options.system)}</b>, ${options.nodes} nodes, ${options.timeLimitSeconds}s per run, ${cells.length} runs; exit code <b>${worst}</b>.
 Seeds: ${options.seeds.join(', ')}.</p>

@@ -27,7 +27,19 @@ export function parseNemesisList(text: string): string[] {
   return parsePackages(text);
 }
 
-export async function executeTest(options: TestCliOptions, argv: readonly string[]): Promise<Validity> {
+/** How a test run ended: its verdict, and the cause when the testbed itself failed (exit 255). */
+export interface TestVerdict {
+  readonly valid: Validity;
+  readonly crashed?: string;
+}
+
+/** For tests of the testbed itself (not a CLI option). */
+export interface TestHooks {
+  /** Called once the final heal is recorded, before the final phase (runner.ts RunDeps.afterHeal). */
+  readonly afterHeal?: () => Promise<void> | void;
+}
+
+export async function executeTest(options: TestCliOptions, argv: readonly string[], hooks: TestHooks = {}): Promise<TestVerdict> {
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   log(`zabkit test: seed=${options.seed} (replay with --seed ${options.seed})`);
   const runDir = createRunDir(options.store, options.name);
@@ -39,11 +51,30 @@ export async function executeTest(options: TestCliOptions, argv: readonly string
   );
 
   const writer = new HistoryWriter(path.join(runDir, 'history.jsonl'));
-  const env = await createEnvironment(options, runDir, log);
+  const crashedRun = (cause: string): void => {
+    const line = oneLine(cause);
+    writeFileSync(path.join(runDir, 'results.json'), JSON.stringify({ valid: 'unknown', anomalies: {}, stats: {}, crashed: line }, null, 2) + '\n');
+    try {
+      writeReport(runDir);
+    } catch (error) {
+      log(`report failed: ${String(error)}`);
+    }
+    log(`zabkit test: CRASHED: ${line}`);
+  };
+  let env: Awaited<ReturnType<typeof createEnvironment>>;
+  try {
+    env = await createEnvironment(options, runDir, log);
+  } catch (error) {
+    writer.close();
+    crashedRun(`the cluster could not be set up: ${error instanceof Error ? error.message : String(error)}`);
+    throw error;
+  }
   let tornDown = false;
   const teardown = async (): Promise<void> => {
     if (tornDown) return;
     tornDown = true;
+    // First stop watching Toxiproxy, so that stopping it is not taken for a crash.
+    env.supervisor?.stop();
     await env.db.teardown().catch((error: unknown) => log(`teardown: ${String(error)}`));
     await env.close().catch((error: unknown) => log(`teardown: ${String(error)}`));
   };
@@ -53,6 +84,21 @@ export async function executeTest(options: TestCliOptions, argv: readonly string
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // An error nobody caught (a client library throwing from a socket handler, say) is the tool
+  // failing, never a verdict on the system: tear down, record the run as crashed, exit 255.
+  let crashing = false;
+  const onUncaught = (error: unknown): void => {
+    log(`zabkit test: uncaught error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    if (crashing) return;
+    crashing = true;
+    void teardown().finally(() => {
+      writer.close();
+      crashedRun(`the runner failed: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(255);
+    });
+  };
+  process.on('uncaughtException', onUncaught);
+  process.on('unhandledRejection', onUncaught);
 
   try {
     const outcome = await runTest(options, env, {
@@ -60,26 +106,32 @@ export async function executeTest(options: TestCliOptions, argv: readonly string
         append: (event) => writer.append(event as never).index,
         events: [],
         close: () => writer.close(),
+        now: () => writer.now(),
       },
       runDir,
       check: () => checkHistory(readHistory(path.join(runDir, 'history.jsonl')).ops as Op[]),
       log,
+      ...(hooks.afterHeal === undefined ? {} : { afterHeal: hooks.afterHeal }),
     });
     writer.close();
     await teardown();
-    writeFileSync(path.join(runDir, 'results.json'), JSON.stringify(outcome.result, null, 2) + '\n');
+    // A crashed run keeps `valid` three-valued ("unknown") and says why in `crashed`.
+    const results = outcome.crashed === undefined ? outcome.result : { ...outcome.result, crashed: outcome.crashed };
+    writeFileSync(path.join(runDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
     try {
       await writeReport(runDir);
     } catch (error) {
       log(`report failed: ${String(error)}`);
     }
-    printVerdict(outcome.valid, outcome.result, runDir, replay, outcome.guards, log);
-    return outcome.valid;
+    printVerdict(outcome.valid, outcome.result, runDir, replay, outcome.guards, log, outcome.crashed);
+    return outcome.crashed === undefined ? { valid: outcome.valid } : { valid: outcome.valid, crashed: outcome.crashed };
   } finally {
     writer.close();
     await teardown();
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
+    process.removeListener('uncaughtException', onUncaught);
+    process.removeListener('unhandledRejection', onUncaught);
   }
 }
 
@@ -90,6 +142,7 @@ function printVerdict(
   replay: string,
   guards: readonly string[],
   log: (line: string) => void,
+  crashed: string | undefined,
 ): void {
   const found = Object.entries(result.anomalies).filter(([, report]) => report.count > 0);
   for (const [name, report] of found) log(`  anomaly ${name}: ${report.count}`);
@@ -98,9 +151,15 @@ function printVerdict(
   const acknowledged = result.stats['acknowledged'];
   if (typeof acknowledged === 'number') log(`  acknowledged broadcasts: ${acknowledged}`);
   const verdict = valid === true ? 'VALID: every guarantee held' : valid === false ? 'INVALID: a guarantee broke' : 'UNKNOWN: the run could not decide';
-  log(`zabkit test: ${verdict}`);
+  if (crashed === undefined) log(`zabkit test: ${verdict}`);
   log(`  report: ${path.join(runDir, 'index.html')}`);
   log(`  replay: ${replay}`);
+  // Last, in one line: the cause of a crashed run (nightly shows this line).
+  if (crashed !== undefined) log(`zabkit test: CRASHED: ${crashed}`);
+}
+
+function oneLine(text: string): string {
+  return (text.split('\n').find((line) => line.trim() !== '') ?? 'unknown cause').trim().slice(0, 500);
 }
 
 function replayCommand(options: TestCliOptions, argv: readonly string[]): string {

@@ -1,15 +1,20 @@
 /**
  * One chaos run (`zabkit test`): cluster up behind Toxiproxy, workload + nemesis on a seeded
- * schedule, heal, a bounded quiet period until the nodes converge, a final read of every node,
- * check, report, teardown. Phases follow Jepsen's canonical test shape (jepsen-anchors.md §1.2),
- * with etcd's guards against a run that proves nothing: the cluster must be healthy before faults,
- * traffic must flow when they land, and a minimum rate must be reached; otherwise the verdict is
- * "unknown", never "valid".
+ * schedule, heal, Jepsen's final phase (every live node must acknowledge a probe broadcast within
+ * `finalPhaseMs` of the `final-phase` marker, or the checker reports `unavailable`), a bounded quiet
+ * period until the nodes converge, a final read of every node, check, report, teardown. Phases
+ * follow Jepsen's canonical test shape (jepsen-anchors.md §1.2), with etcd's guards against a run
+ * that proves nothing: the cluster must be healthy before faults, traffic must flow when they land,
+ * and a minimum rate must be reached; otherwise the verdict is "unknown", never "valid".
+ *
+ * The testbed supervisor's events (Toxiproxy lost, restored) go into the history; once it reports
+ * the testbed beyond repair (`fatal()`), the run heals what it can, skips the rest and ends crashed.
+ * Everything the run records is timed on one clock: the history's (`RunDeps.history.now`).
  */
 import { writeFileSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { createPrng } from '../src/core/prng.js';
-import type { CheckResult, Db, NemesisEvent, Nemesis, Validity, ClientFactory, Delivery } from './types.js';
+import { DefiniteFailure, UnknownOutcome, type CheckResult, type Client, type Db, type NemesisEvent, type Nemesis, type NodeInfo, type Validity, type ClientFactory, type Delivery, type TestbedSupervisor } from './types.js';
 import { Workload, sleep, type WorkloadCounters } from './workload.js';
 import { packageOps } from '../faults/packages.js';
 import { withTimeout } from '../cluster/proc.js';
@@ -31,6 +36,8 @@ export interface TestOptions {
   readonly warmupSeconds: number;
   /** Longest wait for convergence after healing. */
   readonly recoverySeconds: number;
+  /** During the fault phase, also read a random node's whole delivered sequence now and then. */
+  readonly readsDuringRun?: boolean;
 }
 
 /** A scheduled fault: at `atMs` after the fault phase starts, invoke `op`. */
@@ -45,6 +52,8 @@ export interface RunEnvironment {
   readonly nemesis: Nemesis;
   readonly factory: ClientFactory;
   readonly schedule: readonly ScheduledFault[];
+  /** Watches Toxiproxy during the run; a fatal() ends the run as crashed. */
+  readonly supervisor?: TestbedSupervisor;
   /** Stop Toxiproxy etc.; never throws. */
   close(): Promise<void>;
 }
@@ -54,10 +63,20 @@ export interface RunDeps {
     append(event: Record<string, unknown>): number;
     readonly events: readonly Record<string, unknown>[];
     close(): Promise<void> | void;
+    /**
+     * Nanoseconds on the history's own monotonic clock (the `time` its next event would get). Every
+     * timed thing a run records (roles.jsonl too) uses this one origin, so the report lines them up.
+     */
+    now(): number;
   };
   readonly runDir: string;
   readonly check: (history: readonly any[]) => CheckResult;
   readonly log: (line: string) => void;
+  /**
+   * For tests: called once the final heal is recorded (the second `heal` event), before the workload
+   * stops and the final phase begins; e.g. to make the healed cluster misbehave on purpose.
+   */
+  readonly afterHeal?: () => Promise<void> | void;
 }
 
 export interface RunOutcome {
@@ -65,6 +84,8 @@ export interface RunOutcome {
   readonly result: CheckResult;
   readonly guards: readonly string[];
   readonly counters: WorkloadCounters;
+  /** Set when the testbed itself failed (supervisor.fatal()): the run is crashed, exit 255. */
+  readonly crashed?: string;
 }
 
 /** Limits of the runner (docs/LIMITS.md). */
@@ -80,17 +101,49 @@ export const runnerLimits = {
   /** Minimum fraction of --rate that must be acknowledged during warm-up. */
   minimumRateFraction: 0.1,
   broadcastTimeoutMs: 5_000,
+  /**
+   * Final phase (Jepsen's): after the heal, every live node must acknowledge a probe broadcast
+   * within this bound, or the checker reports `unavailable`. A correct zabkit elects and syncs in
+   * well under 2 s after a heal; a ZooKeeper node restarted at heal time needs a JVM start, an
+   * election and a sync, 5-15 s on a loaded 2-core machine; 30 s is twice the slowest of those.
+   */
+  finalPhaseMs: 30_000,
+  /** Pause between probe attempts of the final phase (after a fail, an info or no connection). */
+  finalPhaseRetryMs: 250,
+  /** How often the runner asks the testbed supervisor whether the testbed is beyond repair. */
+  supervisorPollMs: 250,
+  /** With --reads-during-run: the mean time between two reads of a random node's whole sequence. */
+  readDuringRunEveryMs: 2_000,
 } as const;
 
 export async function runTest(options: TestOptions, env: RunEnvironment, deps: RunDeps): Promise<RunOutcome> {
-  const { db, nemesis, factory } = env;
+  const { db, nemesis, factory, supervisor } = env;
   const { history, log } = deps;
   const guards: string[] = [];
   const prng = createPrng(options.seed);
   const rolesFile = path.join(deps.runDir, 'roles.jsonl');
   writeFileSync(rolesFile, '');
-  const started = process.hrtime.bigint();
-  const nowNs = (): number => Number(process.hrtime.bigint() - started);
+  // One clock for everything the run records: the history's.
+  const nowNs = (): number => history.now();
+
+  // The testbed supervisor: its events go into the history; a fatal() ends the run as crashed.
+  const crash = new AbortController();
+  let crashed: string | undefined;
+  let recording = true;
+  const checkFatal = (): void => {
+    const cause = supervisor?.fatal();
+    if (cause === undefined || crashed !== undefined) return;
+    crashed = cause.split('\n')[0]?.slice(0, 500) ?? 'the testbed failed';
+    log(`testbed failed: ${crashed}; ending the run`);
+    crash.abort();
+  };
+  supervisor?.onEvent((event) => {
+    if (!recording) return;
+    history.append({ process: 'nemesis', type: 'info', f: event.f, value: event.value ?? null, ...(event.error === undefined ? {} : { error: String(event.error).slice(0, 200) }) });
+    checkFatal();
+  });
+  const fatalPoll = supervisor === undefined ? undefined : setInterval(checkFatal, runnerLimits.supervisorPollMs);
+  const signal = crash.signal;
 
   const activeFaults = new Map<string, string>();
   const stopRoles = sampleRoles(db, rolesFile, nowNs);
@@ -102,6 +155,7 @@ export async function runTest(options: TestOptions, env: RunEnvironment, deps: R
     pipelineDepth: 8,
     pipelineEvery: 3,
     broadcastTimeoutMs: runnerLimits.broadcastTimeoutMs,
+    ...(options.readsDuringRun === true ? { readEveryMs: runnerLimits.readDuringRunEveryMs, readTimeoutMs: runnerLimits.finalReadMs } : {}),
     prng: prng.fork(),
     factory,
     sink: { append: (event) => void history.append(event) },
@@ -110,50 +164,153 @@ export async function runTest(options: TestOptions, env: RunEnvironment, deps: R
   const progress = startProgress(options, workload.counters, activeFaults, log);
   try {
     // Phase 1: healthy cluster, warm-up traffic.
-    const healthy = await db.awaitHealthy(30_000);
+    checkFatal();
+    const healthy = signal.aborted ? false : await db.awaitHealthy(30_000);
     if (!healthy) guards.push('the cluster was not healthy before the faults');
     workload.start();
-    await sleep(options.warmupSeconds * 1000);
+    await sleep(options.warmupSeconds * 1000, signal);
     const warmupOk = workload.counters.ok;
     const minimum = Math.max(1, Math.floor(options.rate * options.warmupSeconds * runnerLimits.minimumRateFraction));
-    if (warmupOk < minimum) {
+    if (warmupOk < minimum && !signal.aborted) {
       guards.push(`traffic was not flowing when the faults began: ${warmupOk} broadcasts acknowledged in the ${options.warmupSeconds}s warm-up, at least ${minimum} needed`);
     }
 
-    // Phase 2: faults on the seeded schedule, for the time limit.
+    // Phase 2: faults on the seeded schedule, for the time limit (cut short if the testbed fails).
     const faultPhaseStart = Date.now();
     const deadline = faultPhaseStart + options.timeLimitSeconds * 1000;
     for (const fault of env.schedule) {
       const at = faultPhaseStart + fault.atMs;
-      if (at >= deadline) break;
-      await sleep(at - Date.now());
+      if (at >= deadline || signal.aborted) break;
+      await sleep(at - Date.now(), signal);
+      if (signal.aborted) break;
       await invokeNemesis(nemesis, fault.op, history, activeFaults, log);
     }
-    await sleep(deadline - Date.now());
+    await sleep(deadline - Date.now(), signal);
 
-    // Phase 3: heal everything, stop the workload, let the cluster converge.
+    // Phase 3: heal everything (also after a testbed failure: heal what can be healed).
     log('healing the cluster');
     history.append({ process: 'nemesis', type: 'info', f: 'heal', value: 'all' });
+    let healError: string | undefined;
     const healed = await withTimeout(nemesis.healAll(), runnerLimits.nemesisOperationMs, 'healing the cluster timed out').catch((error: unknown) => {
-      guards.push(`healing failed: ${String(error)}`);
+      healError = String(error).slice(0, 200);
       return [] as NemesisEvent[];
     });
-    history.append({ process: 'nemesis', type: 'info', f: 'heal', value: healed });
+    healError ??= healErrors(healed);
+    if (healError !== undefined) guards.push(`healing failed: ${healError}`);
+    history.append({ process: 'nemesis', type: 'info', f: 'heal', value: healed, ...(healError === undefined ? {} : { error: healError }) });
     activeFaults.clear();
+    if (deps.afterHeal !== undefined) await deps.afterHeal();
     await workload.stop();
-    const converged = await awaitConvergence(db, options.recoverySeconds * 1000);
-    if (!converged) log(`nodes did not converge within ${options.recoverySeconds}s; reading anyway`);
+    let nextProcess = Math.max(workload.highestProcess + 1, options.concurrency + 1);
+    checkFatal();
 
-    // Phase 4: a final read of every node.
-    await finalReads(db, factory, workload.highestProcess + options.concurrency + 1, history);
+    if (!signal.aborted) {
+      // Phase 4: the final phase. Every live node must acknowledge a broadcast within the bound.
+      const statuses = await db.status().catch(() => undefined);
+      const live = statuses === undefined ? db.nodes().map((node) => node.name) : statuses.filter((status) => status.alive).map((status) => status.name);
+      history.append({ process: 'nemesis', type: 'info', f: 'final-phase', value: { boundMs: runnerLimits.finalPhaseMs, nodes: live } });
+      const finalDeadline = Date.now() + runnerLimits.finalPhaseMs;
+      const allocate = (): number => nextProcess++;
+      const nodes = db.nodes().filter((node) => live.includes(node.name));
+      const probed = await Promise.all(nodes.map((node) => probeUntilAcknowledged(node, factory, allocate, finalDeadline, history, signal)));
+      const silent = nodes.filter((_, k) => !probed[k]).map((node) => node.name);
+      if (silent.length > 0) log(`final phase: no broadcast acknowledged within ${runnerLimits.finalPhaseMs / 1000}s by ${silent.join(', ')}`);
+    }
+
+    if (!signal.aborted) {
+      // Phase 5: let the cluster converge, then a final read of every node.
+      const converged = await awaitConvergence(db, options.recoverySeconds * 1000, signal);
+      if (!converged && !signal.aborted) log(`nodes did not converge within ${options.recoverySeconds}s; reading anyway`);
+    }
+    if (!signal.aborted) await finalReads(db, factory, nextProcess, history, signal);
   } finally {
+    await workload.stop();
     progress.stop();
     stopRoles();
+    if (fatalPoll !== undefined) clearInterval(fatalPoll);
+    checkFatal();
+    supervisor?.stop();
+    recording = false;
   }
 
   const result = safeCheck(deps.check, history.events);
+  if (crashed !== undefined) {
+    // A run the tool could not complete is crashed, never invalid: "unknown" plus the cause.
+    return { valid: 'unknown', result: { ...result, valid: 'unknown', stats: { ...result.stats, guards } }, guards, counters: workload.counters, crashed };
+  }
   const valid = mergeGuards(result.valid, guards);
   return { valid, result: { ...result, valid, stats: { ...result.stats, guards } }, guards, counters: workload.counters };
+}
+
+/** The errors a never-throwing healAll reports inside its events (an `error` field or value). */
+function healErrors(events: readonly NemesisEvent[]): string | undefined {
+  const errors: string[] = [];
+  for (const event of events) {
+    const top = (event as { error?: unknown }).error;
+    const inner = typeof event.value === 'object' && event.value !== null ? (event.value as { error?: unknown }).error : undefined;
+    for (const e of [top, inner]) if (typeof e === 'string' && e !== '') errors.push(`${event.f}: ${e}`);
+  }
+  return errors.length === 0 ? undefined : errors.join('; ').slice(0, 200);
+}
+
+/**
+ * One node's part of the final phase: fresh processes broadcast probe messages (`final-<node>-<k>`)
+ * to the node until one is acknowledged or the deadline passes. A `fail` is retried by the same
+ * process after a short pause; an `info` retires the process and a new one goes on. Each attempt is
+ * bounded by the broadcast timeout and by the deadline. Returns whether a probe was acknowledged.
+ */
+async function probeUntilAcknowledged(
+  node: NodeInfo,
+  factory: ClientFactory,
+  allocate: () => number,
+  deadline: number,
+  history: RunDeps['history'],
+  signal: AbortSignal,
+): Promise<boolean> {
+  let sequence = 0;
+  while (Date.now() < deadline && !signal.aborted) {
+    const remaining = (): number => Math.max(1, deadline - Date.now());
+    let client: Client;
+    try {
+      client = await withTimeout(factory.open(node), remaining(), `connecting to ${node.name} timed out`);
+    } catch {
+      await sleep(Math.min(runnerLimits.finalPhaseRetryMs, remaining()), signal);
+      continue;
+    }
+    const process = allocate();
+    try {
+      while (Date.now() < deadline && !signal.aborted) {
+        const id = `final-${node.name}-${sequence++}`;
+        history.append({ process, type: 'invoke', f: 'broadcast', node: node.name, value: { id } });
+        const controller = new AbortController();
+        const timer = setTimeout(() => controller.abort(), Math.min(runnerLimits.broadcastTimeoutMs, remaining()));
+        const onAbort = (): void => controller.abort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        try {
+          const { zxid } = await client.broadcast(id, controller.signal);
+          history.append({ process, type: 'ok', f: 'broadcast', node: node.name, value: { id, zxid } });
+          return true;
+        } catch (error) {
+          const reason = (error instanceof Error ? error.message : String(error)).slice(0, 200);
+          if (error instanceof DefiniteFailure) {
+            history.append({ process, type: 'fail', f: 'broadcast', node: node.name, value: { id }, error: reason });
+            await sleep(Math.min(runnerLimits.finalPhaseRetryMs, remaining()), signal);
+            continue;
+          }
+          const why = controller.signal.aborted ? 'timeout' : error instanceof UnknownOutcome ? reason : `indeterminate: ${reason}`;
+          history.append({ process, type: 'info', f: 'broadcast', node: node.name, value: { id }, error: why.slice(0, 200) });
+          break; // retired: a new process continues
+        } finally {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+        }
+      }
+    } finally {
+      await client.close().catch(() => undefined);
+    }
+    await sleep(Math.min(runnerLimits.finalPhaseRetryMs, remaining()), signal);
+  }
+  return false;
 }
 
 /** A found anomaly stays a failure; a guard only turns a pass into "unknown". */
@@ -200,11 +357,11 @@ function describe(value: unknown): string {
   return text === undefined ? '' : text.length > 80 ? text.slice(0, 77) + '...' : text;
 }
 
-async function awaitConvergence(db: Db, timeoutMs: number): Promise<boolean> {
+async function awaitConvergence(db: Db, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   let stableSince: number | undefined;
   let lastKey = '';
-  while (Date.now() < deadline) {
+  while (Date.now() < deadline && !signal.aborted) {
     const statuses = await db.status().catch(() => []);
     const live = statuses.filter((status) => status.alive);
     const answering = live.filter((status) => status.answers);
@@ -219,14 +376,15 @@ async function awaitConvergence(db: Db, timeoutMs: number): Promise<boolean> {
       stableSince = ok ? Date.now() : undefined;
     }
     lastKey = key;
-    await sleep(200);
+    await sleep(200, signal);
   }
   return false;
 }
 
-async function finalReads(db: Db, factory: ClientFactory, firstProcess: number, history: RunDeps['history']): Promise<void> {
+async function finalReads(db: Db, factory: ClientFactory, firstProcess: number, history: RunDeps['history'], signal: AbortSignal): Promise<void> {
   let process = firstProcess;
   for (const node of db.nodes()) {
+    if (signal.aborted) return;
     const myProcess = process++;
     history.append({ process: myProcess, type: 'invoke', f: 'read', node: node.name, value: null });
     const controller = new AbortController();
@@ -254,14 +412,17 @@ function sampleRoles(db: Db, file: string, nowNs: () => number): () => void {
   const timer = setInterval(() => {
     if (stopped || running) return;
     running = true;
+    // The sample's time is when the status query began (the states it saw are at least that new).
+    const asked = nowNs();
     db.status()
       .then((statuses) => {
+        const time = asked;
         for (const status of statuses) {
           const role = !status.alive ? 'down' : status.paused ? 'paused' : status.answers ? status.role : 'unknown';
           const key = `${role}/${status.epoch ?? ''}`;
           if (last.get(status.name) === key) continue;
           last.set(status.name, key);
-          appendFileSync(file, JSON.stringify({ time: nowNs(), node: status.name, role, epoch: status.epoch ?? null }) + '\n');
+          appendFileSync(file, JSON.stringify({ time, node: status.name, role, epoch: status.epoch ?? null }) + '\n');
         }
       })
       .catch(() => undefined)

@@ -3,7 +3,9 @@
  * to one node. Every worker broadcasts unique message ids at its share of the rate (some workers
  * pipeline several broadcasts on their connection), and follows its node's deliveries through a
  * subscription, recording `deliver` observations. A process that gets `info` is retired: the
- * worker goes on under a new process id (old id + concurrency), on a fresh connection.
+ * worker goes on under a new process id (old id + the number of workers), on a fresh connection.
+ * With `readEveryMs`, one more worker reads a random node's whole delivered sequence now and then
+ * (f `read`, as the final reads), so that a node is read more than once in a run.
  */
 import { DefiniteFailure, UnknownOutcome, type Client, type ClientFactory, type Delivery, type NodeInfo } from './types.js';
 import type { Prng } from '../src/core/prng.js';
@@ -30,6 +32,10 @@ export interface WorkloadOptions {
   readonly pipelineEvery: number;
   /** A broadcast not answered within this many ms is recorded as info (unknown outcome). */
   readonly broadcastTimeoutMs: number;
+  /** Mean gap between reads of a random node's whole sequence by the reader worker (none if unset). */
+  readonly readEveryMs?: number;
+  /** A read not answered within this many ms is recorded as info. */
+  readonly readTimeoutMs?: number;
   readonly prng: Prng;
   readonly factory: ClientFactory;
   readonly sink: EventSink;
@@ -58,11 +64,16 @@ export class Workload {
   private readonly workers: Promise<void>[] = [];
   private readonly clients = new Set<Client>();
   private readonly options: WorkloadOptions;
+  /** Process ids step by the number of workers (broadcasters plus the reader, if any). */
+  private readonly stride: number;
+  private readonly wake = new AbortController();
 
   constructor(options: WorkloadOptions) {
     if (options.concurrency < 1) throw new RangeError('concurrency must be at least 1');
     if (options.pipelineDepth > workloadLimits.pipelineDepthMax) throw new RangeError('pipeline depth over its limit');
+    if (options.readEveryMs !== undefined && !(options.readEveryMs > 0)) throw new RangeError('readEveryMs must be above 0');
     this.options = options;
+    this.stride = options.concurrency + (options.readEveryMs === undefined ? 0 : 1);
   }
 
   start(): void {
@@ -70,11 +81,13 @@ export class Workload {
       const prng = this.options.prng.fork();
       this.workers.push(this.runWorker(worker, prng));
     }
+    if (this.options.readEveryMs !== undefined) this.workers.push(this.runReader(this.options.concurrency, this.options.readEveryMs, this.options.prng.fork()));
   }
 
   /** Stop issuing broadcasts; wait (bounded by the broadcast timeout) for in-flight ones; close clients. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.wake.abort();
     await Promise.allSettled(this.workers);
     await Promise.allSettled([...this.clients].map((client) => client.close()));
     this.clients.clear();
@@ -136,8 +149,48 @@ export class Workload {
       this.clients.delete(client);
       await client.close().catch(() => undefined);
       // A retired (or disconnected) process never invokes again: continue as a new process id.
-      process += concurrency;
+      process += this.stride;
       if (retired || subscriptionFailed) nodeIndex++;
+    }
+  }
+
+  /**
+   * The reader worker: at exponential gaps (mean `everyMs`), read a random node's whole delivered
+   * sequence, recorded as `read` invoke then ok/info, the final read's format. A read that cannot
+   * connect is not recorded (no connection, no operation); an `info` retires the process.
+   */
+  private async runReader(worker: number, everyMs: number, prng: Prng): Promise<void> {
+    const { nodes } = this.options;
+    const timeoutMs = this.options.readTimeoutMs ?? 20_000;
+    let process = worker;
+    while (!this.stopped) {
+      await sleep(Math.min(-Math.log(1 - prng.next()) * everyMs, everyMs * 10), this.wake.signal);
+      if (this.stopped) break;
+      const node = nodes[Math.floor(prng.next() * nodes.length) % nodes.length]!;
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), timeoutMs);
+      let client: Client | undefined;
+      try {
+        client = await withDeadline(this.options.factory.open(node), controller.signal);
+      } catch {
+        clearTimeout(timer);
+        continue;
+      }
+      this.clients.add(client);
+      this.highestProcess = Math.max(this.highestProcess, process);
+      this.options.sink.append({ process, type: 'invoke', f: 'read', node: node.name, value: null });
+      try {
+        const deliveries = await client.read(controller.signal);
+        this.options.sink.append({ process, type: 'ok', f: 'read', node: node.name, value: { deliveries } });
+      } catch (error) {
+        const reason = controller.signal.aborted ? 'timeout' : error instanceof Error ? error.message : String(error);
+        this.options.sink.append({ process, type: 'info', f: 'read', node: node.name, value: null, error: reason.slice(0, 200) });
+        process += this.stride;
+      } finally {
+        clearTimeout(timer);
+        this.clients.delete(client);
+        await client.close().catch(() => undefined);
+      }
     }
   }
 
@@ -166,6 +219,26 @@ export class Workload {
       clearTimeout(timer);
     }
   }
+}
+
+/** `promise`, or a rejection once `signal` aborts (the late result, if any, is closed). */
+function withDeadline(promise: Promise<Client>, signal: AbortSignal): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(new Error('timed out'));
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (client) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) void client.close().catch(() => undefined);
+        else resolve(client);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {

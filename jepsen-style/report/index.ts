@@ -15,7 +15,7 @@ import { join, relative } from 'node:path';
 import { checkHistory } from '../checker.js';
 import { parseHistory } from '../history.js';
 import type { CheckResult, Op } from '../types.js';
-import { faultColors, faultWindows, pairOperations, parseRoles, roleSegments, type FaultWindow, type Interval, type RoleSegment } from './model.js';
+import { faultColors, faultWindows, markers, pairOperations, parseRoles, roleSegments, type FaultWindow, type Interval, type Marker, type RoleSegment } from './model.js';
 import { esc, formatMs, formatSeconds, linear, log10Scale, n, niceTicks, quantile, type LinearScale } from './svg.js';
 
 /** Limits (bounded HTML): drawn operations per plot, examples per anomaly, time buckets. */
@@ -37,6 +37,7 @@ const anomalyMeaning: Record<string, string> = {
   'real-time': 'A\u2019s ok came before B\u2019s invoke, both delivered, yet B is ordered before A',
   'deliver-order': 'a subscription\u2019s deliver observations disagree with the agreed order',
   'not-converged': 'after healing, live nodes\u2019 final reads differ in length',
+  unavailable: 'after the testbed healed every fault, a live node acknowledged no broadcast within the final phase\u2019s bound',
 };
 
 const outcomeColor: Record<string, string> = { ok: '#6DB6FE', info: '#FFAA26', fail: '#FEB5DA', pending: '#FFAA26' };
@@ -114,7 +115,7 @@ function faultShading(windows: readonly FaultWindow[], x: LinearScale, top: numb
       const x1 = Math.max(x0 + 2, x(seconds(w.end)));
       const title = `${w.label}: ${formatSeconds(seconds(w.start))} \u2013 ${w.endIndex === undefined ? 'end (never healed)' : formatSeconds(seconds(w.end))} (history ${w.startIndex}${w.endIndex === undefined ? '' : `\u2013${w.endIndex}`})`;
       const label = labels && x1 - x0 > 6 * w.label.length ? `<text x="${n(x0 + 2)}" y="${n(top + 9)}" class="fault-label">${esc(w.label)}</text>` : '';
-      return `<g class="fault"><rect x="${n(x0)}" y="${n(top)}" width="${n(x1 - x0)}" height="${n(bottom - top)}" fill="${faultColors[w.group]}" fill-opacity="0.38"><title>${esc(title)}</title></rect>${label}</g>`;
+      return `<g class="fault" data-kind="${esc(w.kind)}" data-label="${esc(w.label)}" data-start-index="${w.startIndex}"><rect x="${n(x0)}" y="${n(top)}" width="${n(x1 - x0)}" height="${n(bottom - top)}" fill="${faultColors[w.group]}" fill-opacity="0.38"><title>${esc(title)}</title></rect>${label}</g>`;
     })
     .join('');
 }
@@ -123,7 +124,19 @@ function legend(items: [string, string][]): string {
   return `<div class="legend">${items.map(([color, label]) => `<span><i style="background:${color}"></i>${esc(label)}</span>`).join('')}</div>`;
 }
 
-function timeline(intervals: readonly Interval[], drawn: readonly Interval[], windows: readonly FaultWindow[], roles: readonly RoleSegment[], endSeconds: number, cited: ReadonlySet<number>): string {
+function markerLines(list: readonly Marker[], x: LinearScale, top: number, bottom: number): string {
+  return list
+    .map((m) => {
+      const px = n(x(seconds(m.time)));
+      const color = m.error !== undefined ? '#cf222e' : m.kind === 'final-phase' ? '#0969da' : '#6e7781';
+      const title = `${m.label}${m.error === undefined ? '' : ` (error: ${m.error})`} at ${formatSeconds(seconds(m.time))} (history ${m.index})`;
+      const text = m.kind === 'final-phase' ? `<text x="${n(x(seconds(m.time)) + 3)}" y="${n(top + 9)}" class="marker-label">final phase</text>` : '';
+      return `<g class="marker" data-kind="${esc(m.kind)}"><line x1="${px}" x2="${px}" y1="${n(top)}" y2="${n(bottom)}" stroke="${color}" stroke-width="1.5" stroke-dasharray="5 3"><title>${esc(title)}</title></line>${text}</g>`;
+    })
+    .join('');
+}
+
+function timeline(intervals: readonly Interval[], drawn: readonly Interval[], windows: readonly FaultWindow[], roles: readonly RoleSegment[], endSeconds: number, cited: ReadonlySet<number>, marks: readonly Marker[]): string {
   // Lanes: one per process; with many processes (each info retires one), processes whose
   // operations do not overlap in time share a lane (greedy, by first invoke), as a worker would.
   const span = new Map<number, [number, number]>();
@@ -166,6 +179,7 @@ function timeline(intervals: readonly Interval[], drawn: readonly Interval[], wi
   const parts: string[] = [];
   parts.push(faultShading(windows, x, top - 12, bottom, true));
   parts.push(timeAxis(x, top, bottom));
+  parts.push(markerLines(marks, x, top - 12, bottom));
   nodes.forEach((node, i) => {
     const y = rolesTop + i * (roleHeight + 2);
     parts.push(`<text x="${marginLeft - 6}" y="${n(y + roleHeight - 2)}" class="lane" text-anchor="end">${esc(node)}</text>`);
@@ -176,7 +190,7 @@ function timeline(intervals: readonly Interval[], drawn: readonly Interval[], wi
     const x0 = x(seconds(r.start));
     const x1 = Math.max(x0 + 1, x(seconds(r.end)));
     const label = r.role === 'leading' && x1 - x0 > 34 ? `<text x="${n(x0 + 3)}" y="${n(y + roleHeight - 3)}" class="role-label">leader e${esc(r.epoch ?? '?')}</text>` : '';
-    parts.push(`<rect x="${n(x0)}" y="${n(y)}" width="${n(x1 - x0)}" height="${roleHeight}" fill="${roleColor[r.role] ?? '#E6E6E6'}"><title>${esc(`${r.node} ${r.role} epoch ${r.epoch ?? '?'} from ${formatSeconds(seconds(r.start))}`)}</title></rect>${label}`);
+    parts.push(`<rect class="role" data-node="${esc(r.node)}" data-role="${esc(r.role)}" x="${n(x0)}" y="${n(y)}" width="${n(x1 - x0)}" height="${roleHeight}" fill="${roleColor[r.role] ?? '#E6E6E6'}"><title>${esc(`${r.node} ${r.role} epoch ${r.epoch ?? '?'} from ${formatSeconds(seconds(r.start))}`)}</title></rect>${label}`);
   }
   if (laneHeight >= 9) {
     processes.forEach((ps, i) => parts.push(`<text x="${marginLeft - 6}" y="${n(processesTop + i * laneHeight + laneHeight - 2)}" class="lane" text-anchor="end">p${ps[0]}${ps.length > 1 ? '\u2026' : ''}<title>${esc(`processes ${ps.join(', ')}`)}</title></text>`));
@@ -386,7 +400,7 @@ const css = `
 header{background:#24292f;color:#fff;padding:12px 28px;display:flex;align-items:baseline;gap:16px}header .brand{font-weight:700;letter-spacing:.5px}header .path{color:#adbac7;font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
 main{max-width:1200px;margin:0 auto;padding:18px 28px 60px}
 .verdict{border-radius:6px;padding:14px 18px;color:#fff;display:flex;align-items:center;gap:18px;margin:8px 0 16px}.verdict .word{font-size:26px;font-weight:800;letter-spacing:1px}.verdict .why{font-size:14px;opacity:.95}
-.verdict.valid{background:var(--ok)}.verdict.invalid{background:var(--bad)}.verdict.unknown{background:var(--unk)}
+.verdict.valid{background:var(--ok)}.verdict.invalid{background:var(--bad)}.verdict.unknown{background:var(--unk)}.verdict.crashed{background:#4a2b6b}
 h2{font-size:17px;margin:28px 0 8px;padding-bottom:4px;border-bottom:1px solid var(--line)}h3{font-size:15px;margin:18px 0 6px}
 .grid4{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:8px}.stat{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:8px 10px}.stat .v{font-size:18px;font-weight:600;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}.stat .l{color:var(--muted);font-size:12px}
 table{border-collapse:collapse;width:100%;font-size:13px}th,td{border-bottom:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}th{background:var(--bg);font-weight:600}
@@ -396,7 +410,7 @@ table.ops td{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:1
 code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:8px;overflow:auto;max-height:320px}
 .example{border:1px solid var(--line);border-radius:6px;margin:8px 0;padding:8px}.example .head{margin-bottom:6px}.kv{display:inline-block;margin-right:12px}.kv .k{color:var(--muted)}
 svg.plot{display:block;border:1px solid var(--line);border-radius:6px;background:#fff;margin:4px 0}
-svg .grid{stroke:#eaeef2;stroke-width:1}svg .axis{stroke:#8c959f}svg .tick{font-size:10px;fill:#57606a}svg .lane{font-size:10px;fill:#57606a}svg .fault-label{font-size:10px;fill:#6e5a00}svg .role-label{font-size:9px;fill:#fff}
+svg .grid{stroke:#eaeef2;stroke-width:1}svg .axis{stroke:#8c959f}svg .tick{font-size:10px;fill:#57606a}svg .lane{font-size:10px;fill:#57606a}svg .fault-label{font-size:10px;fill:#6e5a00}svg .role-label{font-size:9px;fill:#fff}svg .marker-label{font-size:10px;fill:#0969da}
 svg rect.cited{stroke:#cf222e;stroke-width:1.5}svg rect[data-i]{cursor:pointer}
 .legend{display:flex;flex-wrap:wrap;gap:14px;font-size:12px;color:var(--muted);margin:2px 0}.legend i{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:5px;vertical-align:-1px}
 #op-detail{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px;min-height:1.4em;color:var(--fg)}
@@ -451,16 +465,20 @@ export function writeReport(runDir: string): ReportResult {
   const { quantiles, rates, width } = bucketize(intervals, endNs);
 
   const valid = results.valid;
-  const verdictClass = valid === true ? 'valid' : valid === false ? 'invalid' : 'unknown';
-  const verdictWord = valid === true ? 'VALID' : valid === false ? 'INVALID' : 'UNKNOWN';
+  const crashedField = (results as { crashed?: unknown }).crashed;
+  const crashed = typeof crashedField === 'string' ? crashedField : undefined;
+  const verdictClass = crashed !== undefined ? 'crashed' : valid === true ? 'valid' : valid === false ? 'invalid' : 'unknown';
+  const verdictWord = crashed !== undefined ? 'CRASHED' : valid === true ? 'VALID' : valid === false ? 'INVALID' : 'UNKNOWN';
   const names = Object.keys(anomalies);
   const stats = (results.stats ?? {}) as Record<string, unknown>;
   const why =
-    valid === false
+    crashed !== undefined
+      ? `the testbed failed, so the run could not be completed: ${crashed}`
+      : valid === false
       ? `${names.length} kind${names.length === 1 ? '' : 's'} of anomaly: ${names.map((k) => `${k} \u00d7${anomalies[k]?.count ?? 0}`).join(', ')}`
       : valid === true
         ? `no anomaly in ${ops.length.toLocaleString('en-US')} operations; ${String(stats.acknowledged ?? '?')} acknowledged broadcasts, all present and in order on every node`
-        : `could not decide: ${results.error ?? (Array.isArray(stats.unknownBecause) ? (stats.unknownBecause as string[]).join('; ') : 'see results.json')}`;
+        : `could not decide: ${results.error ?? (Array.isArray(stats.unknownBecause) ? (stats.unknownBecause as string[]).join('; ') : Array.isArray(stats.guards) && stats.guards.length > 0 ? (stats.guards as string[]).join('; ') : 'see results.json')}`;
 
   const testName = typeof test?.name === 'string' ? test.name : (runDir.split(/[\\/]/).slice(-2, -1)[0] ?? 'run');
   const field = (name: string): unknown => test?.[name] ?? (test?.options as Record<string, unknown> | undefined)?.[name];
@@ -531,7 +549,9 @@ export function writeReport(runDir: string): ReportResult {
   html.push('<h2 id="timeline">Timeline</h2>');
   html.push(sampleNote);
   html.push(legend([[outcomeColor.ok as string, 'ok'], [outcomeColor.info as string, 'info / no reply'], [outcomeColor.fail as string, 'fail'], ...(roles.length > 0 ? ([[roleColor.leading, 'leading'], [roleColor.following, 'following'], [roleColor.looking, 'looking']] as [string, string][]) : []), ...[...new Set(windows.map((w) => w.group))].map((g) => [faultColors[g], `fault: ${g}`] as [string, string])]));
-  html.push(timeline(intervals, drawn, windows, roles, endSeconds, cited));
+  const marks = markers(ops);
+  if (marks.length > 0) html.push(legend([['#0969da', 'final phase (dashed)'], ...(marks.some((m) => m.kind === 'testbed') ? ([['#6e7781', 'testbed event (red: with an error)']] as [string, string][]) : [])]));
+  html.push(timeline(intervals, drawn, windows, roles, endSeconds, cited, marks));
   html.push('<div id="op-detail" class="muted">Click an operation for its details; hover for a tooltip. Red outlines: operations cited by an anomaly.</div>');
 
   html.push('<h2 id="latency">Latency</h2>');

@@ -45,6 +45,36 @@ export interface RoleSegment {
   end: number;
 }
 
+/** A moment the report marks with a line instead of a window: the final phase, a testbed event. */
+export interface Marker {
+  readonly kind: 'final-phase' | 'testbed';
+  readonly label: string;
+  readonly time: number;
+  readonly index: number;
+  readonly error: string | undefined;
+}
+
+/**
+ * Nemesis-process events that are not faults: the runner's `final-phase` marker and the testbed
+ * supervisor's own events (f `toxiproxy-*`, `testbed-*`, `supervisor-*`). They never open a window.
+ */
+export function isMarkerEvent(f: string): boolean {
+  return f === 'final-phase' || /^(toxiproxy|testbed|supervisor)\b/.test(f);
+}
+
+export function markers(ops: readonly Op[]): Marker[] {
+  const out: Marker[] = [];
+  for (const op of ops) {
+    if (op.process !== 'nemesis' || !isMarkerEvent(op.f)) continue;
+    const value = typeof op.value === 'object' && op.value !== null ? (op.value as Record<string, unknown>) : undefined;
+    const label = op.f === 'final-phase'
+      ? `final phase: ${Array.isArray(value?.nodes) ? (value.nodes as unknown[]).join(',') : '?'} must acknowledge within ${typeof value?.boundMs === 'number' ? value.boundMs / 1000 : '?'}s`
+      : op.f;
+    out.push({ kind: op.f === 'final-phase' ? 'final-phase' : 'testbed', label, time: op.time, index: op.index, error: op.error });
+  }
+  return out;
+}
+
 export const faultColors: Record<FaultWindow['group'], string> = {
   kill: '#E9A4A0',
   pause: '#A0B1E9',
@@ -125,7 +155,7 @@ export function faultWindows(ops: readonly Op[]): FaultWindow[] {
     }
   };
   for (const op of ops) {
-    if (op.process !== 'nemesis') continue;
+    if (op.process !== 'nemesis' || isMarkerEvent(op.f)) continue;
     const f = op.f.toLowerCase();
     const value = typeof op.value === 'object' && op.value !== null ? (op.value as Record<string, unknown>) : undefined;
     const phase = typeof value?.phase === 'string' ? value.phase : undefined;

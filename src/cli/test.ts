@@ -1,7 +1,7 @@
 /**
  * `zabkit test`: one chaos run to a report, and `zabkit nightly`: a matrix of them.
  */
-import type { Command } from 'commander';
+import { Command } from 'commander';
 import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { exitCodeForValidity, exitCodes, intOption, UsageError } from './exit.js';
@@ -11,10 +11,9 @@ import { executeTest, parseNemesisList, type TestCliOptions } from '../../jepsen
 
 const systems = ['zabkit', 'zookeeper'] as const;
 
-export function registerTest(program: Command): void {
-  program
-    .command('test')
-    .description('one chaos run: cluster up behind Toxiproxy, workload + nemesis, heal, final reads, check, report, teardown')
+/** The options of `zabkit test`, with their defaults. */
+function withTestOptions(command: Command): Command {
+  return command
     .option('--system <name>', `system under test: ${systems.join(' | ')}`, 'zabkit')
     .option('--nodes <n>', 'number of servers (1-9)', '5')
     .option('--time-limit <seconds>', 'how long faults are injected', '60')
@@ -33,10 +32,26 @@ export function registerTest(program: Command): void {
     .option('--bind-host <host>', 'interface the servers listen on (Docker: 0.0.0.0)', '127.0.0.1')
     .option('--warmup <seconds>', 'fault-free traffic before the first fault', '3')
     .option('--recovery <seconds>', 'longest wait for the nodes to converge after healing', '30')
+    .option('--reads-during-run', "during the faults, now and then read a random node's whole delivered sequence (f read)");
+}
+
+/** Parse `zabkit test` arguments (without the word `test`) as the CLI does, defaults included (for tests). */
+export function parseTestArgs(args: readonly string[]): TestCliOptions {
+  const command = withTestOptions(new Command('test')).exitOverride().allowExcessArguments(false);
+  command.parse([...args], { from: 'user' });
+  return parseTestOptions(command.opts());
+}
+
+export function registerTest(program: Command): void {
+  withTestOptions(
+    program
+      .command('test')
+      .description('one chaos run: cluster up behind Toxiproxy, workload + nemesis, heal, final reads, check, report, teardown'),
+  )
     .action(async (raw: Record<string, string | undefined>) => {
       const options = parseTestOptions(raw);
-      const valid = await executeTest(options, process.argv.slice(2));
-      process.exitCode = exitCodeForValidity(valid);
+      const verdict = await executeTest(options, process.argv.slice(2));
+      process.exitCode = verdict.crashed !== undefined ? exitCodes.toolFailed : exitCodeForValidity(verdict.valid);
     });
 
   program
@@ -52,6 +67,7 @@ export function registerTest(program: Command): void {
     .option('--bug <name>', 'planted bug for every run')
     .option('--toxiproxy-url <url>', 'use a running Toxiproxy')
     .option('--out <dir>', 'where the summary and the runs go', 'nightly')
+    .option('--reads-during-run', "each run also reads a random node's whole delivered sequence during the faults")
     .action(async (raw: Record<string, string | undefined>) => {
       const packages = parseNemesisList(raw['packages'] ?? '');
       const count = intOption('--seeds', raw['seeds'], 1, 1000);
@@ -65,7 +81,7 @@ export function registerTest(program: Command): void {
           seeds,
           out: raw['out'] ?? 'nightly',
           cli: fileURLToPath(new URL('./main.js', import.meta.url)),
-          extraArgs: [],
+          extraArgs: flag(raw, 'readsDuringRun') ? ['--reads-during-run'] : [],
         },
         (line) => process.stderr.write(line + '\n'),
       );
@@ -106,11 +122,17 @@ export function parseTestOptions(raw: Record<string, string | undefined>): TestC
     store: raw['store'] ?? 'store',
     warmupSeconds: intOption('--warmup', raw['warmup'], 1, 3600),
     recoverySeconds: intOption('--recovery', raw['recovery'], 1, 3600),
+    readsDuringRun: flag(raw, 'readsDuringRun'),
     proxyListenHost: raw['proxyListenHost'] ?? '127.0.0.1',
     proxyHost: raw['proxyHost'] ?? '127.0.0.1',
     nodeHost: raw['nodeHost'] ?? '127.0.0.1',
     bindHost: raw['bindHost'] ?? '127.0.0.1',
   };
+}
+
+/** A commander flag (no value): true when given. */
+function flag(raw: Record<string, unknown>, name: string): boolean {
+  return raw[name] === true;
 }
 
 function oneOf<T extends string>(name: string, raw: string | undefined, allowed: readonly T[]): T {

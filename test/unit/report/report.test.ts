@@ -86,6 +86,24 @@ describe('writeReport', () => {
     expect(html).not.toMatch(/(src|href)="https?:/);
   });
 
+  it('a crashed run: the banner says CRASHED with the cause; the final-phase marker is a line, not a fault window', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zabkit-report-unit-'));
+    dirs.push(dir);
+    const h = new H();
+    h.bcast(1, 'a', z(1, 1));
+    h.nemesis('heal', 'all');
+    h.nemesis('heal', []);
+    h.nemesis('final-phase', { boundMs: 30000, nodes: ['n1', 'n2', 'n3'] });
+    h.reads([['a', z(1, 1)]]);
+    expect(faultWindows(h.ops)).toEqual([]);
+    writeFileSync(join(dir, 'history.jsonl'), h.jsonl());
+    writeFileSync(join(dir, 'results.json'), JSON.stringify({ ...checkHistory(h.ops), valid: 'unknown', crashed: 'toxiproxy <died> and did not come back' }));
+    const html = readFileSync(writeReport(dir).path, 'utf8');
+    expect(html).toContain('<span class="word">CRASHED</span>');
+    expect(html).toContain('toxiproxy &lt;died&gt; and did not come back');
+    expect(html).toContain('<g class="marker" data-kind="final-phase">');
+  });
+
   it('checks the history itself when results.json is missing, and says so', () => {
     const dir = mkdtempSync(join(tmpdir(), 'zabkit-report-unit-'));
     dirs.push(dir);
