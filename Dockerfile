@@ -6,6 +6,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /zabkit
 COPY package.json package-lock.json tsconfig.json ./
+COPY cli ./cli
 COPY src ./src
 COPY cluster ./cluster
 COPY faults ./faults
@@ -13,5 +14,5 @@ COPY jepsen-style ./jepsen-style
 COPY bench ./bench
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 ENV PATH="/zabkit/node_modules/.bin:${PATH}"
-ENTRYPOINT ["node", "/zabkit/dist/src/cli/main.js"]
+ENTRYPOINT ["node", "/zabkit/dist/cli/main.js"]
 CMD ["--help"]

@@ -13,12 +13,37 @@ export default tseslint.config(
     },
   },
   {
+    // src/ is the server and its client: it imports only src/ and packages, never the testbed or
+    // the CLI (the composition root, cli/, sits above both). docs/ARCHITECTURE.md has the picture.
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['**/cli/*', '**/jepsen-style/*', '**/cluster/*', '**/faults/*', '**/bench/*', '**/test/*'], message: 'src/ imports only src/ and packages: the testbed and the CLI sit above it.' },
+        ],
+      }],
+    },
+  },
+  {
+    // The testbed judges any system through its public ports, as a user would: never src/server.
+    files: ['jepsen-style/**/*.ts', 'cluster/**/*.ts', 'faults/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['**/src/server/*'], message: 'the testbed reaches servers only over their ports: no src/server import.' },
+          { group: ['**/cli/*'], message: 'nothing imports the CLI (the composition root).' },
+        ],
+      }],
+    },
+  },
+  {
     files: ['src/core/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {
         patterns: [
           { group: ['node:*', 'fs', 'net', 'os', 'path', 'child_process', 'crypto', 'timers', 'events', 'stream'], message: 'src/core is pure: no I/O modules.' },
           { group: ['../server/*', '../client/*', '../cli/*', '../../*'], message: 'src/core imports nothing outside src/core.' },
+          { group: ['**/cli/*', '**/jepsen-style/*', '**/cluster/*', '**/faults/*', '**/bench/*', '**/test/*'], message: 'src/ imports only src/ and packages: the testbed and the CLI sit above it.' },
         ],
       }],
       'no-restricted-globals': ['error',

@@ -5,7 +5,7 @@
  *
  *   npm run build && node dist/bench/checker-bench.js [--lines N] [--keep]
  *
- * Runs the built CLI (dist/src/cli/main.js) under /usr/bin/time for the peak RSS when available.
+ * Runs the built CLI (dist/cli/main.js) under /usr/bin/time for the peak RSS when available.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -23,7 +23,7 @@ function argument(name: string, fallback: number): number {
 function main(): number {
   const lines = argument('--lines', 1_000_000);
   const keep = process.argv.includes('--keep');
-  const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
   if (!existsSync(cli)) {
     process.stderr.write(`checker-bench: ${cli} not found; run \`npm run build\` first\n`);
     return 254;

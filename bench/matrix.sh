@@ -10,7 +10,7 @@ mkdir -p "$out"
 run() {
   local name=$1; shift
   echo "=== $name: $*"
-  node dist/src/cli/main.js bench --systems zabkit,zookeeper --nodes 3 --size 256 --seconds "$seconds" --warmup 2 \
+  node dist/cli/main.js bench --systems zabkit,zookeeper --nodes 3 --size 256 --seconds "$seconds" --warmup 2 \
     --json "$out/$name.json" "$@" 2>"$out/$name.log"
 }
 run direct-3x1 --concurrency 3x1

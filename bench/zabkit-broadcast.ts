@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ZabClient } from '../src/client/zab-client.js';
 
-const mainJs = resolve(import.meta.dirname, '../src/cli/main.js');
+const mainJs = resolve(import.meta.dirname, '../cli/main.js');
 
 const { values } = parseArgs({
   options: {

@@ -13,8 +13,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Db, NodeInfo, NodeStatus } from '../jepsen-style/types.js';
 import type { PlantedBug, Timing } from '../src/core/types.js';
-import type { NodeConfig } from '../src/server/config.js';
-import { defaultTickMs, defaultTiming } from '../src/server/config.js';
+import type { NodeConfig } from '../src/wire/node-config.js';
+import { defaultTickMs, defaultTiming } from '../src/wire/node-config.js';
 import { cleanupStaleClusters, destroyCluster, ownerIsLive, unregisterCluster, writeClusterFile } from './cluster-file.js';
 import { createNet, type ToxiproxyNet } from './net.js';
 import { allocatePorts, type PortBlock } from './ports.js';
@@ -237,7 +237,7 @@ export class ZabkitDb implements Db {
   async start(name: string): Promise<void> {
     const state = this.state(name);
     if (isAlive(state.pid)) return;
-    const main = join(this.root, 'dist', 'src', 'cli', 'main.js');
+    const main = join(this.root, 'dist', 'cli', 'main.js');
     // The node writes to the file itself (an fd, not a pipe through us), so it outlives this process.
     const fd = openSync(state.stdoutFile, 'a');
     const child = execa(process.execPath, [main, 'node', '--config', state.configFile], {

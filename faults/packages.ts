@@ -2,7 +2,7 @@
  * Fault packages for `--nemesis` (interfaces.md): each names a family of faults with its start and
  * its heal. Process faults act on nodes through the Db; network faults through the Net (Toxiproxy).
  */
-import { UsageError } from '../src/cli/exit.js';
+import { UsageError } from '../jepsen-style/types.js';
 
 export const faultPackages = ['kill', 'pause', 'power', 'partition', 'one-way', 'latency', 'bandwidth', 'reset', 'slice'] as const;
 export type FaultPackage = (typeof faultPackages)[number];

@@ -81,6 +81,11 @@ export interface Db {
   awaitHealthy(timeoutMs: number): Promise<boolean>;
 }
 
+/** A bad option or argument (a fault package name, a CLI flag): the CLI prints the message and exits 254. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
 /** Thrown by Client.broadcast when the message can never be delivered. */
 export class DefiniteFailure extends Error {
   override name = 'DefiniteFailure';

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { plantedBugs, type PlantedBug, type Timing } from '../core/types.js';
-import { defaultTickMs, defaultTiming, type NodeConfig, type PeerAddress } from './config.js';
+import { defaultTickMs, defaultTiming, type NodeConfig, type PeerAddress } from '../wire/node-config.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

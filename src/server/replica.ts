@@ -14,7 +14,7 @@ import type { Input, PeerConfig, Ready, TraceEvent } from '../core/types.js';
 import { zxidToHex } from '../core/zxid.js';
 import type { NodeStatusReply } from '../client/protocol.js';
 import { ClientPort, DeliveredLog } from './client-port.js';
-import type { NodeConfig } from './config.js';
+import type { NodeConfig } from '../wire/node-config.js';
 import { loadDurableState } from './durable.js';
 import { deferredSyncDelayMs } from './limits.js';
 import { createLogger, type Logger } from './logger.js';

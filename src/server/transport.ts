@@ -11,7 +11,7 @@
  */
 import * as net from 'node:net';
 import type { Message, ServerId } from '../core/types.js';
-import type { PeerAddress } from './config.js';
+import type { PeerAddress } from '../wire/node-config.js';
 import { decodeHandshake, decodeMessage, DecodeError, encodeHandshakeFrame, encodeMessageFrame } from './codec.js';
 import { FrameDecoder } from './framing.js';
 import type { Logger } from './logger.js';

@@ -9,7 +9,7 @@ import { isAlive } from '../../cluster/proc.js';
 import type { ZabkitDb } from '../../cluster/zabkit-db.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const cliPath = path.join(repoRoot, 'dist/src/cli/main.js');
+export const cliPath = path.join(repoRoot, 'dist/cli/main.js');
 
 /** The real Toxiproxy: on PATH, or the project-local copy .ci/ensure-deps installs. */
 export function toxiproxyBinary(): string {

@@ -11,7 +11,7 @@ import { zookeeperAvailable } from '../../../cluster/zookeeper-db.js';
 import { longestGap, mustReopen, parseConcurrency } from '../../../jepsen-style/bench.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
-const main = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+const main = path.join(repoRoot, 'dist', 'cli', 'main.js');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'zabkit-bench-test-'));
 
 interface Row {

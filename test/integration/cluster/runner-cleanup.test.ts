@@ -13,7 +13,7 @@ import { locksOf } from '../../../cluster/ports.js';
 import { isAlive, waitFor } from '../../../cluster/proc.js';
 import type { ClusterFile } from '../../../cluster/types.js';
 
-const cli = resolve(import.meta.dirname, '../../../dist/src/cli/main.js');
+const cli = resolve(import.meta.dirname, '../../../dist/cli/main.js');
 let dir: string | undefined;
 let runner: ResultPromise | undefined;
 

@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { executeTest } from '../../../jepsen-style/run-test.js';
-import { parseTestArgs } from '../../../src/cli/test.js';
+import { parseTestArgs } from '../../../cli/test.js';
 
 interface StoredResults {
   valid: unknown;

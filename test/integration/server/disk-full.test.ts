@@ -13,7 +13,7 @@ import { ZabClient } from '../../../src/client/zab-client.js';
 import { waitFor } from './harness.js';
 import { allocatePorts, type PortBlock } from '../../../cluster/ports.js';
 
-const mainJs = resolve(import.meta.dirname, '../../../dist/src/cli/main.js');
+const mainJs = resolve(import.meta.dirname, '../../../dist/cli/main.js');
 
 function startNode(dataDir: string, logFile: string, clientPort: number, peerPort: number): ChildProcess {
   return spawn(process.execPath, [mainJs, 'node', '--id', '1', '--peer-port', String(peerPort), '--client-port', String(clientPort),

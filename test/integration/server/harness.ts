@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { ZabClient, type Entry, type NodeStatusReply } from '../../../src/client/zab-client.js';
 import { allocatePorts, type PortBlock } from '../../../cluster/ports.js';
 
-const mainJs = resolve(import.meta.dirname, '../../../dist/src/cli/main.js');
+const mainJs = resolve(import.meta.dirname, '../../../dist/cli/main.js');
 
 export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {

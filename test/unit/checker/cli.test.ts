@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { registerCheckCommand } from '../../../src/cli/check.js';
-import { UsageError } from '../../../src/cli/exit.js';
+import { registerCheckCommand } from '../../../cli/check.js';
+import { UsageError } from '../../../cli/exit.js';
 import { H, z } from './builder.js';
 
 let dir = '';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../../src/cli/exit.js';
+import { UsageError } from '../../../cli/exit.js';
 import { faultPackages, parsePackages } from '../../../faults/packages.js';
 
 describe('--nemesis parsing', () => {

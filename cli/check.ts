@@ -7,9 +7,9 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { checkHistory } from '../../jepsen-style/checker.js';
-import { HistoryFormatError, readHistory } from '../../jepsen-style/history.js';
-import type { CheckResult } from '../../jepsen-style/types.js';
+import { checkHistory } from '../jepsen-style/checker.js';
+import { HistoryFormatError, readHistory } from '../jepsen-style/history.js';
+import type { CheckResult } from '../jepsen-style/types.js';
 import { exitCodeForValidity, exitCodes, UsageError } from './exit.js';
 
 /** A short human summary of a result (the verdict first). */

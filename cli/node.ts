@@ -1,10 +1,10 @@
 /** `zabkit node --config FILE` (or the same fields as flags): run one broadcast server in the foreground. */
 import { randomInt } from 'node:crypto';
 import type { Command } from 'commander';
-import { ConfigError, nodeConfigFromFile, nodeConfigFromFlags, type NodeFlags } from '../server/parse-config.js';
-import { InconsistentStateError } from '../server/durable.js';
-import { runNode } from '../server/replica.js';
-import { StorageError, WalCorruptionError } from '../server/wal.js';
+import { ConfigError, nodeConfigFromFile, nodeConfigFromFlags, type NodeFlags } from '../src/server/parse-config.js';
+import { InconsistentStateError } from '../src/server/durable.js';
+import { runNode } from '../src/server/replica.js';
+import { StorageError, WalCorruptionError } from '../src/server/wal.js';
 import { exitCodes, UsageError } from './exit.js';
 
 /** Operating errors that stop the server: one clear line, no stack. */

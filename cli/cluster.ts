@@ -5,10 +5,10 @@
  */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { cleanupStaleClusters, destroyCluster, readClusterFile } from '../../cluster/cluster-file.js';
-import { isAlive } from '../../cluster/proc.js';
-import { probeStatus, zxidHex } from '../../cluster/status-probe.js';
-import { createZabkitDb, maxNodes, teardownOnSignals } from '../../cluster/zabkit-db.js';
+import { cleanupStaleClusters, destroyCluster, readClusterFile } from '../cluster/cluster-file.js';
+import { isAlive } from '../cluster/proc.js';
+import { probeStatus, zxidHex } from '../cluster/status-probe.js';
+import { createZabkitDb, maxNodes, teardownOnSignals } from '../cluster/zabkit-db.js';
 import { intOption, UsageError } from './exit.js';
 
 const defaultDir = 'zabkit-cluster';

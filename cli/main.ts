@@ -2,7 +2,7 @@
 /**
  * `zabkit`: the one binary. This file is the composition root: it wires the server (src/) and the
  * testbed (cluster/, faults/, jepsen-style/) into commander commands. Each command lives in its own
- * file under src/cli/ and registers itself here.
+ * file under cli/ and registers itself here.
  *
  * Exit codes (Jepsen's): 0 valid, 1 invalid, 2 unknown, 254 bad arguments, 255 the tool failed.
  */

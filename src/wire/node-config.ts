@@ -1,6 +1,8 @@
 /**
- * The configuration of one server process (`zabkit node --config FILE`, or the same fields as flags).
- * The cluster launcher (cluster/) writes one such JSON file per node.
+ * The configuration of one server process (`zabkit node --config FILE`, or the same fields as flags):
+ * a format shared across processes, like the peer and client protocols, so it lives in src/wire.
+ * The cluster launcher (cluster/) writes one such JSON file per node; the server parses it
+ * (src/server/parse-config.ts).
  */
 import type { PlantedBug, ServerId, Timing } from '../core/types.js';
 

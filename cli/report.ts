@@ -1,7 +1,7 @@
 /** `zabkit report RUN_DIR`: (re)build a run's index.html from its files. */
 import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { writeReport } from '../../jepsen-style/report/index.js';
+import { writeReport } from '../jepsen-style/report/index.js';
 import { UsageError } from './exit.js';
 
 export function registerReportCommand(program: Command): void {

@@ -1,7 +1,7 @@
 /** `zabkit serve [--store DIR] [--port P] [--host H]`: browse stored runs over HTTP (127.0.0.1 by default). */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { serve } from '../../jepsen-style/serve.js';
+import { serve } from '../jepsen-style/serve.js';
 import { intOption, UsageError } from './exit.js';
 
 export function registerServeCommand(program: Command): void {

@@ -4,9 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { ClusterFile, ClusterNode } from '../../cluster/types.js';
-import { zxidFromHex, zxidToHex } from '../core/zxid.js';
-import { ZabClient, type Entry } from '../client/zab-client.js';
+import type { ClusterFile, ClusterNode } from '../cluster/types.js';
+import { zxidFromHex, zxidToHex } from '../src/core/zxid.js';
+import { ZabClient, type Entry } from '../src/client/zab-client.js';
 import { UsageError } from './exit.js';
 
 function readCluster(file: string | undefined): ClusterFile {

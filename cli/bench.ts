@@ -4,8 +4,8 @@
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { formatBenchTable, parseConcurrency, runBench, writeBenchJson, benchLimits, type BenchSystem } from '../../jepsen-style/bench.js';
-import { repoRoot } from '../../cluster/zabkit-db.js';
+import { formatBenchTable, parseConcurrency, runBench, writeBenchJson, benchLimits, type BenchSystem } from '../jepsen-style/bench.js';
+import { repoRoot } from '../cluster/zabkit-db.js';
 import { intOption, UsageError } from './exit.js';
 
 interface BenchCliOptions {

@@ -5,9 +5,9 @@ import { Command } from 'commander';
 import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { exitCodeForValidity, exitCodes, intOption, UsageError } from './exit.js';
-import { plantedBugs } from '../core/types.js';
-import { runNightly } from '../../jepsen-style/nightly.js';
-import { executeTest, parseNemesisList, type TestCliOptions } from '../../jepsen-style/run-test.js';
+import { plantedBugs } from '../src/core/types.js';
+import { runNightly } from '../jepsen-style/nightly.js';
+import { executeTest, parseNemesisList, type TestCliOptions } from '../jepsen-style/run-test.js';
 
 const systems = ['zabkit', 'zookeeper'] as const;
 

@@ -7,10 +7,8 @@ export const exitCodes = {
   toolFailed: 255,
 } as const;
 
-/** A bad option or argument: the CLI prints the message and exits 254. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+import { UsageError } from '../jepsen-style/types.js';
+export { UsageError };
 
 export function exitCodeForValidity(valid: true | false | 'unknown'): number {
   if (valid === true) return exitCodes.valid;
