@@ -4,7 +4,7 @@
  * isolates the (new) leader; after healing, final reads of every node; the history must pass the
  * same checker that judges zabkit.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,7 +31,7 @@ describe.skipIf(!zookeeperAvailable())('zookeeper under faults (3 nodes, through
 
   afterAll(async () => {
     await cluster?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (dir && process.env['ZABKIT_KEEP_TEST_DIRS'] !== '1') rmSync(dir, { recursive: true, force: true });
   });
 
   it('survives a leader kill and an isolated leader; the checker accepts the history', async () => {
@@ -102,7 +102,14 @@ describe.skipIf(!zookeeperAvailable())('zookeeper under faults (3 nodes, through
     const reads = history.filter((op) => op.f === 'read' && op.type === 'ok');
     expect(reads).toHaveLength(3);
     expect(workload.counters.ok).toBeGreaterThan(50);
-    if (result.valid !== true) console.error(JSON.stringify(result, null, 2).slice(0, 4000));
+    if (result.valid !== true) {
+      console.error(JSON.stringify(result, null, 2).slice(0, 4000));
+      if (process.env['ZABKIT_KEEP_TEST_DIRS'] === '1') {
+        const kept = path.join(os.tmpdir(), `zabkit-zkf-history-${process.pid}.jsonl`);
+        writeFileSync(kept, history.map((op) => JSON.stringify(op)).join('\n') + '\n');
+        console.error(`history kept in ${kept}; node logs in ${dir}`);
+      }
+    }
     expect(result.valid).toBe(true);
   });
 });
