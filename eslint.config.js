@@ -25,6 +25,30 @@ export default tseslint.config(
     },
   },
   {
+    // The wire formats sit between the core and both ends of a connection: src/wire imports only
+    // src/core; the client library imports src/wire and src/core, never the server's shell.
+    files: ['src/wire/**/*.ts', 'src/client/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['**/server/*'], message: 'src/wire and src/client never import src/server: the shared formats live in src/wire.' },
+          { group: ['**/cli/*', '**/jepsen-style/*', '**/cluster/*', '**/faults/*', '**/bench/*', '**/test/*'], message: 'src/ imports only src/ and packages: the testbed and the CLI sit above it.' },
+        ],
+      }],
+    },
+  },
+  {
+    files: ['src/wire/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['**/server/*', '**/client/*'], message: 'src/wire imports only src/core: both ends of a connection import it.' },
+          { group: ['**/cli/*', '**/jepsen-style/*', '**/cluster/*', '**/faults/*', '**/bench/*', '**/test/*'], message: 'src/ imports only src/ and packages: the testbed and the CLI sit above it.' },
+        ],
+      }],
+    },
+  },
+  {
     // The testbed judges any system through its public ports, as a user would: never src/server.
     files: ['jepsen-style/**/*.ts', 'cluster/**/*.ts', 'faults/**/*.ts'],
     rules: {

@@ -12,9 +12,10 @@
  * Every await is bounded: each call takes a timeout and an AbortSignal.
  */
 import * as net from 'node:net';
-import { FrameDecoder } from '../server/framing.js';
 import { zxidToHex } from '../core/zxid.js';
-import { decodeEntries, encodeRequest, op, type Entry, type Hello, type NodeStatusReply } from './protocol.js';
+import { decodeEntries, encodeRequest, op, type Entry, type Hello, type NodeStatusReply } from '../wire/client-protocol.js';
+import { FrameDecoder } from '../wire/framing.js';
+import { maxClientFrameBytes } from '../wire/limits.js';
 
 export type { Entry, NodeStatusReply };
 
@@ -47,8 +48,6 @@ export interface ConnectOptions extends Endpoint, CallOptions {
 }
 
 export const defaultTimeouts = { connectMs: 5000, broadcastMs: 10_000, readMs: 30_000, statusMs: 5000 } as const;
-/** Frames from the server may be as large as a read chunk holding one maximal entry. */
-const maxServerFrameBytes = 16 * 1024 * 1024;
 /** Subscription reconnect backoff. */
 const resubscribeInitialMs = 50;
 const resubscribeMaxMs = 2000;
@@ -65,7 +64,7 @@ class Connection {
   private readonly pending = new Map<number, Pending>();
   private readonly deliverHandlers = new Map<number, (entries: Entry[]) => void>();
   private nextReqId = 1;
-  /** The first request id of the current session (protocol.ts "Session order"). */
+  /** The first request id of the current session (wire/client-protocol.ts "Session order"). */
   private sessionStartReqId = 1;
   closed = false;
   private closeError: Error | undefined;
@@ -76,7 +75,7 @@ class Connection {
   static open(endpoint: Endpoint, options: CallOptions = {}): Promise<Connection> {
     return bounded(options, defaultTimeouts.connectMs, `connect to ${endpoint.host}:${endpoint.port}`, ClientError, (settle) => {
       const socket = net.connect({ host: endpoint.host, port: endpoint.port, noDelay: true });
-      const decoder = new FrameDecoder(maxServerFrameBytes);
+      const decoder = new FrameDecoder(maxClientFrameBytes);
       const onData = (chunk: Buffer): void => {
         const frames = decoder.push(chunk);
         if (frames instanceof Error || frames.length === 0) {

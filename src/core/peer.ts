@@ -3,6 +3,13 @@
  *
  * Roles are step/tick pairs switched by become*(): LOOKING (Fast Leader Election), FOLLOWING and
  * LEADING, each walking the phases discovery → synchronization → broadcast (zab-protocol.md §2).
+ * Each role's state is an object (roles.ts) that its become*() creates fresh and binds to the
+ * role's step/tick functions, so nothing of one role can leak into the next; the fields left on
+ * ZabPeer are the ones that survive a role change, each saying why. The role functions stay
+ * methods here rather than one file per role: they share a dozen services of the peer (send,
+ * reject, the log, commit and delivery, the epochs, the client requests, become*), and a role
+ * file would need them all passed in, or would import peer.ts back to switch roles.
+ *
  * Output accumulates in one Ready batch (types.ts header gives the order the shell executes it);
  * `advance(ready)` tells the core that batch is durable, which is when the leader counts its own
  * ACKs (of proposals, and of NEWLEADER once its currentEpoch is on disk).
@@ -26,13 +33,16 @@
  */
 import { assert } from './assert.js';
 import { voteBeats, voteHasQuorum } from './election.js';
-import { forwardedRequestTimeoutSyncLimits, maxElectionRound, maxPayloadBytes, maxPendingClientRequests, maxPendingProposals, maxSessionLength } from './limits.js';
+import { forwardedRequestTimeoutSyncLimits, maxPayloadBytes, maxPendingClientRequests, maxPendingProposals, maxSessionLength } from './limits.js';
 import { followsContiguously, TxnLog } from './log.js';
+import { validateMessage } from './messages.js';
 import type { Prng } from './prng.js';
 import { isQuorum } from './quorum.js';
+import { FollowingState, LeadingState, LookingState, type Learner, type RoleState } from './roles.js';
+import { assertTiming } from './timing.js';
 import type {
   ClientReply, ClientRequest, DurableState, Envelope, Input, Message, PeerConfig, PeerStatus, PlantedBug,
-  Ready, ServerId, ServerState, TraceEvent, Txn, Vote, ZabPhase,
+  Ready, ServerId, TraceEvent, Txn, Vote, ZabPhase,
 } from './types.js';
 import type { Zxid } from './zxid.js';
 import { counterMax, counterOf, epochMax, epochOf, formatZxid, makeZxid } from './zxid.js';
@@ -63,52 +73,11 @@ class Outbox {
   }
 }
 
-/** Leader-side state of one learner (LearnerHandler). */
-type LearnerStage =
-  | 'registered' // FOLLOWERINFO received
-  | 'epoch-sent' // LEADERINFO sent
-  | 'epoch-acked' // ACKEPOCH received, waiting for the leader's currentEpoch
-  | 'syncing' // sync stream + NEWLEADER sent; in the forwarding set
-  | 'synced' // ACK of NEWLEADER received; its ACKs count
-  | 'uptodate'; // UPTODATE sent
-interface Learner {
-  readonly id: ServerId;
-  stage: LearnerStage;
-  acceptedEpoch: number;
-  lastZxid: Zxid;
-  lastHeardTick: number;
-  /**
-   * The leader's last zxid when its sync stream was queued: the learner's ACK of NEWLEADER says it
-   * durably holds the leader's log up to here (its own prefix, the DIFF/TRUNC/SNAP stream), so it
-   * counts as the learner's ACK of every outstanding proposal up to here. Without it, a learner
-   * that had logged a proposal but whose ACK was lost (a crash after the fsync, a reset link)
-   * rejoins by a DIFF that starts after that proposal and never ACKs it: commits stall for good.
-   */
-  syncedUpTo: Zxid;
-  /** The tick the learner's ACK of NEWLEADER arrived (SyncLimitCheck counts from it). */
-  syncedTick: number;
-  /** Forwarded requests of this learner held back while the leader is at maxPendingProposals. */
-  held: number;
-}
-
-interface Outstanding {
-  readonly zxid: Zxid;
-  readonly acks: Set<ServerId>;
-  /** The tick it was proposed (SyncLimitCheck). */
-  readonly proposedTick: number;
-}
-
 interface PendingClient {
   readonly request: ClientRequest;
   proposed: boolean;
   /** The tick the request was proposed (leader) or forwarded (follower): it expires after forwardedRequestTimeoutSyncLimits. */
   readonly sinceTick: number;
-}
-
-/** A forwarded request the leader holds back until a proposal slot frees up (never dropped in silence: FIFO per session). */
-interface HeldRequest {
-  readonly from: ServerId;
-  readonly request: ClientRequest;
 }
 
 export class ZabPeer {
@@ -118,86 +87,53 @@ export class ZabPeer {
   private readonly prng: Prng;
   private readonly bugs: ReadonlySet<PlantedBug>;
 
-  // durable image (what the shell has persisted or is about to persist)
+  /** The current role's state, created by its become*() (roles.ts). Assigned by becomeLooking in the constructor. */
+  private role!: RoleState;
+  private tickFn!: () => void;
+  private stepFn!: (from: ServerId, message: Message) => void;
+
+  // Survives every role change: the server's own state, whatever its role.
+  /** Durable image (what the shell has persisted or is about to persist): a role change persists nothing by itself. */
   private acceptedEpoch: number;
   private currentEpoch: number;
+  /** The log; a SNAP stages a new one (FollowingState.snap) and leaveRole puts the old one back if it is abandoned. */
   private log: TxnLog;
-  /** SNAP in progress: the log being replaced (restored if the sync fails); the new one is written at NEWLEADER in one batch. */
-  private snapBackup: readonly Txn[] | undefined = undefined;
-  /** commitZxid before a SNAP began, restored if the SNAP is abandoned. */
-  private snapCommitBackup: Zxid = 0;
-
-  // volatile
-  private state: ServerState = 'looking';
-  private phase: ZabPhase = 'election';
-  private leader: ServerId | undefined = undefined;
+  /** What this server knows committed: a new leader's sync only ever moves it on (or a TRUNC/abandoned SNAP cuts it back). */
   private commitZxid: Zxid = 0;
-  /** Highest zxid emitted in Ready.committed by this incarnation. */
+  /** Highest zxid emitted in Ready.committed by this incarnation: nothing is delivered twice, whatever the role. */
   private deliveredZxid: Zxid = 0;
+  /** The clock: roles measure their timeouts from ticks taken here. */
   private tickCount = 0;
+  /** The batch being built and the one in flight: the shell's contract does not depend on the role. */
   private out = new Outbox();
   private inflight: { ready: Ready; actions: Action[] } | undefined = undefined;
-  /** Client requests of this server waiting for their commit, by session/seq. */
+  /** Client requests of this server waiting for their commit, by session/seq: leaveRole answers them, nothing carries them over. */
   private readonly pendingClients = new Map<string, PendingClient>();
-  /** Sessions closed by a non-ok reply (types.ts ClientReply); forgotten on 'session-ended'. */
+  /** Sessions closed by a non-ok reply (types.ts ClientReply): a session stays closed across roles until 'session-ended'. */
   private readonly closedSessions = new Set<string>();
-
-  // LOOKING (FLE)
-  private round = 0;
-  private proposal: Vote;
-  private readonly recvset = new Map<ServerId, Vote>();
-  private readonly outOfElection = new Map<ServerId, { vote: Vote; state: ServerState }>();
-  private resendCountdown = 0;
-  private finalizeCountdown: number | undefined = undefined;
-  /** The vote that made the current leader; answered to LOOKING servers while FOLLOWING/LEADING. */
-  private electedVote: Vote;
   /**
-   * FOLLOWERINFOs received while LOOKING (a follower that finalized first), by sender: if this
-   * server then becomes the leader, they register at once instead of after the follower's next
-   * repeat (notificationResendTicks later). Dropped when the sender's stream breaks or it says it
-   * is LOOKING again, and cleared on every new election.
+   * The FLE round (logicalclock): each election starts one above the last, and FOLLOWING/LEADING
+   * servers answer LOOKING ones with it, so it outlives the election that set it.
    */
-  private readonly earlyFollowerInfos = new Map<ServerId, { acceptedEpoch: number; lastZxid: Zxid }>();
-
-  // FOLLOWING
-  private leaderEpoch = 0;
-  private lastHeardFromLeaderTick = 0;
-  /** When the follower last sent FOLLOWERINFO (it repeats it until LEADERINFO arrives); undefined: not yet. */
-  private followerInfoSentTick: number | undefined = undefined;
-  private syncMode: 'DIFF' | 'TRUNC' | 'SNAP' | undefined = undefined;
-  private newLeaderReceived = false;
+  private round = 0;
   /**
    * Backoff after giving up on a leader for a protocol reason (a refused LEADERINFO, an
    * unexpected message): FLE re-elects the same leader at once, so without it the refusal loops
    * at network speed. The first FOLLOWERINFO to that leader waits `2^(refusals-1)` ticks, capped.
+   * It spans the LOOKING role between two attempts to follow, so it lives here; a successful sync
+   * (UPTODATE) clears it.
    */
   private refusedLeader: { leader: ServerId; refusals: number; untilTick: number } | undefined = undefined;
-
-  // LEADING
-  private readonly learners = new Map<ServerId, Learner>();
-  private newEpoch: number | undefined = undefined;
-  private readonly epochAcks = new Set<ServerId>();
-  private readonly newLeaderAcks = new Set<ServerId>();
-  private leadingSinceTick = 0;
-  private nextPingTick = 0;
-  private outstanding: Outstanding[] = [];
-  private lastProposedZxid: Zxid = 0;
-  private held: HeldRequest[] = [];
   /**
    * The highest acceptedEpoch a learner reported, kept across elections: a leader whose epoch is
    * below it steps down (the learner could never ACK it), and the next epoch it proposes is above it.
    */
   private highestLearnerAcceptedEpoch = 0;
 
-  private tickFn: () => void = () => this.tickLooking();
-  private stepFn: (from: ServerId, message: Message) => void = (from, m) => this.stepLooking(from, m);
-
   constructor(config: PeerConfig, durable: DurableState, prng: Prng) {
     assert(config.servers.includes(config.id), 'config.servers must include config.id');
     assert(new Set(config.servers).size === config.servers.length, 'duplicate server ids');
-    const t = config.timing;
-    assert(t.initLimitTicks >= 1 && t.syncLimitTicks >= 1 && t.finalizeWaitTicks >= 0 &&
-      t.notificationResendTicks >= 1 && t.pingIntervalTicks >= 1, 'bad timing');
+    assertTiming(config.timing);
     assert(durable.acceptedEpoch >= durable.currentEpoch, 'acceptedEpoch < currentEpoch (loadDataBase refuses to start)');
     for (let i = 1; i < durable.log.length; i++) assert(durable.log[i - 1]!.zxid < durable.log[i]!.zxid, 'log not in zxid order');
     this.id = config.id;
@@ -208,8 +144,6 @@ export class ZabPeer {
     this.acceptedEpoch = durable.acceptedEpoch;
     this.currentEpoch = durable.currentEpoch;
     this.log = new TxnLog(durable.log);
-    this.proposal = this.initialVote();
-    this.electedVote = this.proposal;
     this.becomeLooking('start');
   }
 
@@ -222,7 +156,7 @@ export class ZabPeer {
         this.tickFn();
         return;
       case 'message': {
-        const reason = invalidMessage(input.message);
+        const reason = validateMessage(input.message);
         if (!this.servers.includes(input.from) || input.from === this.id) {
           this.reject(input.from, input.message?.type, 'not a peer');
         } else if (reason !== undefined) {
@@ -276,14 +210,17 @@ export class ZabPeer {
     const actions = this.inflight.actions;
     this.inflight = undefined;
     for (const action of actions) {
-      if (action.kind === 'appended') this.onOwnAppendDurable(action.epoch, action.zxids);
-      else this.onOwnEpochDurable(action.epoch);
+      // Both are the leader's own ACKs: they count only for the leadership (and epoch) that made them.
+      const role = this.role;
+      if (role.kind !== 'leading' || role.newEpoch !== action.epoch) continue;
+      if (action.kind === 'appended') this.onOwnAppendDurable(role, action.zxids);
+      else this.onOwnEpochDurable(role);
     }
   }
 
   status(): PeerStatus {
     return {
-      id: this.id, state: this.state, phase: this.phase, leader: this.leader,
+      id: this.id, state: this.role.kind, phase: this.role.phase, leader: this.leaderOf(this.role),
       acceptedEpoch: this.promisedEpoch(), currentEpoch: this.joinedEpoch(),
       lastZxid: this.log.lastZxid(), commitZxid: this.commitZxid, round: this.round,
     };
@@ -314,17 +251,29 @@ export class ZabPeer {
     this.event({ type: 'rejected', from, messageType: messageType ?? 'unknown', reason });
   }
 
-  private setState(state: ServerState, phase: ZabPhase, leader: ServerId | undefined): void {
-    this.state = state;
-    this.phase = phase;
-    this.leader = leader;
-    const epoch = state === 'leading' ? this.newEpoch ?? this.currentEpoch : state === 'following' ? this.leaderEpoch : this.currentEpoch;
-    this.event({ type: 'state', state, phase, epoch, leader });
+  private leaderOf(role: RoleState): ServerId | undefined {
+    return role.kind === 'looking' ? undefined : role.kind === 'following' ? role.leader : this.id;
+  }
+
+  /** The 'state' trace event for the role and phase `role` is in now. */
+  private announce(role: RoleState): void {
+    const epoch = role.kind === 'leading' ? role.newEpoch ?? this.currentEpoch : role.kind === 'following' ? role.leaderEpoch : this.currentEpoch;
+    this.event({ type: 'state', state: role.kind, phase: role.phase, epoch, leader: this.leaderOf(role) });
+  }
+
+  private enterPhase(role: FollowingState | LeadingState, phase: Exclude<ZabPhase, 'election'>): void {
+    role.phase = phase;
+    this.announce(role);
+  }
+
+  /** A SNAP is being received: the log in memory is staged, neither written nor delivered until NEWLEADER. */
+  private stagingSnap(): boolean {
+    return this.role.kind === 'following' && this.role.snap !== undefined;
   }
 
   private appendTxn(txn: Txn): void {
     this.log.append(txn);
-    if (this.snapBackup === undefined) this.out.append.push(txn);
+    if (!this.stagingSnap()) this.out.append.push(txn);
   }
 
   private truncateLog(after: Zxid): void {
@@ -379,7 +328,7 @@ export class ZabPeer {
   }
 
   private deliverUpTo(zxid: Zxid): void {
-    if (zxid <= this.deliveredZxid || this.snapBackup !== undefined) return;
+    if (zxid <= this.deliveredZxid || this.stagingSnap()) return;
     for (const txn of this.log.range(this.deliveredZxid, zxid)) {
       this.out.committed.push(txn);
       if (txn.originServer === this.id) {
@@ -402,6 +351,7 @@ export class ZabPeer {
 
   // ------------------------------------------------------------------ role switches
 
+  /** What leaving a role must do beyond dropping its state object: answer the clients, put back a log an unfinished SNAP replaced. */
   private leaveRole(): void {
     // Requests that may have been proposed can no longer be answered for sure.
     for (const [key, pending] of this.pendingClients) {
@@ -409,67 +359,56 @@ export class ZabPeer {
       this.replyToClient(pending.proposed ? { session, seq, type: 'unknown', reason: 'left broadcast' } : { session, seq, type: 'fail', reason: 'left broadcast' });
       this.pendingClients.delete(key);
     }
-    if (this.snapBackup !== undefined) {
-      this.log = new TxnLog(this.snapBackup);
-      this.snapBackup = undefined;
+    const role = this.role;
+    if (role.kind === 'following' && role.snap !== undefined) {
+      this.log = new TxnLog(role.snap.replacedLog);
       // COMMITs received during the aborted SNAP were about the staged log, not this one.
-      this.commitZxid = Math.min(this.snapCommitBackup, this.log.lastZxid());
+      this.commitZxid = Math.min(role.snap.replacedCommitZxid, this.log.lastZxid());
+      role.snap = undefined;
     }
-    this.learners.clear();
-    this.outstanding = [];
-    this.held = [];
-    this.newEpoch = undefined;
-    this.epochAcks.clear();
-    this.newLeaderAcks.clear();
-    this.syncMode = undefined;
-    this.newLeaderReceived = false;
-    this.finalizeCountdown = undefined;
+  }
+
+  /** The role, its tick/step functions (bound to its state) and the 'state' event change together, here. */
+  private switchTo(role: RoleState, tick: () => void, step: (from: ServerId, message: Message) => void): void {
+    this.role = role;
+    this.tickFn = tick;
+    this.stepFn = step;
+    this.announce(role);
   }
 
   private becomeLooking(reason: string): void {
-    if (reason !== 'start') this.event({ type: 'step-down', reason });
-    this.leaveRole();
-    this.tickFn = () => this.tickLooking();
-    this.stepFn = (from, m) => this.stepLooking(from, m);
-    this.setState('looking', 'election', undefined);
+    if (reason !== 'start') {
+      this.event({ type: 'step-down', reason });
+      this.leaveRole();
+    }
     this.round++;
-    this.proposal = this.initialVote();
-    this.recvset.clear();
-    this.outOfElection.clear();
-    this.earlyFollowerInfos.clear();
-    this.recvset.set(this.id, this.proposal);
-    this.sendNotifications();
-    this.checkElectionQuorum();
+    const looking = new LookingState(this.initialVote());
+    this.switchTo(looking, () => this.tickLooking(looking), (from, m) => this.stepLooking(looking, from, m));
+    looking.recvset.set(this.id, looking.proposal);
+    this.sendNotifications(looking);
+    this.checkElectionQuorum(looking);
   }
 
   private becomeFollowing(leader: ServerId, vote: Vote): void {
     this.leaveRole();
-    this.electedVote = vote;
-    this.tickFn = () => this.tickFollowing();
-    this.stepFn = (from, m) => this.stepFollowing(from, m);
-    this.leaderEpoch = 0;
-    this.lastHeardFromLeaderTick = this.tickCount;
-    this.setState('following', 'discovery', leader);
-    this.followerInfoSentTick = undefined;
+    const following = new FollowingState(leader, vote, this.tickCount);
+    this.switchTo(following, () => this.tickFollowing(following), (from, m) => this.stepFollowing(following, from, m));
     const backoff = this.refusedLeader?.leader === leader && this.tickCount < this.refusedLeader.untilTick;
-    if (!backoff) this.sendFollowerInfo(leader);
+    if (!backoff) this.sendFollowerInfo(following);
   }
 
-  private becomeLeading(vote: Vote): void {
+  /** `early`: the FOLLOWERINFOs the election kept (LookingState.earlyFollowerInfos). */
+  private becomeLeading(vote: Vote, early: LookingState['earlyFollowerInfos']): void {
     this.leaveRole();
-    this.electedVote = vote;
-    this.tickFn = () => this.tickLeading();
-    this.stepFn = (from, m) => this.stepLeading(from, m);
-    this.leadingSinceTick = this.tickCount;
-    this.nextPingTick = this.tickCount + this.config.timing.pingIntervalTicks;
-    this.lastProposedZxid = this.log.lastZxid();
-    this.setState('leading', 'discovery', this.id);
+    const leading = new LeadingState(vote, this.tickCount, this.tickCount + this.config.timing.pingIntervalTicks, this.log.lastZxid());
+    this.switchTo(leading, () => this.tickLeading(leading), (from, m) => this.stepLeading(leading, from, m));
     // Followers that finalized before us and already sent FOLLOWERINFO (stream order kept: each
     // is the latest message of its sender's current stream that concerns discovery).
-    const early = [...this.earlyFollowerInfos].sort((a, b) => a[0] - b[0]);
-    this.earlyFollowerInfos.clear();
-    for (const [from, info] of early) this.onFollowerInfo(from, info.acceptedEpoch, info.lastZxid);
-    this.maybeProposeEpoch();
+    for (const [from, info] of [...early].sort((a, b) => a[0] - b[0])) {
+      this.onFollowerInfo(leading, from, info.acceptedEpoch, info.lastZxid);
+      if (this.role !== leading) return; // stepped down (a learner promised a higher epoch)
+    }
+    this.maybeProposeEpoch(leading);
   }
 
   private onDisconnected(peer: ServerId): void {
@@ -477,42 +416,44 @@ export class ZabPeer {
     // them open the next stream (the shell drops those of a batch already being persisted).
     this.out.messages = this.out.messages.filter((envelope) => envelope.to !== peer);
     this.out.messagesAfterPersist = this.out.messagesAfterPersist.filter((envelope) => envelope.to !== peer);
-    this.earlyFollowerInfos.delete(peer);
-    if (this.state === 'following' && peer === this.leader) {
+    const role = this.role;
+    if (role.kind === 'looking') {
+      role.earlyFollowerInfos.delete(peer);
+    } else if (role.kind === 'following' && peer === role.leader) {
       this.becomeLooking('disconnected from leader');
-    } else if (this.state === 'leading' && this.learners.has(peer)) {
-      this.learners.delete(peer);
+    } else if (role.kind === 'leading') {
+      this.forgetLearner(role, peer);
     }
   }
 
   // ------------------------------------------------------------------ LOOKING: Fast Leader Election
 
-  private sendNotifications(): void {
+  private sendNotifications(looking: LookingState): void {
     for (const to of this.others()) {
-      this.send(to, { type: 'NOTIFICATION', vote: this.proposal, round: this.round, state: 'looking' });
+      this.send(to, { type: 'NOTIFICATION', vote: looking.proposal, round: this.round, state: 'looking' });
     }
     // Jitter (injected PRNG) keeps servers that restarted together from resending in lockstep.
-    this.resendCountdown = this.config.timing.notificationResendTicks + this.prng.int(2);
+    looking.resendCountdown = this.config.timing.notificationResendTicks + this.prng.int(2);
   }
 
-  private tickLooking(): void {
-    if (this.finalizeCountdown !== undefined) {
-      this.finalizeCountdown--;
-      if (this.finalizeCountdown <= 0) {
-        this.finalizeCountdown = undefined;
-        this.decide(this.proposal);
+  private tickLooking(looking: LookingState): void {
+    if (looking.finalizeCountdown !== undefined) {
+      looking.finalizeCountdown--;
+      if (looking.finalizeCountdown <= 0) {
+        looking.finalizeCountdown = undefined;
+        this.decide(looking, looking.proposal);
         return;
       }
     }
-    this.resendCountdown--;
-    if (this.resendCountdown <= 0) this.sendNotifications();
+    looking.resendCountdown--;
+    if (looking.resendCountdown <= 0) this.sendNotifications(looking);
   }
 
-  private stepLooking(from: ServerId, m: Message): void {
+  private stepLooking(looking: LookingState, from: ServerId, m: Message): void {
     if (m.type === 'FOLLOWERINFO') {
       // The sender elected us and finalized first; kept for becomeLeading (Learner.connectToLeader
       // would retry the connection; replaying it saves the repeat interval).
-      this.earlyFollowerInfos.set(from, { acceptedEpoch: m.acceptedEpoch, lastZxid: m.lastZxid });
+      looking.earlyFollowerInfos.set(from, { acceptedEpoch: m.acceptedEpoch, lastZxid: m.lastZxid });
       this.reject(from, m.type, 'looking (kept in case this server is elected)');
       return;
     }
@@ -520,103 +461,103 @@ export class ZabPeer {
       this.reject(from, m.type, 'looking');
       return;
     }
-    if (m.state === 'looking' || m.vote.leader !== this.id) this.earlyFollowerInfos.delete(from);
+    if (m.state === 'looking' || m.vote.leader !== this.id) looking.earlyFollowerInfos.delete(from);
     if (m.state === 'looking') {
       // What it said while FOLLOWING/LEADING is over: a stale LEADING entry would let a quorum be
       // counted for a server that no longer leads (two servers could then follow each other).
-      this.outOfElection.delete(from);
+      looking.outOfElection.delete(from);
       if (m.round > this.round) {
         this.round = m.round;
-        this.recvset.clear();
+        looking.recvset.clear();
         const mine = this.initialVote();
-        this.proposal = voteBeats(m.vote, mine) ? m.vote : mine;
-        this.recvset.set(this.id, this.proposal);
-        this.sendNotifications();
+        looking.proposal = voteBeats(m.vote, mine) ? m.vote : mine;
+        looking.recvset.set(this.id, looking.proposal);
+        this.sendNotifications(looking);
       } else if (m.round < this.round) {
         // The receiver thread answers a lagging LOOKING server with the current vote.
-        this.send(from, { type: 'NOTIFICATION', vote: this.proposal, round: this.round, state: 'looking' });
+        this.send(from, { type: 'NOTIFICATION', vote: looking.proposal, round: this.round, state: 'looking' });
         return;
-      } else if (voteBeats(m.vote, this.proposal)) {
-        this.proposal = m.vote;
-        this.recvset.set(this.id, this.proposal);
-        this.sendNotifications();
-      } else if (voteBeats(this.proposal, m.vote)) {
+      } else if (voteBeats(m.vote, looking.proposal)) {
+        looking.proposal = m.vote;
+        looking.recvset.set(this.id, looking.proposal);
+        this.sendNotifications(looking);
+      } else if (voteBeats(looking.proposal, m.vote)) {
         // Same round, worse vote: the sender has not seen ours (e.g. our notification reached it
         // while it was still FOLLOWING the dead leader and was answered, not counted). Tell it now
         // rather than at our next resend. Votes only grow within a round, so this terminates.
-        this.send(from, { type: 'NOTIFICATION', vote: this.proposal, round: this.round, state: 'looking' });
+        this.send(from, { type: 'NOTIFICATION', vote: looking.proposal, round: this.round, state: 'looking' });
       }
-      this.recvset.set(from, m.vote);
-      this.checkElectionQuorum();
+      looking.recvset.set(from, m.vote);
+      this.checkElectionQuorum(looking);
       return;
     }
     // FOLLOWING / LEADING sender (receivedFollowingNotification).
     if (m.round === this.round) {
-      this.recvset.set(from, m.vote);
-      if (voteHasQuorum(this.recvset, m.vote, this.servers) && this.checkLeader(m.vote.leader, from, m.state)) {
-        this.decide(m.vote);
+      looking.recvset.set(from, m.vote);
+      if (voteHasQuorum(looking.recvset, m.vote, this.servers) && this.checkLeader(looking, m.vote.leader, from, m.state)) {
+        this.decide(looking, m.vote);
         return;
       }
     }
-    this.outOfElection.set(from, { vote: m.vote, state: m.state });
+    looking.outOfElection.set(from, { vote: m.vote, state: m.state });
     const supporters: ServerId[] = [];
-    for (const [id, n] of this.outOfElection) if (n.vote.leader === m.vote.leader) supporters.push(id);
-    const leaderClaims = this.outOfElection.get(m.vote.leader)?.state === 'leading';
+    for (const [id, n] of looking.outOfElection) if (n.vote.leader === m.vote.leader) supporters.push(id);
+    const leaderClaims = looking.outOfElection.get(m.vote.leader)?.state === 'leading';
     if (m.vote.leader !== this.id && isQuorum(supporters, this.servers) && leaderClaims) {
       this.round = Math.max(this.round, m.round);
-      this.decide(m.vote);
+      this.decide(looking, m.vote);
     }
   }
 
   /** checkLeader: the proposed leader must be me, or have told us itself that it is LEADING. */
-  private checkLeader(leader: ServerId, from: ServerId, state: ServerState): boolean {
+  private checkLeader(looking: LookingState, leader: ServerId, from: ServerId, state: 'following' | 'leading'): boolean {
     if (leader === this.id) return true;
     if (from === leader && state === 'leading') return true;
-    return this.outOfElection.get(leader)?.state === 'leading';
+    return looking.outOfElection.get(leader)?.state === 'leading';
   }
 
-  private checkElectionQuorum(): void {
-    if (voteHasQuorum(this.recvset, this.proposal, this.servers)) {
-      if (this.finalizeCountdown === undefined) {
+  private checkElectionQuorum(looking: LookingState): void {
+    if (voteHasQuorum(looking.recvset, looking.proposal, this.servers)) {
+      if (looking.finalizeCountdown === undefined) {
         if (this.config.timing.finalizeWaitTicks === 0) {
-          this.decide(this.proposal);
+          this.decide(looking, looking.proposal);
           return;
         }
-        this.finalizeCountdown = this.config.timing.finalizeWaitTicks;
+        looking.finalizeCountdown = this.config.timing.finalizeWaitTicks;
       }
     } else {
-      this.finalizeCountdown = undefined;
+      looking.finalizeCountdown = undefined;
     }
   }
 
-  private decide(vote: Vote): void {
+  private decide(looking: LookingState, vote: Vote): void {
     this.event({ type: 'elected', leader: vote.leader, round: this.round, vote });
-    if (vote.leader === this.id) this.becomeLeading(vote);
+    if (vote.leader === this.id) this.becomeLeading(vote, looking.earlyFollowerInfos);
     else this.becomeFollowing(vote.leader, vote);
   }
 
   /** FOLLOWING/LEADING: answer a LOOKING server with the vote that elected our leader. */
-  private answerLooking(from: ServerId, m: Message): boolean {
+  private answerLooking(role: FollowingState | LeadingState, from: ServerId, m: Message): boolean {
     if (m.type !== 'NOTIFICATION') return false;
     if (m.state === 'looking') {
-      this.send(from, { type: 'NOTIFICATION', vote: this.electedVote, round: this.round, state: this.state });
+      this.send(from, { type: 'NOTIFICATION', vote: role.electedVote, round: this.round, state: role.kind });
     }
     return true;
   }
 
   // ------------------------------------------------------------------ FOLLOWING
 
-  private tickFollowing(): void {
-    const limit = this.phase === 'broadcast' ? this.config.timing.syncLimitTicks : this.config.timing.initLimitTicks;
-    if (this.tickCount - this.lastHeardFromLeaderTick > limit) return this.becomeLooking('leader silent');
-    if (this.phase === 'broadcast') this.expirePendingClients();
+  private tickFollowing(following: FollowingState): void {
+    const limit = following.phase === 'broadcast' ? this.config.timing.syncLimitTicks : this.config.timing.initLimitTicks;
+    if (this.tickCount - following.lastHeardFromLeaderTick > limit) return this.becomeLooking('leader silent');
+    if (following.phase === 'broadcast') this.expirePendingClients();
     // Learner.connectToLeader retries: the elected leader may still be LOOKING (it finalizes later
     // than we did) and refuse our FOLLOWERINFO, so repeat it until LEADERINFO arrives; after a
     // refusal, the first one waits for the backoff.
-    if (this.phase === 'discovery' && this.leaderEpoch === 0 && this.leader !== undefined) {
-      const backoff = this.refusedLeader?.leader === this.leader ? this.refusedLeader.untilTick : 0;
-      const due = this.followerInfoSentTick === undefined ? backoff : this.followerInfoSentTick + this.config.timing.notificationResendTicks;
-      if (this.tickCount >= due) this.sendFollowerInfo(this.leader);
+    if (following.phase === 'discovery' && following.leaderEpoch === 0) {
+      const backoff = this.refusedLeader?.leader === following.leader ? this.refusedLeader.untilTick : 0;
+      const due = following.followerInfoSentTick === undefined ? backoff : following.followerInfoSentTick + this.config.timing.notificationResendTicks;
+      if (this.tickCount >= due) this.sendFollowerInfo(following);
     }
   }
 
@@ -636,36 +577,36 @@ export class ZabPeer {
     }
   }
 
-  private sendFollowerInfo(leader: ServerId): void {
-    this.followerInfoSentTick = this.tickCount;
-    this.send(leader, { type: 'FOLLOWERINFO', acceptedEpoch: this.promisedEpoch(), lastZxid: this.log.lastZxid() });
+  private sendFollowerInfo(following: FollowingState): void {
+    following.followerInfoSentTick = this.tickCount;
+    this.send(following.leader, { type: 'FOLLOWERINFO', acceptedEpoch: this.promisedEpoch(), lastZxid: this.log.lastZxid() });
   }
 
-  private stepFollowing(from: ServerId, m: Message): void {
-    if (m.type === 'NOTIFICATION' && from === this.leader && m.state === 'looking' && m.round > this.round) {
+  private stepFollowing(following: FollowingState, from: ServerId, m: Message): void {
+    if (m.type === 'NOTIFICATION' && from === following.leader && m.state === 'looking' && m.round > this.round) {
       // Our leader stepped down and started a new election (its round moved past ours): join it
       // now rather than after syncLimit of silence. A LOOKING vote of an older round is stale.
       this.becomeLooking('leader is looking');
-      return this.stepLooking(from, m);
+      return this.stepFn(from, m);
     }
-    if (this.answerLooking(from, m)) return;
-    if (from !== this.leader) {
+    if (this.answerLooking(following, from, m)) return;
+    if (from !== following.leader) {
       this.reject(from, m.type, 'not my leader');
       return;
     }
     // Only what a leader sends proves it leads: a FOLLOWERINFO from "our leader" (it follows us, or
     // someone) must not keep us waiting on it, or two servers can follow each other for good.
     if (!leaderMessageTypes.has(m.type)) return this.reject(from, m.type, 'unexpected at follower');
-    this.lastHeardFromLeaderTick = this.tickCount;
+    following.lastHeardFromLeaderTick = this.tickCount;
     switch (m.type) {
-      case 'LEADERINFO': return this.onLeaderInfo(m.epoch);
-      case 'DIFF': case 'TRUNC': case 'SNAP': return this.onSyncStart(m);
-      case 'PROPOSAL': return this.onFollowerProposal(m.epoch, m.txn);
-      case 'COMMIT': return this.onFollowerCommit(m.epoch, m.zxid);
-      case 'NEWLEADER': return this.onNewLeader(m.epoch);
-      case 'UPTODATE': return this.onUpToDate(m.epoch, m.commitZxid);
+      case 'LEADERINFO': return this.onLeaderInfo(following, m.epoch);
+      case 'DIFF': case 'TRUNC': case 'SNAP': return this.onSyncStart(following, m);
+      case 'PROPOSAL': return this.onFollowerProposal(following, m.epoch, m.txn);
+      case 'COMMIT': return this.onFollowerCommit(following, m.epoch, m.zxid);
+      case 'NEWLEADER': return this.onNewLeader(following, m.epoch);
+      case 'UPTODATE': return this.onUpToDate(following, m.epoch, m.commitZxid);
       case 'PING':
-        if (m.epoch !== this.leaderEpoch) return this.reject(from, m.type, 'wrong epoch');
+        if (m.epoch !== following.leaderEpoch) return this.reject(from, m.type, 'wrong epoch');
         this.send(from, { type: 'PONG', epoch: m.epoch });
         return;
       default:
@@ -673,37 +614,36 @@ export class ZabPeer {
     }
   }
 
-  private dropLeader(messageType: string, reason: string): void {
-    this.reject(this.leader, messageType, reason);
-    const leader = this.leader!;
+  private dropLeader(following: FollowingState, messageType: string, reason: string): void {
+    const leader = following.leader;
+    this.reject(leader, messageType, reason);
     const refusals = this.refusedLeader?.leader === leader ? this.refusedLeader.refusals + 1 : 1;
     const waitTicks = Math.min(2 ** (refusals - 1), Math.max(1, Math.floor(this.config.timing.initLimitTicks / 2)));
     this.refusedLeader = { leader, refusals, untilTick: this.tickCount + waitTicks };
     this.becomeLooking(reason);
   }
 
-  private onLeaderInfo(epoch: number): void {
-    if (this.phase !== 'discovery' || this.leaderEpoch !== 0) return this.reject(this.leader, 'LEADERINFO', 'unexpected');
+  private onLeaderInfo(following: FollowingState, epoch: number): void {
+    if (following.phase !== 'discovery' || following.leaderEpoch !== 0) return this.reject(following.leader, 'LEADERINFO', 'unexpected');
     const lastZxid = this.log.lastZxid();
     const promised = this.promisedEpoch();
     if (epoch > promised) {
-      this.leaderEpoch = epoch;
+      following.leaderEpoch = epoch;
       this.persistAcceptedEpoch(epoch);
-      this.send(this.leader!, { type: 'ACKEPOCH', epoch, currentEpoch: this.joinedEpoch(), lastZxid }, true);
+      this.send(following.leader, { type: 'ACKEPOCH', epoch, currentEpoch: this.joinedEpoch(), lastZxid }, true);
     } else if (epoch === promised) {
-      this.leaderEpoch = epoch;
-      this.send(this.leader!, { type: 'ACKEPOCH', epoch, currentEpoch: -1, lastZxid }, true);
+      following.leaderEpoch = epoch;
+      this.send(following.leader, { type: 'ACKEPOCH', epoch, currentEpoch: -1, lastZxid }, true);
     } else {
-      this.dropLeader('LEADERINFO', 'epoch older than acceptedEpoch');
+      this.dropLeader(following, 'LEADERINFO', 'epoch older than acceptedEpoch');
     }
   }
 
-  private onSyncStart(m: Extract<Message, { type: 'DIFF' | 'TRUNC' | 'SNAP' }>): void {
-    if (this.phase !== 'discovery' || this.leaderEpoch === 0 || m.epoch !== this.leaderEpoch) {
-      return this.dropLeader(m.type, 'unexpected sync start');
+  private onSyncStart(following: FollowingState, m: Extract<Message, { type: 'DIFF' | 'TRUNC' | 'SNAP' }>): void {
+    if (following.phase !== 'discovery' || following.leaderEpoch === 0 || m.epoch !== following.leaderEpoch) {
+      return this.dropLeader(following, m.type, 'unexpected sync start');
     }
-    this.syncMode = m.type;
-    this.setState('following', 'synchronization', this.leader);
+    this.enterPhase(following, 'synchronization');
     if (m.type === 'TRUNC') {
       if (this.bugs.has('skip-truncate')) return; // planted bug ZOOKEEPER-1154: keep the suffix
       this.truncateLog(m.truncZxid);
@@ -711,46 +651,45 @@ export class ZabPeer {
       // The state is the log: it is replaced whole. The new log is staged in memory and written
       // at NEWLEADER in one batch (truncateAfter 0 + append), so a crash mid-SNAP leaves the old
       // log on disk, never a half-empty one (ZOOKEEPER-3642).
-      this.snapBackup = [...this.log.all()];
-      this.snapCommitBackup = this.commitZxid;
+      following.snap = { replacedLog: [...this.log.all()], replacedCommitZxid: this.commitZxid };
       this.log = new TxnLog([]);
       this.commitZxid = 0;
     }
   }
 
-  private onFollowerProposal(epoch: number, txn: Txn): void {
-    if (epoch !== this.leaderEpoch || this.phase === 'discovery') return this.dropLeader('PROPOSAL', 'unexpected proposal');
+  private onFollowerProposal(following: FollowingState, epoch: number, txn: Txn): void {
+    if (epoch !== following.leaderEpoch || following.phase === 'discovery') return this.dropLeader(following, 'PROPOSAL', 'unexpected proposal');
     const last = this.log.lastZxid();
-    if (epochOf(txn.zxid) > this.leaderEpoch || !followsContiguously(last, txn.zxid)) {
-      return this.dropLeader('PROPOSAL', 'zxid not the next one');
+    if (epochOf(txn.zxid) > following.leaderEpoch || !followsContiguously(last, txn.zxid)) {
+      return this.dropLeader(following, 'PROPOSAL', 'zxid not the next one');
     }
     this.appendTxn(txn);
     // Proposals of the sync stream (before NEWLEADER) are acknowledged by the ACK of NEWLEADER
     // (the leader counts it for everything up to Learner.syncedUpTo); later ones one by one.
-    if (this.phase === 'broadcast') {
-      this.ackProposal(txn.zxid);
+    if (following.phase === 'broadcast') {
+      this.ackProposal(following, txn.zxid);
       if (this.bugs.has('deliver-before-commit')) this.deliverUpTo(txn.zxid);
-    } else if (this.newLeaderReceived && epochOf(txn.zxid) === this.leaderEpoch) {
-      this.ackProposal(txn.zxid);
+    } else if (following.newLeaderReceived && epochOf(txn.zxid) === following.leaderEpoch) {
+      this.ackProposal(following, txn.zxid);
     }
   }
 
-  private ackProposal(zxid: Zxid): void {
-    const ack: Message = { type: 'ACK', epoch: this.leaderEpoch, zxid };
+  private ackProposal(following: FollowingState, zxid: Zxid): void {
+    const ack: Message = { type: 'ACK', epoch: following.leaderEpoch, zxid };
     if (this.bugs.has('ack-before-fsync')) {
       this.out.deferSync = true;
-      this.send(this.leader!, ack);
+      this.send(following.leader, ack);
     } else {
-      this.send(this.leader!, ack, true);
+      this.send(following.leader, ack, true);
     }
   }
 
-  private onFollowerCommit(epoch: number, zxid: Zxid): void {
-    if (epoch !== this.leaderEpoch || this.phase === 'discovery') return this.dropLeader('COMMIT', 'unexpected commit');
-    if (!this.log.has(zxid)) return this.dropLeader('COMMIT', 'commit of an unknown zxid');
-    if (this.phase === 'broadcast') {
+  private onFollowerCommit(following: FollowingState, epoch: number, zxid: Zxid): void {
+    if (epoch !== following.leaderEpoch || following.phase === 'discovery') return this.dropLeader(following, 'COMMIT', 'unexpected commit');
+    if (!this.log.has(zxid)) return this.dropLeader(following, 'COMMIT', 'commit of an unknown zxid');
+    if (following.phase === 'broadcast') {
       const oldestPending = this.log.range(this.commitZxid, this.log.lastZxid())[0];
-      if (oldestPending === undefined || oldestPending.zxid !== zxid) return this.dropLeader('COMMIT', 'commit does not match the oldest pending proposal');
+      if (oldestPending === undefined || oldestPending.zxid !== zxid) return this.dropLeader(following, 'COMMIT', 'commit does not match the oldest pending proposal');
     } else if (zxid <= this.commitZxid) {
       return;
     }
@@ -758,14 +697,14 @@ export class ZabPeer {
     this.commitUpTo(zxid);
   }
 
-  private onNewLeader(epoch: number): void {
-    if (this.phase !== 'synchronization' || this.newLeaderReceived || epoch !== this.leaderEpoch) {
-      return this.dropLeader('NEWLEADER', 'unexpected NEWLEADER');
+  private onNewLeader(following: FollowingState, epoch: number): void {
+    if (following.phase !== 'synchronization' || following.newLeaderReceived || epoch !== following.leaderEpoch) {
+      return this.dropLeader(following, 'NEWLEADER', 'unexpected NEWLEADER');
     }
-    this.newLeaderReceived = true;
-    if (this.snapBackup !== undefined) {
-      const removed = this.snapBackup.length;
-      this.snapBackup = undefined;
+    following.newLeaderReceived = true;
+    if (following.snap !== undefined) {
+      const removed = following.snap.replacedLog.length;
+      following.snap = undefined;
       this.out.truncateAfter = 0;
       this.out.append = [...this.log.all()];
       this.event({ type: 'truncated', after: 0, removed });
@@ -774,63 +713,62 @@ export class ZabPeer {
     // ZOOKEEPER-3911/4643/4646: the synced entries are already in this batch's (or an earlier
     // batch's) append; the shell makes them durable, then currentEpoch, then sends the ACK.
     this.persistCurrentEpoch(epoch);
-    this.send(this.leader!, { type: 'ACK', epoch, zxid: makeZxid(epoch, 0) }, true);
+    this.send(following.leader, { type: 'ACK', epoch, zxid: makeZxid(epoch, 0) }, true);
   }
 
-  private onUpToDate(epoch: number, commitZxid: Zxid): void {
-    if (this.phase !== 'synchronization' || !this.newLeaderReceived || epoch !== this.leaderEpoch) {
-      return this.dropLeader('UPTODATE', 'unexpected UPTODATE');
+  private onUpToDate(following: FollowingState, epoch: number, commitZxid: Zxid): void {
+    if (following.phase !== 'synchronization' || !following.newLeaderReceived || epoch !== following.leaderEpoch) {
+      return this.dropLeader(following, 'UPTODATE', 'unexpected UPTODATE');
     }
     this.commitUpTo(commitZxid);
     this.refusedLeader = undefined;
-    this.setState('following', 'broadcast', this.leader);
+    this.enterPhase(following, 'broadcast');
   }
 
   // ------------------------------------------------------------------ LEADING
 
-  private maybeProposeEpoch(): void {
-    if (this.newEpoch !== undefined) return;
-    const connected = [this.id, ...this.learners.keys()];
+  private maybeProposeEpoch(leading: LeadingState): void {
+    if (leading.newEpoch !== undefined) return;
+    const connected = [this.id, ...leading.learners.keys()];
     if (!isQuorum(connected, this.servers)) return;
     let max = Math.max(this.promisedEpoch(), this.highestLearnerAcceptedEpoch);
-    for (const l of this.learners.values()) max = Math.max(max, l.acceptedEpoch);
+    for (const l of leading.learners.values()) max = Math.max(max, l.acceptedEpoch);
     if (max + 1 > epochMax) return this.becomeLooking('epoch space exhausted');
     const epoch = max + 1;
-    this.newEpoch = epoch;
+    leading.newEpoch = epoch;
     this.persistAcceptedEpoch(epoch);
-    for (const l of this.learners.values()) this.sendLeaderInfo(l);
-    this.event({ type: 'state', state: 'leading', phase: 'discovery', epoch, leader: this.id });
-    this.maybeFinishDiscovery();
+    for (const l of leading.learners.values()) this.sendLeaderInfo(leading, l);
+    this.announce(leading);
+    this.maybeFinishDiscovery(leading);
   }
 
-  private sendLeaderInfo(l: Learner): void {
-    assert(this.newEpoch !== undefined);
+  private sendLeaderInfo(leading: LeadingState, l: Learner): void {
+    assert(leading.newEpoch !== undefined);
     l.stage = 'epoch-sent';
-    this.send(l.id, { type: 'LEADERINFO', epoch: this.newEpoch }, true);
+    this.send(l.id, { type: 'LEADERINFO', epoch: leading.newEpoch }, true);
   }
 
-  private tickLeading(): void {
+  private tickLeading(leading: LeadingState): void {
     const t = this.config.timing;
-    if (this.phase !== 'broadcast') {
-      if (this.tickCount - this.leadingSinceTick > t.initLimitTicks) return this.becomeLooking('could not establish epoch within initLimit');
+    if (leading.phase !== 'broadcast') {
+      if (this.tickCount - leading.leadingSinceTick > t.initLimitTicks) return this.becomeLooking('could not establish epoch within initLimit');
     }
-    for (const l of [...this.learners.values()]) {
-      const inBroadcast = l.stage === 'synced' || l.stage === 'uptodate';
-      const limit = inBroadcast ? t.syncLimitTicks : t.initLimitTicks;
-      if (this.tickCount - l.lastHeardTick > limit) this.learners.delete(l.id);
+    for (const l of [...leading.learners.values()]) {
+      const limit = inBroadcast(l) ? t.syncLimitTicks : t.initLimitTicks;
+      if (this.tickCount - l.lastHeardTick > limit) this.forgetLearner(leading, l.id);
     }
-    if (this.phase === 'broadcast') {
-      this.syncLimitCheck();
+    if (leading.phase === 'broadcast') {
+      this.syncLimitCheck(leading);
       const alive = [this.id];
-      for (const l of this.learners.values()) if (l.stage === 'synced' || l.stage === 'uptodate') alive.push(l.id);
+      for (const l of leading.learners.values()) if (inBroadcast(l)) alive.push(l.id);
       if (!isQuorum(alive, this.servers)) return this.becomeLooking('not sufficient followers synced');
       this.expirePendingClients();
     }
-    if (this.tickCount >= this.nextPingTick) {
-      this.nextPingTick = this.tickCount + t.pingIntervalTicks;
-      for (const l of this.learners.values()) {
-        if (this.newEpoch !== undefined && l.stage !== 'registered') {
-          this.send(l.id, { type: 'PING', epoch: this.newEpoch, commitZxid: this.commitZxid });
+    if (this.tickCount >= leading.nextPingTick) {
+      leading.nextPingTick = this.tickCount + t.pingIntervalTicks;
+      for (const l of leading.learners.values()) {
+        if (leading.newEpoch !== undefined && l.stage !== 'registered') {
+          this.send(l.id, { type: 'PING', epoch: leading.newEpoch, commitZxid: this.commitZxid });
         }
       }
     }
@@ -842,95 +780,105 @@ export class ZabPeer {
    * an ACK that will not come: the learner times out, rejoins, and its ACK of NEWLEADER covers the
    * proposal; if too few learners remain, the leader steps down.
    */
-  private syncLimitCheck(): void {
+  private syncLimitCheck(leading: LeadingState): void {
     const limit = this.config.timing.syncLimitTicks;
-    for (const l of [...this.learners.values()]) {
-      if (l.stage !== 'synced' && l.stage !== 'uptodate') continue;
-      const owed = this.outstanding.find((o) => !o.acks.has(l.id));
+    for (const l of [...leading.learners.values()]) {
+      if (!inBroadcast(l)) continue;
+      const owed = leading.outstanding.find((o) => !o.acks.has(l.id));
       if (owed === undefined || this.tickCount - Math.max(owed.proposedTick, l.syncedTick) <= limit) continue;
-      this.dropLearner(l, `no ACK of ${formatZxid(owed.zxid)} within syncLimit (SyncLimitCheck)`);
+      this.dropLearner(leading, l, `no ACK of ${formatZxid(owed.zxid)} within syncLimit (SyncLimitCheck)`);
     }
   }
 
   /** Ends the session with a learner (it times out and rejoins); its held requests go with it. */
-  private dropLearner(l: Learner, reason: string): void {
-    this.learners.delete(l.id);
-    if (l.held > 0) this.held = this.held.filter((h) => h.from !== l.id);
+  private dropLearner(leading: LeadingState, l: Learner, reason: string): void {
+    this.forgetLearner(leading, l.id);
     this.event({ type: 'dropped', peer: l.id, reason });
   }
 
-  private stepLeading(from: ServerId, m: Message): void {
-    if (this.answerLooking(from, m)) return;
-    if (m.type === 'FOLLOWERINFO') return this.onFollowerInfo(from, m.acceptedEpoch, m.lastZxid);
-    const l = this.learners.get(from);
+  /**
+   * Every way a learner's session ends (a broken stream, a timeout, a drop, a new registration)
+   * takes its held requests with it: that session's clients are answered on the follower's side
+   * ('unknown' when it leaves broadcast), and none of them may be proposed for a learner gone.
+   */
+  private forgetLearner(leading: LeadingState, id: ServerId): void {
+    const l = leading.learners.get(id);
+    if (l === undefined) return;
+    leading.learners.delete(id);
+    if (l.held > 0) leading.held = leading.held.filter((h) => h.from !== id);
+  }
+
+  private stepLeading(leading: LeadingState, from: ServerId, m: Message): void {
+    if (this.answerLooking(leading, from, m)) return;
+    if (m.type === 'FOLLOWERINFO') return this.onFollowerInfo(leading, from, m.acceptedEpoch, m.lastZxid);
+    const l = leading.learners.get(from);
     if (l === undefined) return this.reject(from, m.type, 'no learner session');
     l.lastHeardTick = this.tickCount;
     switch (m.type) {
-      case 'ACKEPOCH': return this.onAckEpoch(l, m);
-      case 'ACK': return this.onAck(l, m.epoch, m.zxid);
+      case 'ACKEPOCH': return this.onAckEpoch(leading, l, m);
+      case 'ACK': return this.onAck(leading, l, m.epoch, m.zxid);
       case 'PONG':
-        if (m.epoch !== this.newEpoch) this.reject(from, m.type, 'wrong epoch');
+        if (m.epoch !== leading.newEpoch) this.reject(from, m.type, 'wrong epoch');
         return;
-      case 'REQUEST': return this.onForwardedRequest(l, m);
+      case 'REQUEST': return this.onForwardedRequest(leading, l, m);
       default:
         this.reject(from, m.type, 'unexpected at leader');
     }
   }
 
-  private onFollowerInfo(from: ServerId, acceptedEpoch: number, lastZxid: Zxid): void {
+  private onFollowerInfo(leading: LeadingState, from: ServerId, acceptedEpoch: number, lastZxid: Zxid): void {
     this.highestLearnerAcceptedEpoch = Math.max(this.highestLearnerAcceptedEpoch, acceptedEpoch);
-    if (this.newEpoch !== undefined && acceptedEpoch > this.newEpoch) {
+    if (leading.newEpoch !== undefined && acceptedEpoch > leading.newEpoch) {
       // The learner promised a higher epoch (an attempt to lead it failed) and can never ACK ours;
       // waiting would keep it out for good (and Learner.registerWithLeader loops on the refusal).
       // Zab moves on by a new epoch: step down; the next discovery proposes one above it.
-      return this.becomeLooking(`learner ${from} accepted epoch ${acceptedEpoch}, above this leader's ${this.newEpoch}`);
+      return this.becomeLooking(`learner ${from} accepted epoch ${acceptedEpoch}, above this leader's ${leading.newEpoch}`);
     }
     // A repeated FOLLOWERINFO (the follower repeats it until LEADERINFO arrives; FIFO puts every
     // repeat before its ACKEPOCH) is idempotent: answer it again, keep the session.
-    const known = this.learners.get(from);
+    const known = leading.learners.get(from);
     if (known && (known.stage === 'registered' || known.stage === 'epoch-sent') &&
         known.acceptedEpoch === acceptedEpoch && known.lastZxid === lastZxid) {
       known.lastHeardTick = this.tickCount;
-      if (known.stage === 'epoch-sent') this.sendLeaderInfo(known);
+      if (known.stage === 'epoch-sent') this.sendLeaderInfo(leading, known);
       return;
     }
     // A new registration replaces any previous session of that learner.
-    // Requests held for its previous session go with it (that session's clients were answered there).
-    if (this.learners.get(from)?.held) this.held = this.held.filter((h) => h.from !== from);
+    this.forgetLearner(leading, from);
     const l: Learner = { id: from, stage: 'registered', acceptedEpoch, lastZxid, lastHeardTick: this.tickCount, syncedUpTo: 0, syncedTick: this.tickCount, held: 0 };
-    this.learners.set(from, l);
-    if (this.newEpoch === undefined) this.maybeProposeEpoch();
-    else this.sendLeaderInfo(l);
+    leading.learners.set(from, l);
+    if (leading.newEpoch === undefined) this.maybeProposeEpoch(leading);
+    else this.sendLeaderInfo(leading, l);
   }
 
-  private onAckEpoch(l: Learner, m: Extract<Message, { type: 'ACKEPOCH' }>): void {
-    if (l.stage !== 'epoch-sent' || m.epoch !== this.newEpoch) return this.reject(l.id, m.type, 'unexpected ACKEPOCH');
+  private onAckEpoch(leading: LeadingState, l: Learner, m: Extract<Message, { type: 'ACKEPOCH' }>): void {
+    if (l.stage !== 'epoch-sent' || m.epoch !== leading.newEpoch) return this.reject(l.id, m.type, 'unexpected ACKEPOCH');
     // waitForEpochAck: a follower more recent than the leader means FLE went wrong: abandon.
     const joined = this.joinedEpoch();
     if (m.currentEpoch > joined || (m.currentEpoch === joined && m.lastZxid > this.log.lastZxid())) {
-      if (this.phase === 'discovery') return this.becomeLooking(`follower ${l.id} is more recent than the leader`);
+      if (leading.phase === 'discovery') return this.becomeLooking(`follower ${l.id} is more recent than the leader`);
       // Later joiner with a history the established leader lacks: it must be truncated/snapped below.
     }
     l.stage = 'epoch-acked';
     l.lastZxid = m.lastZxid;
-    if (m.currentEpoch !== -1) this.epochAcks.add(l.id);
-    if (this.phase === 'discovery') this.maybeFinishDiscovery();
-    else this.syncLearner(l);
+    if (m.currentEpoch !== -1) leading.epochAcks.add(l.id);
+    if (leading.phase === 'discovery') this.maybeFinishDiscovery(leading);
+    else this.syncLearner(leading, l);
   }
 
   /** waitForEpochAck done: persist currentEpoch, then synchronize every learner that acked. */
-  private maybeFinishDiscovery(): void {
-    if (this.phase !== 'discovery' || this.newEpoch === undefined) return;
-    if (!isQuorum([this.id, ...this.epochAcks], this.servers)) return;
-    this.persistCurrentEpoch(this.newEpoch);
-    this.out.actions.push({ kind: 'epoch-durable', epoch: this.newEpoch });
-    this.setState('leading', 'synchronization', this.id);
-    for (const other of this.learners.values()) if (other.stage === 'epoch-acked') this.syncLearner(other);
+  private maybeFinishDiscovery(leading: LeadingState): void {
+    if (leading.phase !== 'discovery' || leading.newEpoch === undefined) return;
+    if (!isQuorum([this.id, ...leading.epochAcks], this.servers)) return;
+    this.persistCurrentEpoch(leading.newEpoch);
+    this.out.actions.push({ kind: 'epoch-durable', epoch: leading.newEpoch });
+    this.enterPhase(leading, 'synchronization');
+    for (const other of leading.learners.values()) if (other.stage === 'epoch-acked') this.syncLearner(leading, other);
   }
 
   /** LearnerHandler.syncFollower + startForwarding + NEWLEADER. */
-  private syncLearner(l: Learner): void {
-    const epoch = this.newEpoch!;
+  private syncLearner(leading: LeadingState, l: Learner): void {
+    const epoch = leading.newEpoch!;
     const leaderLast = this.log.lastZxid();
     const peerLast = l.lastZxid;
     let mode: 'DIFF' | 'TRUNC' | 'SNAP';
@@ -962,95 +910,96 @@ export class ZabPeer {
     this.send(l.id, { type: 'NEWLEADER', epoch }, true);
   }
 
-  private onAck(l: Learner, epoch: number, zxid: Zxid): void {
-    if (epoch !== this.newEpoch) return this.reject(l.id, 'ACK', 'wrong epoch');
+  private onAck(leading: LeadingState, l: Learner, epoch: number, zxid: Zxid): void {
+    if (epoch !== leading.newEpoch) return this.reject(l.id, 'ACK', 'wrong epoch');
     if (counterOf(zxid) === 0) {
       if (l.stage !== 'syncing' || zxid !== makeZxid(epoch, 0)) return this.reject(l.id, 'ACK', 'unexpected NEWLEADER ack');
       l.stage = 'synced';
       l.syncedTick = this.tickCount;
-      this.newLeaderAcks.add(l.id);
+      leading.newLeaderAcks.add(l.id);
       // The ACK of NEWLEADER is sent once the learner's log is durable up to syncedUpTo.
-      for (const o of this.outstanding) if (o.zxid <= l.syncedUpTo) o.acks.add(l.id);
-      if (this.phase === 'broadcast') {
-        this.sendUpToDate(l);
-        this.tryCommit();
+      for (const o of leading.outstanding) if (o.zxid <= l.syncedUpTo) o.acks.add(l.id);
+      if (leading.phase === 'broadcast') {
+        this.sendUpToDate(leading, l);
+        this.tryCommit(leading);
       } else {
-        this.maybeEstablish();
+        this.maybeEstablish(leading);
       }
       return;
     }
-    if (l.stage !== 'synced' && l.stage !== 'uptodate') return this.reject(l.id, 'ACK', 'ack before NEWLEADER ack');
+    if (!inBroadcast(l)) return this.reject(l.id, 'ACK', 'ack before NEWLEADER ack');
     if (zxid <= this.commitZxid) return; // late ack of a committed proposal
-    const p = this.outstanding.find((o) => o.zxid === zxid);
+    const p = leading.outstanding.find((o) => o.zxid === zxid);
     if (p === undefined) return this.reject(l.id, 'ACK', 'unknown proposal');
     p.acks.add(l.id);
-    this.tryCommit();
+    this.tryCommit(leading);
   }
 
-  private onOwnEpochDurable(epoch: number): void {
-    if (this.state !== 'leading' || this.newEpoch !== epoch) return;
-    this.newLeaderAcks.add(this.id);
-    this.maybeEstablish();
+  /** The leader's currentEpoch is durable: its own ACK of NEWLEADER. */
+  private onOwnEpochDurable(leading: LeadingState): void {
+    leading.newLeaderAcks.add(this.id);
+    this.maybeEstablish(leading);
   }
 
   /** waitForNewLeaderAck → startZkServer: the initial history is committed; broadcast starts. */
-  private maybeEstablish(): void {
-    if (this.phase !== 'synchronization' || !this.newLeaderAcks.has(this.id)) return;
-    if (!isQuorum(this.newLeaderAcks, this.servers)) return;
-    this.setState('leading', 'broadcast', this.id);
-    this.lastProposedZxid = this.log.lastZxid();
+  private maybeEstablish(leading: LeadingState): void {
+    if (leading.phase !== 'synchronization' || !leading.newLeaderAcks.has(this.id)) return;
+    if (!isQuorum(leading.newLeaderAcks, this.servers)) return;
+    this.enterPhase(leading, 'broadcast');
+    leading.lastProposedZxid = this.log.lastZxid();
     this.commitUpTo(this.log.lastZxid());
-    for (const l of this.learners.values()) if (l.stage === 'synced') this.sendUpToDate(l);
+    for (const l of leading.learners.values()) if (l.stage === 'synced') this.sendUpToDate(leading, l);
   }
 
-  private sendUpToDate(l: Learner): void {
+  private sendUpToDate(leading: LeadingState, l: Learner): void {
     l.stage = 'uptodate';
-    this.send(l.id, { type: 'UPTODATE', epoch: this.newEpoch!, commitZxid: this.commitZxid });
+    this.send(l.id, { type: 'UPTODATE', epoch: leading.newEpoch!, commitZxid: this.commitZxid });
   }
 
-  private onOwnAppendDurable(epoch: number, zxids: readonly Zxid[]): void {
-    if (this.state !== 'leading' || this.newEpoch !== epoch || this.phase !== 'broadcast') return;
+  /** The leader's own proposals are durable: its own ACKs (those of a proposal it still has outstanding). */
+  private onOwnAppendDurable(leading: LeadingState, zxids: readonly Zxid[]): void {
+    if (leading.phase !== 'broadcast') return;
     for (const zxid of zxids) {
-      const p = this.outstanding.find((o) => o.zxid === zxid);
+      const p = leading.outstanding.find((o) => o.zxid === zxid);
       if (p !== undefined) p.acks.add(this.id);
     }
-    this.tryCommit();
+    this.tryCommit(leading);
   }
 
   /** tryToCommit: strictly in zxid order, each on a quorum of ACKs including the leader's own. */
-  private tryCommit(): void {
-    const epoch = this.newEpoch!;
-    while (this.outstanding.length > 0) {
-      const head = this.outstanding[0]!;
+  private tryCommit(leading: LeadingState): void {
+    const epoch = leading.newEpoch!;
+    while (leading.outstanding.length > 0) {
+      const head = leading.outstanding[0]!;
       const enough = this.bugs.has('commit-without-quorum') ? head.acks.has(this.id) : isQuorum(head.acks, this.servers) && head.acks.has(this.id);
       if (!enough) return;
-      this.outstanding.shift();
+      leading.outstanding.shift();
       this.commitUpTo(head.zxid);
-      for (const l of this.learners.values()) {
-        if (l.stage === 'syncing' || l.stage === 'synced' || l.stage === 'uptodate') this.send(l.id, { type: 'COMMIT', epoch, zxid: head.zxid });
-      }
+      for (const l of leading.learners.values()) if (forwardedTo(l)) this.send(l.id, { type: 'COMMIT', epoch, zxid: head.zxid });
     }
-    this.proposeHeld();
+    this.proposeHeld(leading);
   }
 
   /** Proposes held requests, in arrival order, while proposal slots are free. */
-  private proposeHeld(): void {
-    while (this.held.length > 0 && this.outstanding.length < maxPendingProposals && this.phase === 'broadcast') {
-      const { from, request } = this.held.shift()!;
+  private proposeHeld(leading: LeadingState): void {
+    while (leading.held.length > 0 && leading.outstanding.length < maxPendingProposals && leading.phase === 'broadcast') {
+      const { from, request } = leading.held.shift()!;
       if (from === this.id) {
         const pending = this.pendingClients.get(clientKey(request.session, request.seq));
         if (pending === undefined) continue; // expired while held: answered 'fail' already
         pending.proposed = true;
       } else {
-        this.learners.get(from)!.held--;
+        const learner = leading.learners.get(from);
+        assert(learner !== undefined, `a held request of learner ${from}, whose session is over`);
+        learner.held--;
       }
-      if (!this.propose(from, request)) return;
+      if (!this.propose(leading, from, request)) return;
     }
   }
 
-  private propose(originServer: ServerId, request: ClientRequest): boolean {
-    const epoch = this.newEpoch!;
-    const counter = epochOf(this.lastProposedZxid) === epoch ? counterOf(this.lastProposedZxid) + 1 : 1;
+  private propose(leading: LeadingState, originServer: ServerId, request: ClientRequest): boolean {
+    const epoch = leading.newEpoch!;
+    const counter = epochOf(leading.lastProposedZxid) === epoch ? counterOf(leading.lastProposedZxid) + 1 : 1;
     if (counter > counterMax) {
       this.becomeLooking('zxid counter exhausted (ZOOKEEPER-1277)');
       return false;
@@ -1058,21 +1007,19 @@ export class ZabPeer {
     const txn: Txn = {
       zxid: makeZxid(epoch, counter), originServer, originSession: request.session, originSeq: request.seq, data: request.data,
     };
-    this.lastProposedZxid = txn.zxid;
+    leading.lastProposedZxid = txn.zxid;
     this.appendTxn(txn);
     // Planted bug ack-before-fsync reaches the leader's own ACK too: it counts itself (in advance())
     // while its copy is not yet on disk, so a power loss can take every copy of a committed txn.
     if (this.bugs.has('ack-before-fsync')) this.out.deferSync = true;
-    this.outstanding.push({ zxid: txn.zxid, acks: new Set(), proposedTick: this.tickCount });
+    leading.outstanding.push({ zxid: txn.zxid, acks: new Set(), proposedTick: this.tickCount });
     const last = this.out.actions[this.out.actions.length - 1];
     if (last?.kind === 'appended' && last.epoch === epoch) {
       this.out.actions[this.out.actions.length - 1] = { kind: 'appended', epoch, zxids: [...last.zxids, txn.zxid] };
     } else {
       this.out.actions.push({ kind: 'appended', epoch, zxids: [txn.zxid] });
     }
-    for (const l of this.learners.values()) {
-      if (l.stage === 'syncing' || l.stage === 'synced' || l.stage === 'uptodate') this.send(l.id, { type: 'PROPOSAL', epoch, txn });
-    }
+    for (const l of leading.learners.values()) if (forwardedTo(l)) this.send(l.id, { type: 'PROPOSAL', epoch, txn });
     return true;
   }
 
@@ -1083,17 +1030,22 @@ export class ZabPeer {
    * follower could not have sent, is a broken learner: its session ends (it times out, rejoins,
    * and answers its clients 'unknown').
    */
-  private onForwardedRequest(l: Learner, m: Extract<Message, { type: 'REQUEST' }>): void {
-    if (this.phase !== 'broadcast' || m.epoch !== this.newEpoch || l.stage !== 'uptodate') return this.dropLearner(l, 'REQUEST outside broadcast');
-    if (m.data.length > maxPayloadBytes || m.session.length > maxSessionLength) return this.dropLearner(l, 'REQUEST over the limits');
+  private onForwardedRequest(leading: LeadingState, l: Learner, m: Extract<Message, { type: 'REQUEST' }>): void {
+    if (leading.phase !== 'broadcast' || m.epoch !== leading.newEpoch || l.stage !== 'uptodate') return this.dropLearner(leading, l, 'REQUEST outside broadcast');
+    if (m.data.length > maxPayloadBytes || m.session.length > maxSessionLength) return this.dropLearner(leading, l, 'REQUEST over the limits');
     const request: ClientRequest = { session: m.session, seq: m.seq, data: m.data };
-    if (this.outstanding.length < maxPendingProposals && this.held.length === 0) {
-      this.propose(l.id, request);
+    if (this.hasFreeProposalSlot(leading)) {
+      this.propose(leading, l.id, request);
       return;
     }
-    if (l.held >= maxPendingClientRequests) return this.dropLearner(l, 'more requests held than a follower may have pending');
+    if (l.held >= maxPendingClientRequests) return this.dropLearner(leading, l, 'more requests held than a follower may have pending');
     l.held++;
-    this.held.push({ from: l.id, request });
+    leading.held.push({ from: l.id, request });
+  }
+
+  /** A new request may be proposed at once: a slot is free and none is held before it (FIFO). */
+  private hasFreeProposalSlot(leading: LeadingState): boolean {
+    return leading.outstanding.length < maxPendingProposals && leading.held.length === 0;
   }
 
   // ------------------------------------------------------------------ client requests
@@ -1102,23 +1054,34 @@ export class ZabPeer {
     const fail = (reason: string): void => {
       this.replyToClient({ session: request.session, seq: request.seq, type: 'fail', reason });
     };
+    const role = this.role;
     if (this.closedSessions.has(request.session)) return fail('session closed by an earlier failed or unknown request');
-    if (this.phase !== 'broadcast') return fail('not in broadcast');
+    if (role.phase !== 'broadcast') return fail('not in broadcast');
     if (request.data.length > maxPayloadBytes) return fail('payload too large');
     if (request.session.length > maxSessionLength) return fail('session name too long');
     const key = clientKey(request.session, request.seq);
     if (this.pendingClients.has(key)) return fail('duplicate request');
     if (this.pendingClients.size >= maxPendingClientRequests) return fail('too many pending requests');
-    if (this.state === 'leading') {
-      const proposeNow = this.outstanding.length < maxPendingProposals && this.held.length === 0;
+    if (role.kind === 'leading') {
+      const proposeNow = this.hasFreeProposalSlot(role);
       this.pendingClients.set(key, { request, proposed: proposeNow, sinceTick: this.tickCount });
-      if (proposeNow) this.propose(this.id, request);
-      else this.held.push({ from: this.id, request });
+      if (proposeNow) this.propose(role, this.id, request);
+      else role.held.push({ from: this.id, request });
     } else {
       this.pendingClients.set(key, { request, proposed: true, sinceTick: this.tickCount });
-      this.send(this.leader!, { type: 'REQUEST', epoch: this.leaderEpoch, session: request.session, seq: request.seq, data: request.data });
+      this.send(role.leader, { type: 'REQUEST', epoch: role.leaderEpoch, session: request.session, seq: request.seq, data: request.data });
     }
   }
+}
+
+/** A learner in broadcast: its ACK of NEWLEADER arrived, so its ACKs count (and it may owe some). */
+function inBroadcast(l: Learner): boolean {
+  return l.stage === 'synced' || l.stage === 'uptodate';
+}
+
+/** A learner in the forwarding set (startForwarding, from its NEWLEADER on): it gets every PROPOSAL and COMMIT. */
+function forwardedTo(l: Learner): boolean {
+  return l.stage === 'syncing' || inBroadcast(l);
 }
 
 /** What a leader sends a follower (discovery, sync, broadcast): only these refresh the follower's leader timer. */
@@ -1126,53 +1089,4 @@ const leaderMessageTypes: ReadonlySet<Message['type']> = new Set(['LEADERINFO', 
 
 function clientKey(session: string, seq: number): string {
   return `${seq}:${session}`;
-}
-
-function isZxid(z: unknown): boolean {
-  return typeof z === 'number' && Number.isSafeInteger(z) && z >= 0 && epochOf(z) <= epochMax;
-}
-
-function isEpoch(e: unknown): boolean {
-  return typeof e === 'number' && Number.isSafeInteger(e) && e >= 0 && e <= epochMax;
-}
-
-/** Shape check of remote input: returns why it is malformed, or undefined. Never throws. */
-function invalidMessage(m: unknown): string | undefined {
-  if (typeof m !== 'object' || m === null) return 'not an object';
-  const msg = m as Record<string, unknown>;
-  switch (msg['type']) {
-    case 'NOTIFICATION': {
-      const v = msg['vote'] as Record<string, unknown> | undefined;
-      if (typeof v !== 'object' || v === null || !Number.isSafeInteger(v['leader']) || !isZxid(v['zxid']) || !isEpoch(v['peerEpoch'])) return 'bad vote';
-      if (!Number.isSafeInteger(msg['round']) || (msg['round'] as number) < 0 || (msg['round'] as number) > maxElectionRound ||
-        !['looking', 'following', 'leading'].includes(msg['state'] as string)) return 'bad notification';
-      return undefined;
-    }
-    case 'FOLLOWERINFO':
-      return isEpoch(msg['acceptedEpoch']) && isZxid(msg['lastZxid']) ? undefined : 'bad FOLLOWERINFO';
-    case 'LEADERINFO': case 'NEWLEADER': case 'PONG':
-      return isEpoch(msg['epoch']) ? undefined : 'bad epoch';
-    case 'ACKEPOCH':
-      return isEpoch(msg['epoch']) && (msg['currentEpoch'] === -1 || isEpoch(msg['currentEpoch'])) && isZxid(msg['lastZxid']) ? undefined : 'bad ACKEPOCH';
-    case 'DIFF': case 'SNAP':
-      return isEpoch(msg['epoch']) && isZxid(msg['lastZxid']) ? undefined : 'bad sync';
-    case 'TRUNC':
-      return isEpoch(msg['epoch']) && isZxid(msg['truncZxid']) ? undefined : 'bad TRUNC';
-    case 'UPTODATE': case 'PING':
-      return isEpoch(msg['epoch']) && isZxid(msg['commitZxid']) ? undefined : 'bad commitZxid';
-    case 'ACK': case 'COMMIT':
-      return isEpoch(msg['epoch']) && isZxid(msg['zxid']) ? undefined : 'bad zxid';
-    case 'PROPOSAL': {
-      const t = msg['txn'] as Record<string, unknown> | undefined;
-      if (!isEpoch(msg['epoch']) || typeof t !== 'object' || t === null) return 'bad PROPOSAL';
-      if (!isZxid(t['zxid']) || !Number.isSafeInteger(t['originServer']) || typeof t['originSession'] !== 'string' ||
-        !Number.isSafeInteger(t['originSeq']) || !(t['data'] instanceof Uint8Array)) return 'bad txn';
-      if (t['data'].length > maxPayloadBytes || t['originSession'].length > maxSessionLength) return 'txn over the limits';
-      return undefined;
-    }
-    case 'REQUEST':
-      return isEpoch(msg['epoch']) && typeof msg['session'] === 'string' && Number.isSafeInteger(msg['seq']) && msg['data'] instanceof Uint8Array ? undefined : 'bad REQUEST';
-    default:
-      return 'unknown type';
-  }
 }

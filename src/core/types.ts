@@ -16,26 +16,14 @@
  * A crash between any two steps is safe; that order is the fsync discipline of
  * zab-protocol.md §2.9 (F1, F3, F4, F5).
  */
+import type { Envelope, Message, ServerId, ServerState, Txn, Vote } from './messages.js';
 import type { Zxid } from './zxid.js';
 export type { Zxid } from './zxid.js';
+/** Messages and the nouns they carry live in messages.ts; re-exported so this stays the one contract to import. */
+export type { Envelope, Message, MessageType, ServerId, ServerState, Txn, Vote } from './messages.js';
 
-export type ServerId = number;
-
-/** The three server states of Zab (QuorumPeer.ServerState), plus the phase inside them. */
-export type ServerState = 'looking' | 'following' | 'leading';
+/** The phase inside a server state (ServerState: messages.ts). */
 export type ZabPhase = 'election' | 'discovery' | 'synchronization' | 'broadcast';
-
-/** One entry of the replicated log: a proposal with its origin, so the origin server can answer its client. */
-export interface Txn {
-  readonly zxid: Zxid;
-  /** The server whose client sent it. */
-  readonly originServer: ServerId;
-  /** The client session on that server (unique per server incarnation; see shell). */
-  readonly originSession: string;
-  /** The client's sequence number in that session. */
-  readonly originSeq: number;
-  readonly data: Uint8Array;
-}
 
 /** A client's request to broadcast `data`, as the shell hands it to the core. */
 export interface ClientRequest {
@@ -59,46 +47,6 @@ export type ClientReply =
   | { readonly session: string; readonly seq: number; readonly type: 'ok'; readonly zxid: Zxid }
   | { readonly session: string; readonly seq: number; readonly type: 'fail'; readonly reason: string }
   | { readonly session: string; readonly seq: number; readonly type: 'unknown'; readonly reason: string };
-
-/** A vote of Fast Leader Election: ordered by (peerEpoch, zxid, leader) — totalOrderPredicate. */
-export interface Vote {
-  readonly leader: ServerId;
-  readonly zxid: Zxid;
-  readonly peerEpoch: number;
-}
-
-/** Messages between servers. Names follow ZooKeeper's packet types. */
-export type Message =
-  // Fast Leader Election (lossy, may be duplicated)
-  | { readonly type: 'NOTIFICATION'; readonly vote: Vote; readonly round: number; readonly state: ServerState }
-  // Discovery
-  | { readonly type: 'FOLLOWERINFO'; readonly acceptedEpoch: number; readonly lastZxid: Zxid }
-  | { readonly type: 'LEADERINFO'; readonly epoch: number }
-  /** currentEpoch = -1 when the follower had already accepted this epoch (not counted as an epoch ack). */
-  | { readonly type: 'ACKEPOCH'; readonly epoch: number; readonly currentEpoch: number; readonly lastZxid: Zxid }
-  // Synchronization: one of DIFF/TRUNC/SNAP, then PROPOSAL/COMMIT stream, then NEWLEADER; UPTODATE after quorum
-  | { readonly type: 'DIFF'; readonly epoch: number; readonly lastZxid: Zxid }
-  | { readonly type: 'TRUNC'; readonly epoch: number; readonly truncZxid: Zxid }
-  /** SNAP: the follower drops its whole log; the full log follows as PROPOSAL/COMMIT (the state is the log). */
-  | { readonly type: 'SNAP'; readonly epoch: number; readonly lastZxid: Zxid }
-  | { readonly type: 'NEWLEADER'; readonly epoch: number }
-  | { readonly type: 'UPTODATE'; readonly epoch: number; readonly commitZxid: Zxid }
-  // Broadcast
-  | { readonly type: 'PROPOSAL'; readonly epoch: number; readonly txn: Txn }
-  /** ACK of a proposal, or with counter 0 the ACK of NEWLEADER. */
-  | { readonly type: 'ACK'; readonly epoch: number; readonly zxid: Zxid }
-  | { readonly type: 'COMMIT'; readonly epoch: number; readonly zxid: Zxid }
-  | { readonly type: 'PING'; readonly epoch: number; readonly commitZxid: Zxid }
-  | { readonly type: 'PONG'; readonly epoch: number }
-  /** A follower forwards a client's request to the leader. */
-  | { readonly type: 'REQUEST'; readonly epoch: number; readonly session: string; readonly seq: number; readonly data: Uint8Array };
-
-export type MessageType = Message['type'];
-
-export interface Envelope {
-  readonly to: ServerId;
-  readonly message: Message;
-}
 
 /** Inputs to `ZabPeer.step`. */
 export type Input =

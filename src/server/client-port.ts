@@ -1,6 +1,6 @@
 /**
  * The client port: broadcast (pipelined), read, subscribe, status, over length-prefixed frames
- * (protocol in src/client/protocol.ts). Each connection is one client session; session ids are
+ * (protocol in src/wire/client-protocol.ts). Each connection is one client session; session ids are
  * unique per server incarnation. Garbage closes the connection and is logged; the server keeps serving.
  */
 import { randomBytes } from 'node:crypto';
@@ -8,10 +8,13 @@ import * as net from 'node:net';
 import { assert } from '../core/assert.js';
 import type { ClientReply, Txn } from '../core/types.js';
 import { zxidToHex } from '../core/zxid.js';
-import { encodeEntries, encodeOk, encodeText, op, type Entry, type NodeStatusReply } from '../client/protocol.js';
-import { FrameDecoder } from './framing.js';
+import { maxPayloadBytes } from '../core/limits.js';
+import { encodeEntries, encodeOk, encodeText, op, type Entry, type NodeStatusReply } from '../wire/client-protocol.js';
+import { FrameDecoder } from '../wire/framing.js';
+import { maxClientFrameBytes } from '../wire/limits.js';
+import { boundPort, listen } from './listen.js';
 import type { Logger } from './logger.js';
-import { maxClientConnections, maxClientFrameBytes, maxClientSendBufferBytes, maxInFlightPerClient, maxPayloadBytes, readChunkBytes } from './limits.js';
+import { maxClientConnections, maxClientSendBufferBytes, maxInFlightPerClient, readChunkBytes } from './limits.js';
 
 /** The node's delivered sequence, in zxid order (committed entries handed to subscribers). */
 export class DeliveredLog {
@@ -56,7 +59,7 @@ interface Subscription {
 
 interface Session {
   readonly id: string;
-  /** Bumped by RESUME: the core's session is `${id}/${generation}` (protocol.ts "Session order"). */
+  /** Bumped by RESUME: the core's session is `${id}/${generation}` (wire/client-protocol.ts "Session order"). */
   generation: number;
   readonly socket: net.Socket;
   lastReqId: number;
@@ -86,20 +89,12 @@ export class ClientPort {
     this.server.maxConnections = maxClientConnections;
   }
 
-  async start(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    this.server.on('error', (error) => this.logger.error({ err: error }, 'client port error'));
+  start(): Promise<void> {
+    return listen(this.server, this.options.host, this.options.port, this.logger, 'client port');
   }
 
   get port(): number {
-    const address = this.server.address();
-    return typeof address === 'object' && address ? address.port : this.options.port;
+    return boundPort(this.server, this.options.port);
   }
 
   /** Sessions corked during the current batch; `flush` uncorks them (one write per connection per batch). */

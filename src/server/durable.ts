@@ -3,6 +3,7 @@
  * both epoch files, and refuse to start on an inconsistent image.
  */
 import * as path from 'node:path';
+import { assert } from '../core/assert.js';
 import type { DurableState, PlantedBug } from '../core/types.js';
 import { epochOf, zxidToHex } from '../core/zxid.js';
 import type { Logger } from './logger.js';
@@ -41,8 +42,10 @@ export async function loadDurableState(dataDir: string, bugs: readonly PlantedBu
         // the currentEpoch write. Entries of the accepted-but-not-current epoch were never ACKed
         // (ACKs leave only once currentEpoch is durable), so they are cut like a torn tail.
         const keep = recovered.txns.filter((txn) => epochOf(txn.zxid) <= currentEpoch);
-        const after = keep.length > 0 ? keep[keep.length - 1]!.zxid : 0;
+        const after = keep.at(-1)?.zxid ?? 0;
         const removed = await log.truncateAfter(after);
+        assert(removed === recovered.txns.length - keep.length && epochOf(log.lastZxid) <= currentEpoch,
+          `cutting after ${zxidToHex(after)} removed ${removed} of the ${recovered.txns.length - keep.length} entries above epoch ${currentEpoch}`);
         await log.sync();
         logger.warn({ currentEpoch, acceptedEpoch, after: zxidToHex(after), removed }, 'unacknowledged entries of an epoch not yet current cut from the log (crash inside NEWLEADER)');
         recovered = { ...recovered, txns: keep };

@@ -1,20 +1,8 @@
 /**
- * Every limit of the server shell and the client protocol, in one place, each with why.
- * (The core's own limits live in src/core.)
+ * Every limit of the server shell (queues, buffers, timeouts), in one place, each with why.
+ * The core's own limits (payload, session, pending proposals) live in src/core/limits.ts; the frame
+ * limits that the server and the client share live in src/wire/limits.ts.
  */
-
-/** Largest client payload accepted by broadcast: the core's own limit, so the shell and the core agree. */
-export { maxPayloadBytes } from '../core/limits.js';
-import { maxPayloadBytes } from '../core/limits.js';
-
-/** Largest peer frame: one PROPOSAL/REQUEST carrying a maximal payload, plus headers and session id. */
-export const maxPeerFrameBytes = maxPayloadBytes + 4096;
-
-/**
- * Largest client-port frame, either direction. Well above maxPayloadBytes so that an oversize
- * broadcast gets a clear 'fail' answer naming the limit instead of a closed connection.
- */
-export const maxClientFrameBytes = 16 * 1024 * 1024;
 
 /** Read replies are cut into frames of about this size, so a long log never needs one giant frame. */
 export const readChunkBytes = 256 * 1024;
@@ -46,9 +34,3 @@ export const connectTimeoutMs = 2000;
 
 /** Under the planted bug ack-before-fsync, a deferred batch reaches the disk this much later. */
 export const deferredSyncDelayMs = 200;
-
-/** Longest session id a peer may present in a PROPOSAL/REQUEST. */
-export const maxSessionIdBytes = 256;
-
-/** Largest JSON (control) peer message; anything larger is garbage. */
-export const maxControlMessageBytes = 64 * 1024;

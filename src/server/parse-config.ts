@@ -1,8 +1,10 @@
 /**
- * Building a NodeConfig from a JSON file or from command-line fields, with every field checked.
+ * Building a NodeConfig from a JSON file or from command-line fields, with every field checked, and
+ * the relations between fields too (timing: src/core/timing.ts; ports; peer ids).
  * Errors are ConfigError (the CLI turns them into usage errors, exit 254).
  */
 import { readFileSync } from 'node:fs';
+import { timingViolation } from '../core/timing.js';
 import { plantedBugs, type PlantedBug, type Timing } from '../core/types.js';
 import { defaultTickMs, defaultTiming, type NodeConfig, type PeerAddress } from '../wire/node-config.js';
 
@@ -58,13 +60,16 @@ function timing(raw: unknown): Timing {
   if (typeof raw !== 'object' || raw === null) throw new ConfigError('timing must be an object');
   const t = raw as Record<string, unknown>;
   const field = (name: keyof Timing, min: number): number => (t[name] === undefined ? defaultTiming[name] : int(`timing.${name}`, t[name], min, 1_000_000));
-  return {
+  const parsed: Timing = {
     initLimitTicks: field('initLimitTicks', 1),
     syncLimitTicks: field('syncLimitTicks', 1),
     finalizeWaitTicks: field('finalizeWaitTicks', 0),
     notificationResendTicks: field('notificationResendTicks', 1),
     pingIntervalTicks: field('pingIntervalTicks', 1),
   };
+  const violation = timingViolation(parsed);
+  if (violation !== undefined) throw new ConfigError(`timing: ${violation}`);
+  return parsed;
 }
 
 function string(name: string, raw: unknown): string {
@@ -84,13 +89,18 @@ export function nodeConfigFromObject(raw: unknown, randomSeed: () => number): No
   });
   const ids = new Set(peers.map((p) => p.id));
   if (ids.size !== peers.length || ids.has(id)) throw new ConfigError('peer ids must be distinct and differ from id');
+  const peerHost = o['peerHost'] === undefined ? '127.0.0.1' : string('peerHost', o['peerHost']);
+  const peerPort = int('peerPort', o['peerPort'], 0, 65535);
+  const clientHost = o['clientHost'] === undefined ? '127.0.0.1' : string('clientHost', o['clientHost']);
+  const clientPort = int('clientPort', o['clientPort'], 0, 65535);
+  if (peerPort !== 0 && peerPort === clientPort && peerHost === clientHost) throw new ConfigError(`peerPort and clientPort must differ (both ${peerPort} on ${peerHost})`);
   return {
     clusterId: o['clusterId'] === undefined ? 'zabkit' : string('clusterId', o['clusterId']),
     id,
-    peerHost: o['peerHost'] === undefined ? '127.0.0.1' : string('peerHost', o['peerHost']),
-    peerPort: int('peerPort', o['peerPort'], 0, 65535),
-    clientHost: o['clientHost'] === undefined ? '127.0.0.1' : string('clientHost', o['clientHost']),
-    clientPort: int('clientPort', o['clientPort'], 0, 65535),
+    peerHost,
+    peerPort,
+    clientHost,
+    clientPort,
     peers,
     dataDir: string('dataDir', o['dataDir']),
     ...(o['logFile'] === undefined ? {} : { logFile: string('logFile', o['logFile']) }),

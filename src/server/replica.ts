@@ -8,11 +8,14 @@
  * Inputs that arrive while a batch is being fsynced land in the next batch: that is the group commit.
  */
 import { existsSync } from 'node:fs';
+import { assert } from '../core/assert.js';
 import { createPrng } from '../core/prng.js';
+import { describeEvent } from '../core/describe.js';
+import { describeMessage } from '../core/messages.js';
 import { ZabPeer } from '../core/peer.js';
 import type { Input, PeerConfig, Ready, TraceEvent } from '../core/types.js';
 import { zxidToHex } from '../core/zxid.js';
-import type { NodeStatusReply } from '../client/protocol.js';
+import type { NodeStatusReply } from '../wire/client-protocol.js';
 import { ClientPort, DeliveredLog } from './client-port.js';
 import type { NodeConfig } from '../wire/node-config.js';
 import { loadDurableState } from './durable.js';
@@ -42,6 +45,7 @@ function testFreezeCommits(): boolean {
 // ------------------------------------------------------------------------------------------------
 
 export async function runNode(config: NodeConfig): Promise<RunningNode> {
+  assert(Number.isSafeInteger(config.tickMs) && config.tickMs > 0, `tickMs must be a positive whole number of milliseconds, got ${config.tickMs}`);
   const logger = createLogger(config.id, config.logFile, config.logLevel);
   logger.info({ config: { ...config, peers: config.peers.map((p) => `${p.id}@${p.host}:${p.port}`) }, seed: config.seed }, 'starting');
   let loaded: Awaited<ReturnType<typeof loadDurableState>>;
@@ -62,6 +66,16 @@ export async function runNode(config: NodeConfig): Promise<RunningNode> {
   return new Replica(config, logger, log, peer).start();
 }
 
+/** A promise with its resolve and reject (Promise.withResolvers, which Node 20 lacks). */
+function settleable(): { promise: Promise<void>; resolve(): void; reject(error: Error): void } {
+  let settle: { resolve(): void; reject(error: Error): void } | undefined;
+  const promise = new Promise<void>((resolve, reject) => {
+    settle = { resolve, reject };
+  });
+  assert(settle !== undefined, 'a Promise executor runs synchronously');
+  return { promise, ...settle };
+}
+
 class Replica {
   private readonly transport: PeerTransport;
   private readonly clientPort: ClientPort;
@@ -71,12 +85,8 @@ class Replica {
   private deferredTimer: NodeJS.Timeout | undefined;
   private pumping = false;
   private stopped = false;
-  private resolveDone!: () => void;
-  private rejectDone!: (error: Error) => void;
-  private readonly done = new Promise<void>((resolve, reject) => {
-    this.resolveDone = resolve;
-    this.rejectDone = reject;
-  });
+  private readonly finished = settleable();
+  private readonly done = this.finished.promise;
 
   constructor(
     private readonly config: NodeConfig,
@@ -89,7 +99,7 @@ class Replica {
     this.transport = new PeerTransport(config, logger, {
       onMessage: (from, message) => {
         if (message.type === 'DIFF' || message.type === 'TRUNC' || message.type === 'SNAP') {
-          this.roleLogger.info({ syncMode: message.type, from, message }, `sync from leader: ${message.type}`);
+          this.roleLogger.info({ syncMode: message.type, from, message: describeMessage(message) }, `sync from leader: ${message.type}`);
         }
         this.step({ kind: 'message', from, message });
       },
@@ -241,6 +251,9 @@ class Replica {
         case 'step-down':
           this.roleLogger.info({ reason: event.reason }, 'step down');
           break;
+        case 'dropped':
+          this.roleLogger.warn({ peer: event.peer, reason: event.reason }, describeEvent(event));
+          break;
       }
     }
   }
@@ -249,14 +262,14 @@ class Replica {
     if (this.stopped) return;
     this.logger.fatal({ err: error }, `fatal: ${error.message}`);
     this.shutdown();
-    this.rejectDone(error);
+    this.finished.reject(error);
   }
 
   private async stop(): Promise<void> {
     if (this.stopped) return this.done;
     this.logger.info('stopping');
     this.shutdown();
-    this.resolveDone();
+    this.finished.resolve();
     return this.done;
   }
 

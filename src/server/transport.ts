@@ -10,15 +10,17 @@
  * reports `disconnected(peer)`. Nothing is ever retransmitted across connections.
  */
 import * as net from 'node:net';
+import { assert } from '../core/assert.js';
 import type { Message, ServerId } from '../core/types.js';
 import type { PeerAddress } from '../wire/node-config.js';
-import { decodeHandshake, decodeMessage, DecodeError, encodeHandshakeFrame, encodeMessageFrame } from './codec.js';
-import { FrameDecoder } from './framing.js';
+import { FrameDecoder } from '../wire/framing.js';
+import { maxPeerFrameBytes } from '../wire/limits.js';
+import { decodeHandshake, decodeMessage, DecodeError, encodeHandshakeFrame, encodeMessageFrame } from '../wire/peer-codec.js';
+import { boundPort, listen } from './listen.js';
 import type { Logger } from './logger.js';
 import {
   connectTimeoutMs,
   handshakeTimeoutMs,
-  maxPeerFrameBytes,
   maxPeerPendingMessages,
   maxPeerSendBufferBytes,
   reconnectInitialMs,
@@ -72,24 +74,14 @@ export class PeerTransport {
   }
 
   async start(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.peerPort, this.options.peerHost, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    this.server.on('error', (error) => this.logger.error({ err: error }, 'peer port error'));
+    await listen(this.server, this.options.peerHost, this.options.peerPort, this.logger, 'peer port');
     for (const link of this.links.values()) this.connect(link);
   }
 
-  /** Queues `message` for `to`; bytes leave at `flush()`. */
+  /** Queues `message` for `to`, a configured peer (the core addresses no one else); bytes leave at `flush()`. */
   send(to: ServerId, message: Message): void {
     const link = this.links.get(to);
-    if (!link) {
-      this.logger.warn({ to, type: message.type }, 'message for an unknown peer dropped');
-      return;
-    }
+    assert(link !== undefined, `${message.type} addressed to server ${to}, which is not a configured peer of server ${this.options.id}`);
     const frame = this.encode(message);
     if (link.connected) {
       link.batch.push(frame);
@@ -142,8 +134,7 @@ export class PeerTransport {
 
   /** The peer port actually bound (useful with port 0). */
   get port(): number {
-    const address = this.server.address();
-    return typeof address === 'object' && address ? address.port : this.options.peerPort;
+    return boundPort(this.server, this.options.peerPort);
   }
 
   close(): void {

@@ -1,8 +1,10 @@
 /**
  * The durable state of one server: an append-only transaction log and the two epoch files.
  *
- * Log records: u32 bodyLength | u32 crc32(body) | body, where
- *   body = f64 zxid | u32 originServer | f64 originSeq | u16 sessionLength | session | data...
+ * Log records: u32 bodyLength | u32 crc32(body) | body, where body is the Txn in the one layout
+ * it also has in a PROPOSAL frame (src/wire/txn-layout.ts):
+ *   f64 zxid | u32 originServer | f64 originSeq | u16 sessionLength | session | data...
+ * Zxids strictly increase from record to record: `append` asserts it, recovery checks it.
  *
  * Group commit: `append` only encodes into user-space buffers; bytes reach the OS in `sync` (one
  * writev, then fdatasync), once per Ready batch. A kill -9 therefore loses exactly what a power cut
@@ -16,18 +18,19 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
+import { assert } from '../core/assert.js';
+import { maxPayloadBytes, maxSessionLength } from '../core/limits.js';
 import type { Txn } from '../core/types.js';
-import type { Zxid } from '../core/zxid.js';
-import { maxPayloadBytes, maxSessionIdBytes } from './limits.js';
+import { zxidToHex, type Zxid } from '../core/zxid.js';
+import { readTxn, txnBytes, txnFixedBytes, writeTxn } from '../wire/txn-layout.js';
 
 export const txnLogFileName = 'txnlog';
 export const acceptedEpochFileName = 'acceptedEpoch';
 export const currentEpochFileName = 'currentEpoch';
 
 const recordHeaderBytes = 8;
-const bodyFixedBytes = 22;
 /** Largest body a valid record can have; anything larger is corruption, not a torn write. */
-const maxRecordBodyBytes = bodyFixedBytes + maxSessionIdBytes + maxPayloadBytes;
+const maxRecordBodyBytes = txnFixedBytes + maxSessionLength + maxPayloadBytes;
 
 export class WalCorruptionError extends Error {
   override name = 'WalCorruptionError';
@@ -65,8 +68,8 @@ export function parseLog(file: string, data: Buffer): { txns: Txn[]; offsets: nu
     const bodyLength = data.readUInt32BE(offset);
     const crc = data.readUInt32BE(offset + 4);
     if (bodyLength === 0 && isAllZero(data, offset)) return { txns, offsets, validBytes: offset, tornTail: torn() };
-    if (bodyLength < bodyFixedBytes || bodyLength > maxRecordBodyBytes) {
-      throw new WalCorruptionError(file, offset, `record length ${bodyLength} is outside ${bodyFixedBytes}..${maxRecordBodyBytes}`);
+    if (bodyLength < txnFixedBytes || bodyLength > maxRecordBodyBytes) {
+      throw new WalCorruptionError(file, offset, `record length ${bodyLength} is outside ${txnFixedBytes}..${maxRecordBodyBytes}`);
     }
     const end = offset + recordHeaderBytes + bodyLength;
     if (end > data.length) return { txns, offsets, validBytes: offset, tornTail: torn() };
@@ -75,22 +78,13 @@ export function parseLog(file: string, data: Buffer): { txns: Txn[]; offsets: nu
       if (end === data.length) return { txns, offsets, validBytes: offset, tornTail: torn() };
       throw new WalCorruptionError(file, offset, 'CRC mismatch');
     }
-    const zxid = body.readDoubleBE(0);
-    const originServer = body.readUInt32BE(8);
-    const originSeq = body.readDoubleBE(12);
-    const sessionLength = body.readUInt16BE(20);
-    if (bodyFixedBytes + sessionLength > body.length) throw new WalCorruptionError(file, offset, 'session length beyond the record');
-    if (!Number.isSafeInteger(zxid) || zxid <= lastZxid) {
-      throw new WalCorruptionError(file, offset, `zxid ${zxid} does not follow ${lastZxid}`);
+    const txn = readTxn(body, 0);
+    if (typeof txn === 'string') throw new WalCorruptionError(file, offset, txn);
+    if (!Number.isSafeInteger(txn.zxid) || txn.zxid <= lastZxid) {
+      throw new WalCorruptionError(file, offset, `zxid ${txn.zxid} does not follow ${lastZxid}`);
     }
-    lastZxid = zxid;
-    txns.push({
-      zxid,
-      originServer,
-      originSeq,
-      originSession: body.toString('utf8', bodyFixedBytes, bodyFixedBytes + sessionLength),
-      data: new Uint8Array(body.subarray(bodyFixedBytes + sessionLength)),
-    });
+    lastZxid = txn.zxid;
+    txns.push(txn);
     offsets.push(offset);
     offset = end;
   }
@@ -102,21 +96,21 @@ function isAllZero(data: Buffer, from: number): boolean {
   return true;
 }
 
-/** Encodes records for `txns` into one buffer. Exported for tests. */
-export function encodeRecords(txns: readonly Txn[]): Buffer {
+/**
+ * Encodes records for `txns` into one buffer. Exported for tests. `after` is the zxid the first
+ * record follows (0: none); every zxid must be above the one before it, as recovery demands.
+ */
+export function encodeRecords(txns: readonly Txn[], after: Zxid = 0): Buffer {
   let total = 0;
-  for (const txn of txns) total += recordHeaderBytes + bodyFixedBytes + Buffer.byteLength(txn.originSession) + txn.data.length;
+  for (const txn of txns) total += recordHeaderBytes + txnBytes(txn);
   const out = Buffer.allocUnsafe(total);
   let offset = 0;
+  let lastZxid = after;
   for (const txn of txns) {
+    assert(Number.isSafeInteger(txn.zxid) && txn.zxid > lastZxid, `log append of zxid ${zxidToHex(txn.zxid)} after ${zxidToHex(lastZxid)}: zxids must increase`);
+    lastZxid = txn.zxid;
     const bodyStart = offset + recordHeaderBytes;
-    out.writeDoubleBE(txn.zxid, bodyStart);
-    out.writeUInt32BE(txn.originServer, bodyStart + 8);
-    out.writeDoubleBE(txn.originSeq, bodyStart + 12);
-    const sessionLength = out.write(txn.originSession, bodyStart + bodyFixedBytes, 'utf8');
-    out.writeUInt16BE(sessionLength, bodyStart + 20);
-    out.set(txn.data, bodyStart + bodyFixedBytes + sessionLength);
-    const end = bodyStart + bodyFixedBytes + sessionLength + txn.data.length;
+    const end = writeTxn(out, bodyStart, txn);
     out.writeUInt32BE(end - bodyStart, offset);
     out.writeUInt32BE(crc32(out.subarray(bodyStart, end)), offset + 4);
     offset = end;
@@ -180,7 +174,7 @@ export class TxnLog {
   /** Encodes `txns` into user-space buffers; nothing reaches the OS until `sync`. */
   append(txns: readonly Txn[]): void {
     if (txns.length === 0) return;
-    const records = encodeRecords(txns);
+    const records = encodeRecords(txns, this.lastZxid);
     let offset = this.writtenBytes + this.pendingBytes;
     let recordStart = 0;
     for (const txn of txns) {
@@ -223,9 +217,9 @@ export class TxnLog {
       let index = this.zxids.length;
       while (index > 0 && (this.zxids[index - 1] as number) > zxid) index--;
       const removed = this.zxids.length - index;
+      const records = encodeRecords(txns, index > 0 ? (this.zxids[index - 1] as number) : 0);
       await this.writePending();
       const keepBytes = index < this.offsets.length ? (this.offsets[index] as number) : this.writtenBytes;
-      const records = encodeRecords(txns);
       const temp = `${this.file}.new`;
       const dir = path.dirname(this.file);
       try {

@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BroadcastFailed, type ZabClient } from '../../../src/client/zab-client.js';
-import { encodeHandshakeFrame, encodeMessageFrame } from '../../../src/server/codec.js';
+import { encodeHandshakeFrame, encodeMessageFrame } from '../../../src/wire/peer-codec.js';
 import { ClusterFixture, waitFor, type TestCluster } from './harness.js';
 
 const fixture = new ClusterFixture();

@@ -2,10 +2,15 @@
  * A deterministic, hand-driven cluster of ZabPeer cores for transcript tests (testdata/*.txt).
  * Links are FIFO queues that only move when a command says so; the shell's Ready order of
  * types.ts is executed here, with optional crash points inside it.
+ *
+ * The commands (add-peers, tick, deliver, stabilize, propose, ...) and how to replay or write a
+ * transcript: docs/TESTING.md, "Core transcripts".
  */
+import { describeEvent, describeReady } from '../../../src/core/describe.js';
+import { describeData, describeMessage } from '../../../src/core/messages.js';
 import { ZabPeer } from '../../../src/core/peer.js';
 import { createPrng } from '../../../src/core/prng.js';
-import type { Input, Message, PlantedBug, Ready, ServerId, Timing, TraceEvent, Txn } from '../../../src/core/types.js';
+import type { Input, Message, PlantedBug, Ready, ServerId, Timing, Txn } from '../../../src/core/types.js';
 import { formatZxid, type Zxid } from '../../../src/core/zxid.js';
 import { emptyDisk, ReadyExecution, recoverDisk, type MemoryDisk, type ReadyCrashPoint } from './ready-executor.js';
 
@@ -34,42 +39,6 @@ interface Node {
 }
 
 const z = formatZxid;
-
-export function formatMessage(m: Message): string {
-  switch (m.type) {
-    case 'NOTIFICATION': return `NOTIFICATION vote=(${m.vote.leader},${z(m.vote.zxid)},${m.vote.peerEpoch}) round=${m.round} ${m.state}`;
-    case 'FOLLOWERINFO': return `FOLLOWERINFO acceptedEpoch=${m.acceptedEpoch} last=${z(m.lastZxid)}`;
-    case 'LEADERINFO': return `LEADERINFO epoch=${m.epoch}`;
-    case 'ACKEPOCH': return `ACKEPOCH epoch=${m.epoch} currentEpoch=${m.currentEpoch} last=${z(m.lastZxid)}`;
-    case 'DIFF': return `DIFF epoch=${m.epoch} last=${z(m.lastZxid)}`;
-    case 'TRUNC': return `TRUNC epoch=${m.epoch} trunc=${z(m.truncZxid)}`;
-    case 'SNAP': return `SNAP epoch=${m.epoch} last=${z(m.lastZxid)}`;
-    case 'NEWLEADER': return `NEWLEADER epoch=${m.epoch}`;
-    case 'UPTODATE': return `UPTODATE epoch=${m.epoch} commit=${z(m.commitZxid)}`;
-    case 'PROPOSAL': return `PROPOSAL ${z(m.txn.zxid)} ${txnData(m.txn)}`;
-    case 'ACK': return `ACK ${z(m.zxid)}`;
-    case 'COMMIT': return `COMMIT ${z(m.zxid)}`;
-    case 'PING': return `PING epoch=${m.epoch} commit=${z(m.commitZxid)}`;
-    case 'PONG': return `PONG epoch=${m.epoch}`;
-    case 'REQUEST': return `REQUEST ${m.session}#${m.seq} ${new TextDecoder().decode(m.data)}`;
-  }
-}
-
-function txnData(t: Txn): string {
-  return new TextDecoder().decode(t.data);
-}
-
-function formatEvent(e: TraceEvent): string {
-  switch (e.type) {
-    case 'state': return `${e.state}/${e.phase} epoch=${e.epoch} leader=${e.leader ?? '-'}`;
-    case 'elected': return `elected ${e.leader} round=${e.round}`;
-    case 'sync': return `sync ${e.peer} ${e.mode} peerLast=${z(e.peerLastZxid)} from=${z(e.fromZxid)}`;
-    case 'truncated': return `truncated after=${z(e.after)} removed=${e.removed}`;
-    case 'rejected': return `rejected ${e.messageType} from ${e.from ?? '-'}: ${e.reason}`;
-    case 'step-down': return `step-down: ${e.reason}`;
-    case 'dropped': return `dropped learner ${e.peer}: ${e.reason}`;
-  }
-}
 
 export class Cluster {
   readonly nodes = new Map<ServerId, Node>();
@@ -159,7 +128,7 @@ export class Cluster {
         for (const id of targets) {
           const node = this.node(id);
           const commit = node.peer?.status().commitZxid;
-          this.out.push(`${id}: ${elide(node.disk.written.map((t) => `${z(t.zxid)}:${txnData(t)}`)).join(' ') || '(empty)'}${commit === undefined ? '' : ` | commit=${z(commit)}`}`);
+          this.out.push(`${id}: ${elide(node.disk.written.map((t) => `${z(t.zxid)}:${describeData(t.data)}`)).join(' ') || '(empty)'}${commit === undefined ? '' : ` | commit=${z(commit)}`}`);
         }
         break;
       }
@@ -228,25 +197,17 @@ export class Cluster {
 
   private execute(node: Node, r: Ready): boolean {
     const id = node.id;
-    for (const e of r.events) this.out.push(`${id}: ${formatEvent(e)}`);
+    for (const e of r.events) this.out.push(`${id}: ${describeEvent(e)}`);
     if (this.readyTrace && (r.append.length > 0 || r.truncateAfter !== undefined || r.acceptedEpoch !== undefined || r.currentEpoch !== undefined || r.messagesAfterPersist.length > 0)) {
-      const parts: string[] = [];
-      if (r.messages.length > 0) parts.push(`send=[${r.messages.map((e) => `${e.to}:${formatMessage(e.message).split(' ')[0]}`).join(',')}]`);
-      if (r.truncateAfter !== undefined) parts.push(`truncateAfter=${z(r.truncateAfter)}`);
-      if (r.append.length > 0) parts.push(`append=[${r.append.map((t) => z(t.zxid)).join(',')}]`);
-      if (r.acceptedEpoch !== undefined) parts.push(`acceptedEpoch=${r.acceptedEpoch}`);
-      if (r.currentEpoch !== undefined) parts.push(`currentEpoch=${r.currentEpoch}`);
-      if (r.messagesAfterPersist.length > 0) parts.push(`afterPersist=[${r.messagesAfterPersist.map((e) => `${e.to}:${formatMessage(e.message).split(' ').slice(0, 2).join(' ')}`).join(',')}]`);
-      if (r.deferSync) parts.push('deferSync');
-      this.out.push(`${id}: ready ${parts.join(' ')}`);
+      this.out.push(`${id}: ready ${describeReady(r)}`);
     }
     const armed = node.armed !== undefined && isSet(r[node.armed.when]) ? node.armed.point : undefined;
     const execution = new ReadyExecution(r, node.disk, {
       send: (e) => this.send(id, e.to, e.message),
       deliver: (committed) => {
         const summary = this.summaryOf(id);
-        if (summary !== undefined) summary.delivered.push(...committed.map((t) => `${z(t.zxid)}:${txnData(t)}`));
-        else if (committed.length > 0) this.out.push(`${id}: deliver ${elide(committed.map((t) => `${z(t.zxid)}:${txnData(t)}`)).join(' ')}`);
+        if (summary !== undefined) summary.delivered.push(...committed.map((t) => `${z(t.zxid)}:${describeData(t.data)}`));
+        else if (committed.length > 0) this.out.push(`${id}: deliver ${elide(committed.map((t) => `${z(t.zxid)}:${describeData(t.data)}`)).join(' ')}`);
       },
       reply: (replies) => {
         const summary = this.summaryOf(id);
@@ -301,7 +262,7 @@ export class Cluster {
           break;
         }
         count++;
-        if (!quiet && (this.showPing || (m.type !== 'PING' && m.type !== 'PONG'))) this.out.push(`${from}->${to} ${formatMessage(m)}`);
+        if (!quiet && (this.showPing || (m.type !== 'PING' && m.type !== 'PONG'))) this.out.push(`${from}->${to} ${describeMessage(m)}`);
         if (this.links.get(key) !== fresh.get(key)) break; // link cut meanwhile: the rest is lost
         this.input(this.node(to), { kind: 'message', from, message: m });
       }

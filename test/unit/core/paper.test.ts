@@ -8,6 +8,7 @@ import { ZabPeer } from '../../../src/core/peer.js';
 import { createPrng } from '../../../src/core/prng.js';
 import type { DurableState, Message, Ready, ServerId, Txn } from '../../../src/core/types.js';
 import { makeZxid } from '../../../src/core/zxid.js';
+import { maxPendingProposals } from '../../../src/core/limits.js';
 import { transcriptTiming } from './harness.js';
 
 const servers = [1, 2, 3];
@@ -280,6 +281,29 @@ describe('Zab claims', () => {
     const after = f.step(3, { type: 'PROPOSAL', epoch: 1, txn: big });
     expect(events(after).some((e) => e.type === 'rejected' && e.reason === 'txn over the limits')).toBe(true);
     expect(f.peer.status().lastZxid).toBe(0);
+  });
+
+  it('a full leader holds forwarded requests back in order, and a learner whose stream breaks takes its held requests with it', () => {
+    const l = leader();
+    const epoch = 1;
+    const data = new TextEncoder().encode('x');
+    for (let seq = 0; seq < maxPendingProposals; seq++) l.peer.step({ kind: 'request', request: { session: 'own', seq, data } });
+    l.flush();
+    // every proposal slot is taken (no follower ACKed yet): both forwarded requests are held, not dropped
+    expect(sent(l.step(1, { type: 'REQUEST', epoch, session: 's1', seq: 0, data })).filter((m) => m.type === 'PROPOSAL')).toEqual([]);
+    expect(sent(l.step(2, { type: 'REQUEST', epoch, session: 's2', seq: 0, data })).filter((m) => m.type === 'PROPOSAL')).toEqual([]);
+    // 1's stream breaks: its session is over, and its held request goes with it
+    l.peer.step({ kind: 'disconnected', peer: 1 });
+    l.flush();
+    // 2 ACKs everything: slots free up, 2's held request is proposed, 1's never is
+    const proposed: string[] = [];
+    for (let counter = 1; counter <= maxPendingProposals; counter++) {
+      for (const m of sent(l.step(2, { type: 'ACK', epoch, zxid: makeZxid(epoch, counter) }))) {
+        if (m.type === 'PROPOSAL') proposed.push(m.txn.originSession);
+      }
+    }
+    expect(proposed).toEqual(['s2']);
+    expect(l.peer.status()).toMatchObject({ state: 'leading', phase: 'broadcast', commitZxid: makeZxid(epoch, maxPendingProposals) });
   });
 
   it('messages still in the batch for a stream that broke are dropped, never sent on the next stream', () => {

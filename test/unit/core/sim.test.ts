@@ -3,7 +3,7 @@
  * connections that break one direction at a time with each end told at its own moment, black
  * holes of many syncLimits, crashes at every micro-step of a Ready, kill -9 versus power loss.
  * Safety is checked after every step; liveness (one leader, a new request committed everywhere)
- * after the full heal. bench/sim-soak.ts runs the same profiles over 10,000+ seeds.
+ * after the full heal. test/soak/sim-soak.ts runs the same profiles over 10,000+ seeds.
  *
  * Replay one seed: SEED=<n> PROFILE=<name> SERVERS=<n> npx vitest run test/unit/core/sim.test.ts
  */
@@ -34,7 +34,7 @@ const plan: { profile: ProfileName; servers: number; first: number; count: numbe
   { profile: 'chaos', servers: 7, first: 6101, count: 10 },
 ];
 
-/** SEED + PROFILE + SERVERS replays any seed (e.g. one bench/sim-soak.ts found); otherwise they filter the plan. */
+/** SEED + PROFILE + SERVERS replays any seed (e.g. one test/soak/sim-soak.ts found); otherwise they filter the plan. */
 const cases = onlySeed !== undefined && onlyProfile !== undefined && onlyServers !== undefined
   ? [{ profile: onlyProfile, servers: onlyServers, seed: onlySeed }]
   : plan.flatMap(({ profile, servers, first, count }) => Array.from({ length: count }, (_, i) => ({ profile, servers, seed: first + i })))

@@ -117,7 +117,7 @@ export const defaultFaults: FaultRates = {
 };
 
 /**
- * The profiles the suite and bench/sim-soak.ts run. default and harsh keep the slow links of the
+ * The profiles the suite and test/soak/sim-soak.ts run. default and harsh keep the slow links of the
  * first simulation (a message takes up to 1.5 ticks); the others use fast links, as real ones are
  * (a message and an fsync take a small fraction of a tick, so a follower can drop out and rejoin
  * between two of the leader's ticks).

@@ -1,7 +1,8 @@
 /**
  * Transcript tests: each testdata/*.txt file is an annotated conversation with a hand-driven
  * cluster (harness.ts). A block is optional `#` comment lines, a `> command` line, then the
- * expected output up to a blank line. REWRITE=1 rewrites the expected output in place.
+ * expected output up to a blank line. REWRITE=1 rewrites the expected output in place: for new
+ * files only (docs/TESTING.md, "Core transcripts", lists the commands).
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

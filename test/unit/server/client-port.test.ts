@@ -2,10 +2,10 @@
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BroadcastFailed, OutcomeUnknown, ZabClient, type Entry } from '../../../src/client/zab-client.js';
-import { encodeRequest, op } from '../../../src/client/protocol.js';
-import type { NodeStatusReply } from '../../../src/client/protocol.js';
+import { encodeRequest, op } from '../../../src/wire/client-protocol.js';
+import type { NodeStatusReply } from '../../../src/wire/client-protocol.js';
 import { ClientPort, DeliveredLog } from '../../../src/server/client-port.js';
-import { maxPayloadBytes } from '../../../src/server/limits.js';
+import { maxPayloadBytes } from '../../../src/core/limits.js';
 import { createLogger } from '../../../src/server/logger.js';
 import { makeZxid } from '../../../src/core/zxid.js';
 

@@ -1,8 +1,9 @@
 /** Two peer transports in-process over loopback: handshake, one-way data, refusals, disconnections. */
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AssertionError } from '../../../src/core/assert.js';
 import type { Message, ServerId } from '../../../src/core/types.js';
-import { encodeHandshakeFrame } from '../../../src/server/codec.js';
+import { encodeHandshakeFrame } from '../../../src/wire/peer-codec.js';
 import { createLogger } from '../../../src/server/logger.js';
 import { PeerTransport } from '../../../src/server/transport.js';
 
@@ -111,5 +112,12 @@ describe('peer transport', () => {
     rb.messages.length = 0;
     await established(a, 2, rb);
     void b;
+  });
+});
+
+describe('peer transport: programmer errors', () => {
+  it('asserts that a message is addressed to a configured peer', async () => {
+    const { a } = await pair();
+    expect(() => a.send(7, { type: 'PONG', epoch: 0 })).toThrow(AssertionError);
   });
 });

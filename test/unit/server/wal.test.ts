@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, appendFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AssertionError } from '../../../src/core/assert.js';
 import type { Txn } from '../../../src/core/types.js';
 import { makeZxid } from '../../../src/core/zxid.js';
 import { loadDurableState, InconsistentStateError } from '../../../src/server/durable.js';
@@ -92,6 +93,17 @@ describe('transaction log', () => {
     expect((error as WalCorruptionError).offset).toBe(recordLength);
     expect((error as Error).message).toContain(file);
     expect((error as Error).message).toContain(`offset ${recordLength}`);
+  });
+
+  it('asserts that appended zxids increase, as recovery will demand', async () => {
+    const dir = tempDir();
+    const { log } = await TxnLog.open(dir);
+    log.append([txn(1, 1), txn(1, 2)]);
+    expect(() => log.append([txn(1, 2)])).toThrow(AssertionError);
+    expect(() => log.append([txn(1, 4), txn(1, 3)])).toThrow(AssertionError);
+    await expect(log.replaceAfter(makeZxid(1, 1), [txn(1, 1)])).rejects.toThrow(AssertionError);
+    expect(log.length).toBe(2);
+    log.close();
   });
 
   it('truncates after a zxid, including records not yet synced', async () => {

@@ -1,6 +1,7 @@
 /**
- * The client-port protocol, shared by the server (src/server/client-port.ts) and the client library.
- * Every frame is length-prefixed (framing.ts); the body starts with a one-byte op and a u32 request id.
+ * The client-port protocol, shared by the server (src/server/client-port.ts) and the client library
+ * (src/client/zab-client.ts). Every frame is length-prefixed (framing.ts), at most maxClientFrameBytes
+ * (limits.ts) in either direction; the body starts with a one-byte op and a u32 request id.
  *
  * Client -> server
  *   0x01 BROADCAST  u32 reqId | payload...            (pipelined; reqIds strictly increasing per connection)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeHandshake, decodeMessage, DecodeError, encodeHandshakeFrame, encodeMessageFrame } from '../../../src/server/codec.js';
-import { encodeFrame, FrameDecoder, FrameError } from '../../../src/server/framing.js';
+import { decodeHandshake, decodeMessage, DecodeError, encodeHandshakeFrame, encodeMessageFrame } from '../../../src/wire/peer-codec.js';
+import { encodeFrame, FrameDecoder, FrameError } from '../../../src/wire/framing.js';
 import type { Message } from '../../../src/core/types.js';
 import { makeZxid } from '../../../src/core/zxid.js';
 
@@ -68,6 +68,20 @@ describe('peer codec', () => {
       if (!(result instanceof DecodeError)) expect(typeof result.type).toBe('string');
     }
     expect(decodeMessage(Buffer.from([0x55]))).toBeInstanceOf(DecodeError);
+  });
+
+  it('applies the one message validator to what it decodes', () => {
+    const frame = (message: unknown): Buffer => body(encodeMessageFrame(message as Message));
+    // u32 server ids, non-negative seqs, sessions measured in UTF-8 bytes, rounds bounded: the rules of validateMessage.
+    expect(decodeMessage(frame({ type: 'NOTIFICATION', vote: { leader: 2 ** 32, zxid: 0, peerEpoch: 0 }, round: 1, state: 'looking' }))).toBeInstanceOf(DecodeError);
+    expect(decodeMessage(frame({ type: 'NOTIFICATION', vote: { leader: 1, zxid: 0, peerEpoch: 0 }, round: 2 ** 41, state: 'looking' }))).toBeInstanceOf(DecodeError);
+    expect(decodeMessage(frame({ type: 'PROPOSAL', epoch: 1, txn: { zxid: 1, originServer: 1, originSession: 's', originSeq: -1, data: new Uint8Array(1) } }))).toBeInstanceOf(DecodeError);
+    const wideSession = '€'.repeat(100); // 100 characters, 300 bytes
+    expect(decodeMessage(frame({ type: 'REQUEST', epoch: 1, session: wideSession, seq: 1, data: new Uint8Array(1) }))).toBeInstanceOf(DecodeError);
+    expect(decodeMessage(frame({ type: 'PROPOSAL', epoch: 1, txn: { zxid: 1, originServer: 1, originSession: wideSession, originSeq: 1, data: new Uint8Array(1) } }))).toBeInstanceOf(DecodeError);
+    expect(decodeMessage(frame({ type: 'REQUEST', epoch: 1, session: '€'.repeat(85), seq: 1, data: new Uint8Array(1) }))).not.toBeInstanceOf(DecodeError);
+    // A binary type in a JSON frame is not its encoding.
+    expect(decodeMessage(Buffer.from('\x01{"type":"ACK","epoch":1,"zxid":1}'))).toBeInstanceOf(DecodeError);
   });
 
   it('carries cluster id, sender and intended receiver in the handshake', () => {
