@@ -1,11 +1,12 @@
 /**
  * `zabkit bench`: zabkit and Apache ZooKeeper side by side (interfaces.md). The work is in
- * jepsen-style/bench.ts; this file parses options, prints the table and writes --json.
+ * bench/bench.ts; this file parses options, prints the table and writes --json.
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { formatBenchTable, parseConcurrency, runBench, writeBenchJson, benchLimits, type BenchSystem } from '../jepsen-style/bench.js';
-import { repoRoot } from '../cluster/zabkit-db.js';
+import { formatBenchTable, parseConcurrency, runBench, writeBenchJson, benchLimits, type BenchSystem } from '../bench/bench.js';
+import { repoRoot } from '../cluster/zabkit/db.js';
+import { maxNodes } from '../jepsen-style/types.js';
 import { intOption, UsageError } from './exit.js';
 
 interface BenchCliOptions {
@@ -26,7 +27,7 @@ export function registerBenchCommand(program: Command): void {
   program.command('bench')
     .description('throughput / latency / failover of zabkit and Apache ZooKeeper, side by side (same load, same machine, fsync on)')
     .option('--systems <list>', 'comma-separated systems, run in turn: zabkit,zookeeper', 'zabkit,zookeeper')
-    .option('--nodes <n>', 'servers per system (1..9)', '3')
+    .option('--nodes <n>', `servers per system (1..${maxNodes})`, '3')
     .option('--seconds <s>', 'measured seconds per system', '10')
     .option('--warmup <s>', 'unmeasured warm-up seconds per system', '1')
     .option('--size <bytes>', 'payload bytes per broadcast', '256')
@@ -42,7 +43,7 @@ export function registerBenchCommand(program: Command): void {
         if (system !== 'zabkit' && system !== 'zookeeper') throw new UsageError(`--systems: unknown system ${JSON.stringify(system)} (zabkit, zookeeper)`);
       }
       if (systems.length === 0) throw new UsageError('--systems is empty');
-      const nodes = intOption('--nodes', options.nodes, 1, 9);
+      const nodes = intOption('--nodes', options.nodes, 1, maxNodes);
       let concurrency: { clients: number; inFlight: number };
       try {
         concurrency = parseConcurrency(options.concurrency ?? `${nodes}x32`);

@@ -7,8 +7,10 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { cleanupStaleClusters, destroyCluster, readClusterFile } from '../cluster/cluster-file.js';
 import { isAlive } from '../cluster/proc.js';
-import { probeStatus, zxidHex } from '../cluster/status-probe.js';
-import { createZabkitDb, maxNodes, teardownOnSignals } from '../cluster/zabkit-db.js';
+import { probeStatus } from '../cluster/zabkit/status-probe.js';
+import { optionalZxidHex } from '../jepsen-style/zxid.js';
+import { createZabkitDb, teardownOnSignals } from '../cluster/zabkit/db.js';
+import { maxNodes } from '../jepsen-style/types.js';
 import { intOption, UsageError } from './exit.js';
 
 const defaultDir = 'zabkit-cluster';
@@ -81,7 +83,7 @@ export function registerClusterCommand(program: Command): void {
         return {
           name: node.name, pid: node.pid, alive, clientPort: node.clientPort, peerPort: node.peerPort,
           answers: reply !== undefined, role: reply?.state ?? 'unknown', phase: reply?.phase,
-          epoch: reply?.currentEpoch, lastZxid: zxidHex(reply?.lastZxid), commitZxid: zxidHex(reply?.commitZxid),
+          epoch: reply?.currentEpoch, lastZxid: optionalZxidHex(reply?.lastZxid), commitZxid: optionalZxidHex(reply?.commitZxid),
           leader: reply?.leader,
         };
       }));

@@ -8,6 +8,8 @@ import { exitCodeForValidity, exitCodes, intOption, UsageError } from './exit.js
 import { plantedBugs } from '../src/core/types.js';
 import { runNightly } from '../jepsen-style/nightly.js';
 import { executeTest, parseNemesisList, type TestCliOptions } from '../jepsen-style/run-test.js';
+import { createEnvironment } from './systems.js';
+import { maxNodes } from '../jepsen-style/types.js';
 
 const systems = ['zabkit', 'zookeeper'] as const;
 
@@ -15,7 +17,7 @@ const systems = ['zabkit', 'zookeeper'] as const;
 function withTestOptions(command: Command): Command {
   return command
     .option('--system <name>', `system under test: ${systems.join(' | ')}`, 'zabkit')
-    .option('--nodes <n>', 'number of servers (1-9)', '5')
+    .option('--nodes <n>', `number of servers (1-${maxNodes})`, '5')
     .option('--time-limit <seconds>', 'how long faults are injected', '60')
     .option('--rate <ops>', 'broadcasts per second, all workers together', '200')
     .option('--concurrency <n>', 'client workers (each a Jepsen process)', '10')
@@ -50,7 +52,7 @@ export function registerTest(program: Command): void {
   )
     .action(async (raw: Record<string, string | undefined>) => {
       const options = parseTestOptions(raw);
-      const verdict = await executeTest(options, process.argv.slice(2));
+      const verdict = await executeTest(options, process.argv.slice(2), createEnvironment);
       process.exitCode = verdict.crashed !== undefined ? exitCodes.toolFailed : exitCodeForValidity(verdict.valid);
     });
 
@@ -96,7 +98,7 @@ function parseRunBasics(raw: Record<string, string | undefined>) {
   if (bug !== undefined && system !== 'zabkit') throw new UsageError('--bug applies to --system zabkit only');
   return {
     system,
-    nodes: intOption('--nodes', raw['nodes'], 1, 9),
+    nodes: intOption('--nodes', raw['nodes'], 1, maxNodes),
     timeLimitSeconds: intOption('--time-limit', raw['timeLimit'], 1, 86_400),
     rate: intOption('--rate', raw['rate'], 1, 100_000),
     bug,

@@ -8,7 +8,8 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sweepStaleLocks } from './ports.js';
-import { commandLine, isAlive, killGroup, signalGroup, waitFor } from './proc.js';
+import { commandLine, isAlive, killGroup, signalGroup } from './proc.js';
+import { waitFor } from '../jepsen-style/async.js';
 import { ToxiproxyApi } from './toxiproxy.js';
 import type { ClusterFile } from './types.js';
 

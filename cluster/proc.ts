@@ -1,8 +1,9 @@
 /**
  * Process helpers for the launcher: liveness (zombies count as dead), process-group signals,
- * bounded waits. Only ever signals process ids that this testbed recorded itself.
+ * killing a group. Only ever signals process ids that this testbed recorded itself.
  */
 import { readFileSync } from 'node:fs';
+import { waitFor } from '../jepsen-style/async.js';
 
 /** True if `pid` exists and is not a zombie. */
 export function isAlive(pid: number | undefined): boolean {
@@ -44,36 +45,6 @@ export function signalGroup(pid: number | undefined, signal: NodeJS.Signals): bo
       return false;
     }
   }
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Poll `predicate` every `intervalMs` until true or `timeoutMs` passes. */
-export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs: number, intervalMs = 50, signal?: AbortSignal): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (signal?.aborted) return false;
-    if (await predicate()) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(intervalMs);
-  }
-}
-
-/** Reject with `message` if `promise` does not settle within `ms`. */
-export async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(message)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-export class TimeoutError extends Error {
-  override name = 'TimeoutError';
 }
 
 /** SIGKILL a process group and wait (bounded) until its leader is gone. */

@@ -22,7 +22,16 @@
  * bandwidth: rate <= 0 means "no limit" in the sleep but stalls the link (G3); we allow >= 0.
  * timeout, reset_peer, slow_close: a duration in ms, >= 0. limit_data: bytes, >= 0.
  */
-import type { ToxicSpec } from './toxiproxy.js';
+
+/** A toxic as Toxiproxy's API takes it (cluster/toxiproxy.ts). */
+export type ToxicStream = 'upstream' | 'downstream';
+
+export interface ToxicSpec {
+  readonly name: string;
+  readonly type: 'latency' | 'bandwidth' | 'timeout' | 'reset_peer' | 'slicer' | 'slow_close' | 'limit_data';
+  readonly stream: ToxicStream;
+  readonly attributes: Record<string, number>;
+}
 
 export class ToxicParameterError extends RangeError {
   override name = 'ToxicParameterError';

@@ -13,7 +13,8 @@
  */
 import type { TestbedSupervisor } from '../jepsen-style/types.js';
 import type { ToxiproxyGate, ToxiproxyNet } from './net.js';
-import { isAlive, sleep, withTimeout } from './proc.js';
+import { isAlive } from './proc.js';
+import { sleep, withTimeout } from '../jepsen-style/async.js';
 import { ToxiproxyApi, ToxiproxyUnavailable, type ToxiproxyExit, type ToxiproxyHandle } from './toxiproxy.js';
 
 /** Limits of the supervisor (docs/LIMITS.md, "Toxiproxy supervision"). */

@@ -8,8 +8,9 @@ import { execa } from 'execa';
 import { accessSync, closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, readSync, renameSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { Toxiproxy, type ICreateToxicBody, type Proxy as ToxiProxy } from 'toxiproxy-node-client';
-import { isAlive, killGroup, signalGroup, sleep, waitFor, withTimeout } from './proc.js';
-import { assertSurvivableToxic } from './toxic-limits.js';
+import { isAlive, killGroup, signalGroup } from './proc.js';
+import { sleep, waitFor, withTimeout } from '../jepsen-style/async.js';
+import { assertSurvivableToxic, type ToxicSpec } from './toxic-limits.js';
 
 export const toxiproxyVersion = '2.12.0';
 /** Why: the server's own handler timeout is 25 s; our calls give up well before and recover. */
@@ -59,14 +60,7 @@ export interface ProxyState {
   readonly toxics: readonly { readonly name: string; readonly type: string; readonly stream: string }[];
 }
 
-export type ToxicStream = 'upstream' | 'downstream';
-
-export interface ToxicSpec {
-  readonly name: string;
-  readonly type: 'latency' | 'bandwidth' | 'timeout' | 'reset_peer' | 'slicer' | 'slow_close' | 'limit_data';
-  readonly stream: ToxicStream;
-  readonly attributes: Record<string, number>;
-}
+export type { ToxicSpec, ToxicStream } from './toxic-limits.js';
 
 function statusOf(error: unknown): number | undefined {
   const match = /status code (\d{3})/.exec(error instanceof Error ? error.message : String(error));

@@ -1,5 +1,4 @@
-/** The nemesis and its fault packages: what a test runner needs. */
-export { parsePackages, faultPackages, processPackages, networkPackages, packageOps, type FaultPackage } from './packages.js';
+/** The nemesis, its schedule and grudges: what a test runner needs (the fault packages' names are in jepsen-style/vocabulary.ts). */
 export { generateSchedule, drawFault, type ScheduledFault, type ScheduleOptions, type FaultSpec, type StartValue, type StopValue } from './schedule.js';
-export { createNemesis, ZabNemesis, type NemesisOptions, type HealableNet } from './nemesis.js';
+export { createNemesis, ZabNemesis, type NemesisOptions } from './nemesis.js';
 export * from './grudge.js';

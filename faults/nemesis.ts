@@ -7,23 +7,12 @@
  * Role targets use Db.leader(); when no single leader is known, a seeded random node stands in
  * (recorded as `leader: null`). Every random choice at run time comes from the op's seeded `pick`.
  */
-import type { Db, Nemesis, NemesisEvent, Net, NodeStatus } from '../jepsen-style/types.js';
+import type { Db, HealableNet, Nemesis, NemesisEvent, NodeStatus } from '../jepsen-style/types.js';
 import { createPrng, type Prng } from '../src/core/prng.js';
+import { zxidEpoch } from '../jepsen-style/zxid.js';
 import { grudgeLinks, halvesGrudge, isolateEachGrudge, isolateGrudge, majoritiesRingGrudge, bridgeGrudge, shuffle, majority, type Grudge } from './grudge.js';
-import { isFaultPackage, packageOps, type FaultPackage } from './packages.js';
+import { isFaultPackage, packageOps, type FaultPackage } from '../jepsen-style/vocabulary.js';
 import type { FaultSpec, LinkScope, NodeTarget, PartitionShape } from './schedule.js';
-
-/** A Net that can also undo one kind of fault on one directed link (cluster/net.ts ToxiproxyNet). */
-export interface HealableNet extends Net {
-  heal(from: string, to: string, kind: 'cut' | 'latency' | 'bandwidth' | 'reset' | 'slice'): Promise<void>;
-  /**
-   * Latency whose queued bytes a later cut of the link drops too (cluster/net.ts). Absent: plain
-   * latency, under which a cut lets the one chunk each latency toxic is holding through.
-   */
-  sealedLatency?(from: string, to: string, latencyMs: number, jitterMs: number): Promise<void>;
-  /** What the last healAll could not repair (healAll never throws); absent: it always heals. */
-  healFailures?(): readonly string[];
-}
 
 /**
  * The `handover` partition shape (faults/schedule.ts), a leader handover under a slow network:
@@ -68,13 +57,8 @@ export const handoverTiming = {
 /** Is zxid `a` ("0x" hex) in a later epoch than `b`? */
 function newerEpoch(a: string | undefined, b: string | undefined): boolean {
   if (a === undefined) return false;
-  const epoch = (zxid: string | undefined): bigint => (zxid === undefined ? -1n : BigInt(zxid) >> 32n);
+  const epoch = (zxid: string | undefined): bigint => (zxid === undefined ? -1n : zxidEpoch(zxid));
   return epoch(a) > epoch(b);
-}
-
-/** A Db that can kill several nodes at one instant (cluster/zabkit-db.ts); otherwise kills run in parallel. */
-interface PowerDb extends Db {
-  killMany?(names: readonly string[]): Promise<void>;
 }
 
 type Undo = () => Promise<Record<string, unknown>>;
@@ -135,7 +119,7 @@ export class ZabNemesis implements Nemesis {
   }
 
   private async start(spec: FaultSpec, prng: Prng): Promise<{ result: Record<string, unknown>; undo: Undo }> {
-    const db = this.options.db as PowerDb;
+    const db = this.options.db;
     switch (spec.package) {
       case 'kill': {
         const { nodes, leader } = await this.resolveTargets(spec.targets ?? 'one', prng);

@@ -11,7 +11,7 @@
  */
 import type { NemesisEvent } from '../jepsen-style/types.js';
 import { createPrng, type Prng } from '../src/core/prng.js';
-import { networkPackages, packageOps, processPackages, type FaultPackage } from './packages.js';
+import { networkPackages, packageOps, processPackages, type FaultPackage } from '../jepsen-style/vocabulary.js';
 import { slicerMaximumSizeVariation } from '../cluster/toxic-limits.js';
 
 export interface ScheduledFault {

@@ -5,15 +5,14 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { TestOptions } from './runner.js';
+import type { RunEnvironment, TestOptions } from './runner.js';
 import { runTest } from './runner.js';
 import type { Op, Validity } from './types.js';
 import { HistoryWriter, readHistory } from './history.js';
 import { checkHistory } from './checker.js';
 import { createRunDir } from './store.js';
 import { writeReport } from './report/index.js';
-import { createEnvironment } from './systems.js';
-import { parsePackages } from '../faults/packages.js';
+import { parsePackages } from './vocabulary.js';
 
 export interface TestCliOptions extends TestOptions {
   readonly proxyListenHost: string;
@@ -39,7 +38,13 @@ export interface TestHooks {
   readonly afterHeal?: () => Promise<void> | void;
 }
 
-export async function executeTest(options: TestCliOptions, argv: readonly string[], hooks: TestHooks = {}): Promise<TestVerdict> {
+/**
+ * Builds the run's environment (the system under test plugged in: cli/systems.ts), in `runDir`.
+ * The engine knows no system; the composition root passes this in.
+ */
+export type CreateEnvironment = (options: TestCliOptions, runDir: string, log: (line: string) => void) => Promise<RunEnvironment>;
+
+export async function executeTest(options: TestCliOptions, argv: readonly string[], createEnvironment: CreateEnvironment, hooks: TestHooks = {}): Promise<TestVerdict> {
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   log(`zabkit test: seed=${options.seed} (replay with --seed ${options.seed})`);
   const runDir = createRunDir(options.store, options.name);
@@ -61,7 +66,7 @@ export async function executeTest(options: TestCliOptions, argv: readonly string
     }
     log(`zabkit test: CRASHED: ${line}`);
   };
-  let env: Awaited<ReturnType<typeof createEnvironment>>;
+  let env: RunEnvironment;
   try {
     env = await createEnvironment(options, runDir, log);
   } catch (error) {
@@ -103,8 +108,7 @@ export async function executeTest(options: TestCliOptions, argv: readonly string
   try {
     const outcome = await runTest(options, env, {
       history: {
-        append: (event) => writer.append(event as never).index,
-        events: [],
+        append: (event) => writer.append(event).index,
         close: () => writer.close(),
         now: () => writer.now(),
       },

@@ -14,10 +14,10 @@
 import { writeFileSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { createPrng } from '../src/core/prng.js';
-import { DefiniteFailure, UnknownOutcome, type CheckResult, type Client, type Db, type NemesisEvent, type Nemesis, type NodeInfo, type Validity, type ClientFactory, type Delivery, type TestbedSupervisor } from './types.js';
-import { Workload, sleep, type WorkloadCounters } from './workload.js';
-import { packageOps } from '../faults/packages.js';
-import { withTimeout } from '../cluster/proc.js';
+import { DefiniteFailure, UnknownOutcome, type CheckResult, type Client, type Db, type NemesisEvent, type Nemesis, type NodeInfo, type Validity, type ClientFactory, type Delivery, type HistorySink, type TestbedSupervisor } from './types.js';
+import { Workload, type WorkloadCounters } from './workload.js';
+import { sleep, withTimeout } from './async.js';
+import { packageOps } from './vocabulary.js';
 
 export interface TestOptions {
   readonly name: string;
@@ -46,7 +46,7 @@ export interface ScheduledFault {
   readonly op: NemesisEvent;
 }
 
-/** Everything a run needs of a system; built by jepsen-style/systems.ts. */
+/** Everything a run needs of a system; built by cli/systems.ts (the composition root). */
 export interface RunEnvironment {
   readonly db: Db;
   readonly nemesis: Nemesis;
@@ -59,9 +59,8 @@ export interface RunEnvironment {
 }
 
 export interface RunDeps {
-  readonly history: {
-    append(event: Record<string, unknown>): number;
-    readonly events: readonly Record<string, unknown>[];
+  /** The run's history: every event the run records goes here (and to history.jsonl). */
+  readonly history: HistorySink & {
     close(): Promise<void> | void;
     /**
      * Nanoseconds on the history's own monotonic clock (the `time` its next event would get). Every
@@ -70,7 +69,8 @@ export interface RunDeps {
     now(): number;
   };
   readonly runDir: string;
-  readonly check: (history: readonly any[]) => CheckResult;
+  /** Judge what the run recorded (run-test.ts reads history.jsonl back: what is on disk is judged). */
+  readonly check: () => CheckResult;
   readonly log: (line: string) => void;
   /**
    * For tests: called once the final heal is recorded (the second `heal` event), before the workload
@@ -158,7 +158,7 @@ export async function runTest(options: TestOptions, env: RunEnvironment, deps: R
     ...(options.readsDuringRun === true ? { readEveryMs: runnerLimits.readDuringRunEveryMs, readTimeoutMs: runnerLimits.finalReadMs } : {}),
     prng: prng.fork(),
     factory,
-    sink: { append: (event) => void history.append(event) },
+    sink: history,
   });
 
   const progress = startProgress(options, workload.counters, activeFaults, log);
@@ -233,7 +233,7 @@ export async function runTest(options: TestOptions, env: RunEnvironment, deps: R
     recording = false;
   }
 
-  const result = safeCheck(deps.check, history.events);
+  const result = safeCheck(deps.check);
   if (crashed !== undefined) {
     // A run the tool could not complete is crashed, never invalid: "unknown" plus the cause.
     return { valid: 'unknown', result: { ...result, valid: 'unknown', stats: { ...result.stats, guards } }, guards, counters: workload.counters, crashed };
@@ -320,9 +320,9 @@ export function mergeGuards(valid: Validity, guards: readonly string[]): Validit
   return valid;
 }
 
-function safeCheck(check: RunDeps['check'], events: readonly Record<string, unknown>[]): CheckResult {
+function safeCheck(check: RunDeps['check']): CheckResult {
   try {
-    return check(events);
+    return check();
   } catch (error) {
     return { valid: 'unknown', anomalies: {}, stats: {}, error: `checker failed: ${String(error)}` };
   }

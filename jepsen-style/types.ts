@@ -23,6 +23,15 @@ export interface Op {
   readonly error?: string;
 }
 
+/** An event as the testbed records it: an Op before the history gives it its index and time. */
+export type HistoryEvent = Omit<Op, 'index' | 'time'>;
+
+/** Where the workload and the runner record events (jepsen-style/history.ts HistoryWriter). */
+export interface HistorySink {
+  /** Record one event now; returns its history index. */
+  append(event: HistoryEvent): number;
+}
+
 /** A delivered message as the workload sees it. */
 export interface Delivery {
   readonly id: string;
@@ -34,6 +43,17 @@ export interface Delivery {
 // Systems under test
 
 export type SystemName = 'zabkit' | 'zookeeper';
+
+/**
+ * Limit: servers per cluster, for every system. Why 9: node names are n1..n9, and ports come in
+ * lock-filed blocks sized for 9 nodes and their proxies (cluster/ports.ts).
+ */
+export const maxNodes = 9;
+
+/** A bad node count for a cluster (a programmer's or user's error, before anything starts). */
+export function assertNodeCount(nodes: number): void {
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > maxNodes) throw new RangeError(`nodes must be an integer from 1 to ${maxNodes}, got ${nodes}`);
+}
 
 /** One node of a running cluster, as the testbed knows it. */
 export interface NodeInfo {
@@ -79,6 +99,8 @@ export interface Db {
   status(): Promise<NodeStatus[]>;
   /** Wait (bounded) until every live node answers and they agree on a leader. */
   awaitHealthy(timeoutMs: number): Promise<boolean>;
+  /** Optional: kill several nodes at one instant (the power package); absent, kills run in parallel. */
+  killMany?(names: readonly string[]): Promise<void>;
 }
 
 /** A bad option or argument (a fault package name, a CLI flag): the CLI prints the message and exits 254. */
@@ -129,6 +151,29 @@ export interface Net {
   healAll(): Promise<void>;
 }
 
+/** A Net (with optional capabilities) that can also undo one kind of fault on one directed link (cluster/net.ts ToxiproxyNet). */
+export interface HealableNet extends Net {
+  heal(from: string, to: string, kind: 'cut' | 'latency' | 'bandwidth' | 'reset' | 'slice'): Promise<void>;
+  /**
+   * Latency whose queued bytes a later cut of the link drops too (cluster/net.ts). Absent: plain
+   * latency, under which a cut lets the one chunk each latency toxic is holding through.
+   */
+  sealedLatency?(from: string, to: string, latencyMs: number, jitterMs: number): Promise<void>;
+  /** What the last healAll could not repair (healAll never throws); absent: it always heals. */
+  healFailures?(): readonly string[];
+}
+
+/** A Net with no links: every fault is refused, healing does nothing (a Db without proxies). */
+export const noopNet: HealableNet = {
+  cut: () => Promise.reject(new Error('this net has no links to fault')),
+  latency: () => Promise.reject(new Error('this net has no links to fault')),
+  bandwidth: () => Promise.reject(new Error('this net has no links to fault')),
+  reset: () => Promise.reject(new Error('this net has no links to fault')),
+  slice: () => Promise.reject(new Error('this net has no links to fault')),
+  heal: () => Promise.resolve(),
+  healAll: () => Promise.resolve(),
+};
+
 // ---------------------------------------------------------------------------------------------
 // Nemesis and generators
 
@@ -143,6 +188,12 @@ export interface Nemesis {
   /** Heal everything this nemesis can have broken: resume, restart, heal the network. */
   healAll(): Promise<NemesisEvent[]>;
 }
+
+/** A nemesis that breaks nothing (`--nemesis none` needs no other): each op is recorded as asked. */
+export const noopNemesis: Nemesis = {
+  invoke: (op) => Promise.resolve(op),
+  healAll: () => Promise.resolve([]),
+};
 
 /** Watches the testbed's own parts (Toxiproxy) during a run. */
 export interface TestbedSupervisor {
@@ -173,3 +224,8 @@ export interface CheckResult {
 export interface Checker {
   check(history: readonly Op[]): CheckResult;
 }
+
+/** A checker that decides nothing: "unknown", never a pass. */
+export const noopChecker: Checker = {
+  check: () => ({ valid: 'unknown', anomalies: {}, stats: {}, error: 'no checker' }),
+};

@@ -7,20 +7,10 @@
  * With `readEveryMs`, one more worker reads a random node's whole delivered sequence now and then
  * (f `read`, as the final reads), so that a node is read more than once in a run.
  */
-import { DefiniteFailure, UnknownOutcome, type Client, type ClientFactory, type Delivery, type NodeInfo } from './types.js';
+import { DefiniteFailure, UnknownOutcome, type Client, type ClientFactory, type Delivery, type HistorySink, type NodeInfo } from './types.js';
 import type { Prng } from '../src/core/prng.js';
+import { sleep } from './async.js';
 
-/** What the workload needs of the history: append one event, get its index back. */
-export interface EventSink {
-  append(event: {
-    process: number;
-    type: 'invoke' | 'ok' | 'fail' | 'info';
-    f: string;
-    node: string;
-    value: unknown;
-    error?: string;
-  }): void;
-}
 
 export interface WorkloadOptions {
   readonly nodes: readonly NodeInfo[];
@@ -38,7 +28,7 @@ export interface WorkloadOptions {
   readonly readTimeoutMs?: number;
   readonly prng: Prng;
   readonly factory: ClientFactory;
-  readonly sink: EventSink;
+  readonly sink: HistorySink;
 }
 
 export interface WorkloadCounters {
@@ -238,18 +228,5 @@ function withDeadline(promise: Promise<Client>, signal: AbortSignal): Promise<Cl
         reject(error instanceof Error ? error : new Error(String(error)));
       },
     );
-  });
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, Math.max(0, ms));
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
   });
 }

@@ -11,7 +11,7 @@ import { buildLinkProxies, createProxies, listenPort, removeProxies } from '../t
 import { startToxiproxy, type ToxiproxyHandle } from '../toxiproxy.js';
 import type { ClusterFile, ClusterProxy } from '../types.js';
 import { cleanupStaleClusters, ownerIsLive, unregisterCluster, writeClusterFile } from '../cluster-file.js';
-import { createZookeeperDb, type ZookeeperDb, type ZookeeperDbOptions } from '../zookeeper-db.js';
+import { createZookeeperDb, type ZookeeperDb, type ZookeeperDbOptions } from './db.js';
 import type { ZkNodePorts } from './config.js';
 
 export interface ZookeeperClusterOptions extends Omit<ZookeeperDbOptions, 'ports' | 'basePort' | 'dial'> {

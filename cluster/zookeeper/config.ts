@@ -44,7 +44,7 @@ export interface ZooCfgInput {
 /** zoo.cfg: server.i is this server's own real listen address; server.j is where it dials j. */
 export function renderZooCfg(input: ZooCfgInput): string {
   const lines = [
-    `# written by zabkit (cluster/zookeeper-db.ts) for server ${input.id}`,
+    `# written by zabkit (cluster/zookeeper/db.ts) for server ${input.id}`,
     `tickTime=${input.timing.tickMs}`,
     `initLimit=${input.timing.initLimit}`,
     `syncLimit=${input.timing.syncLimit}`,

@@ -2,6 +2,7 @@
  * ZooKeeper's four-letter words over the client port (`srvr`, whitelisted in zoo.cfg), bounded.
  */
 import net from 'node:net';
+import { zxidEpoch, zxidHex, zxidValue } from '../../jepsen-style/zxid.js';
 
 /** Send a four-letter word and return the whole reply (the server closes after answering). */
 export function fourLetterWord(host: string, port: number, word: string, timeoutMs: number): Promise<string> {
@@ -42,6 +43,6 @@ export function parseSrvr(text: string): SrvrReply {
   const zxidRaw = /^Zxid:\s*(0x[0-9a-fA-F]+)/m.exec(text)?.[1];
   if (mode === undefined) return { serving: false };
   if (zxidRaw === undefined) return { serving: true, mode };
-  const value = BigInt(zxidRaw);
-  return { serving: true, mode, zxid: `0x${value.toString(16)}`, epoch: Number(value >> 32n) };
+  const value = zxidValue(zxidRaw);
+  return { serving: true, mode, zxid: zxidHex(value), epoch: Number(zxidEpoch(value)) };
 }

@@ -7,6 +7,7 @@
  * for a created node's czxid.
  */
 import { createRequire } from 'node:module';
+import { zxidHex } from '../../jepsen-style/zxid.js';
 
 const require = createRequire(import.meta.url);
 
@@ -83,7 +84,7 @@ export function isDefinite(error: unknown): boolean {
 
 /** An 8-byte big-endian long (the library's representation) as "0x" + hex, no leading zeros. */
 export function longToHex(value: Buffer): string {
-  return `0x${value.readBigUInt64BE(0).toString(16)}`;
+  return zxidHex(value.readBigUInt64BE(0));
 }
 
 /** Open a session to `connectionString`, bounded; rejects (and closes) if not connected in time. */

@@ -12,8 +12,9 @@
  * Shared by the history reader (validation of the marker) and the checker.
  */
 import type { Op } from '../types.js';
+import { finalPhaseMarkerF } from '../vocabulary.js';
 
-export const finalPhaseF = 'final-phase';
+export const finalPhaseF = finalPhaseMarkerF;
 
 export interface FinalPhaseMarker {
   readonly index: number;

@@ -3,6 +3,7 @@
  * windows paired from nemesis start/end events, role segments from roles.jsonl.
  */
 import type { Op } from '../types.js';
+import { finalPhaseMarkerF, healAllValue, healF, isFaultPackage, isMarkerOp, packageGroup, packageOfStart, packagesOfStop, type FaultPackage } from '../vocabulary.js';
 
 export type Outcome = 'ok' | 'fail' | 'info' | 'pending';
 
@@ -55,22 +56,18 @@ export interface Marker {
 }
 
 /**
- * Nemesis-process events that are not faults: the runner's `final-phase` marker and the testbed
- * supervisor's own events (f `toxiproxy-*`, `testbed-*`, `supervisor-*`). They never open a window.
+ * Markers: nemesis-process events that are not faults, the runner's `final-phase` marker and the
+ * testbed supervisor's own events (vocabulary.ts `isMarkerOp`). They never open a window.
  */
-export function isMarkerEvent(f: string): boolean {
-  return f === 'final-phase' || /^(toxiproxy|testbed|supervisor)\b/.test(f);
-}
-
 export function markers(ops: readonly Op[]): Marker[] {
   const out: Marker[] = [];
   for (const op of ops) {
-    if (op.process !== 'nemesis' || !isMarkerEvent(op.f)) continue;
+    if (op.process !== 'nemesis' || !isMarkerOp(op.f)) continue;
     const value = typeof op.value === 'object' && op.value !== null ? (op.value as Record<string, unknown>) : undefined;
-    const label = op.f === 'final-phase'
+    const label = op.f === finalPhaseMarkerF
       ? `final phase: ${Array.isArray(value?.nodes) ? (value.nodes as unknown[]).join(',') : '?'} must acknowledge within ${typeof value?.boundMs === 'number' ? value.boundMs / 1000 : '?'}s`
       : op.f;
-    out.push({ kind: op.f === 'final-phase' ? 'final-phase' : 'testbed', label, time: op.time, index: op.index, error: op.error });
+    out.push({ kind: op.f === finalPhaseMarkerF ? 'final-phase' : 'testbed', label, time: op.time, index: op.index, error: op.error });
   }
   return out;
 }
@@ -109,12 +106,9 @@ export function pairOperations(ops: readonly Op[]): Interval[] {
   return intervals;
 }
 
-function group(kind: string): FaultWindow['group'] {
-  if (/kill|crash|power/.test(kind)) return 'kill';
-  if (/pause|stop-process|sigstop/.test(kind)) return 'pause';
-  if (/partition|one-way|isolat|bridge|ring|cut|split/.test(kind)) return 'partition';
-  if (/latency|delay|bandwidth|reset|slice|packet|slow|jitter|loss/.test(kind)) return 'network';
-  return 'other';
+/** A window's colour lane: its package's group (vocabulary.ts); an f of no package is "other". */
+function group(pkg: FaultPackage | undefined): FaultWindow['group'] {
+  return pkg === undefined ? 'other' : packageGroup[pkg];
 }
 
 function targets(value: unknown): string {
@@ -130,14 +124,14 @@ function targets(value: unknown): string {
 }
 
 /**
- * Pair nemesis events into fault windows. A fault's start and end are two events: kill/crash/power
- * end at start/restart; pause at resume; partitions and link faults at heal (heal, heal-all...);
- * `start-X` opens X and `stop-X`/`end-X` closes it; a value with `phase: "start" | "end"` and
- * `fault` is taken at its word. Windows still open at the end run to the end of the history.
- * When events carry a numeric `value.id` (zabkit's nemesis does), pairing is by id instead: the first
- * event with an id opens the window, a later one with the same `f` is the start's completion (its
- * resolved targets relabel the window), one with another `f` closes it. `heal` with value `all`
- * (the runner's final heal) closes everything.
+ * Pair nemesis events into fault windows, by the vocabulary (jepsen-style/vocabulary.ts). Windows
+ * still open at the end run to the end of the history. When events carry a numeric `value.id`
+ * (zabkit's nemesis does), pairing is by id: the first event with an id opens the window, a later
+ * one with the same `f` is the start's completion (its resolved targets relabel the window), one
+ * with another `f` closes it. Without an id, a package's start f opens a window and its stop f
+ * closes the open windows of that group (`start` ends kill and power-off, `resume` pause, `heal`
+ * the link faults). `heal` with value `all` (the runner's final heal) closes everything. An f the
+ * vocabulary does not know opens an "other" window that a heal closes.
  */
 export function faultWindows(ops: readonly Op[]): FaultWindow[] {
   const windows: FaultWindow[] = [];
@@ -154,21 +148,23 @@ export function faultWindows(ops: readonly Op[]): FaultWindow[] {
       }
     }
   };
+  const openWindow = (op: Op, f: string, pkg: FaultPackage | undefined, id: number | undefined): void => {
+    const nodes = targets(op.value);
+    const w: FaultWindow = { kind: f, group: group(pkg), label: nodes === '' ? f : `${f} ${nodes}`, start: op.time, end: lastTime, startIndex: op.index, endIndex: undefined, ...(id === undefined ? {} : { id }) };
+    windows.push(w);
+    open.push(w);
+  };
   for (const op of ops) {
-    if (op.process !== 'nemesis' || isMarkerEvent(op.f)) continue;
-    const f = op.f.toLowerCase();
+    if (op.process !== 'nemesis' || isMarkerOp(op.f)) continue;
+    const f = op.f;
     const value = typeof op.value === 'object' && op.value !== null ? (op.value as Record<string, unknown>) : undefined;
-    const phase = typeof value?.phase === 'string' ? value.phase : undefined;
-    const named = typeof value?.fault === 'string' ? value.fault.toLowerCase() : undefined;
     const id = typeof value?.id === 'number' ? value.id : undefined;
     if (id !== undefined) {
       const existing = open.find((w) => w.id === id);
       if (closedIds.has(id)) continue; // the end's own completion record
       if (existing === undefined) {
-        const nodes = targets(op.value);
-        const w: FaultWindow = { kind: f, group: group(f), label: nodes === '' ? f : `${f} ${nodes}`, start: op.time, end: lastTime, startIndex: op.index, endIndex: undefined, id };
-        windows.push(w);
-        open.push(w);
+        const named = typeof value?.package === 'string' && isFaultPackage(value.package) ? value.package : undefined;
+        openWindow(op, f, named ?? packageOfStart(f), id);
       } else if (existing.kind === f) {
         const nodes = targets(op.value);
         if (nodes !== '') existing.label = `${f} ${nodes}`;
@@ -178,30 +174,18 @@ export function faultWindows(ops: readonly Op[]): FaultWindow[] {
       }
       continue;
     }
-    if (f === 'heal' && op.value === 'all') {
+    if (f === healF && op.value === healAllValue) {
       close(op, () => true);
       continue;
     }
-    let opens: string | undefined;
-    let closes: ((w: FaultWindow) => boolean) | undefined;
-    if (phase === 'start' && named !== undefined) opens = named;
-    else if (phase === 'end' && named !== undefined) closes = (w) => w.kind === named;
-    else if (f === 'start' || f === 'restart' || f === 'recover') closes = (w) => w.group === 'kill';
-    else if (f === 'resume' || f === 'unpause' || f === 'sigcont') closes = (w) => w.group === 'pause';
-    else if (f === 'heal-all' || f === 'healall' || f === 'heal-everything' || f === 'repair') closes = () => true;
-    else if (f.startsWith('heal')) closes = (w) => w.group === 'partition' || w.group === 'network' || w.group === 'other';
-    else if (f.startsWith('stop-') || f.startsWith('end-')) {
-      const kind = f.slice(f.indexOf('-') + 1);
-      closes = (w) => w.kind === kind || w.kind === `start-${kind}`;
-    } else if (f.startsWith('start-')) opens = f.slice(6);
-    else opens = f;
-    if (closes !== undefined) close(op, closes);
-    if (opens !== undefined) {
-      const nodes = targets(op.value);
-      const w: FaultWindow = { kind: opens, group: group(opens), label: nodes === '' ? opens : `${opens} ${nodes}`, start: op.time, end: lastTime, startIndex: op.index, endIndex: undefined };
-      windows.push(w);
-      open.push(w);
+    const stops = packagesOfStop(f);
+    if (stops.length > 0) {
+      const groups = new Set<FaultWindow['group']>(stops.map((pkg) => group(pkg)));
+      if (f === healF) groups.add('other');
+      close(op, (w) => groups.has(w.group));
+      continue;
     }
+    openWindow(op, f, packageOfStart(f), undefined);
   }
   return windows;
 }

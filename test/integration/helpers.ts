@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { locksOf } from '../../cluster/ports.js';
 import { isAlive } from '../../cluster/proc.js';
-import type { ZabkitDb } from '../../cluster/zabkit-db.js';
+import type { ZabkitDb } from '../../cluster/zabkit/db.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const cliPath = path.join(repoRoot, 'dist/cli/main.js');

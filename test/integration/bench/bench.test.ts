@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { zookeeperAvailable } from '../../../cluster/zookeeper-db.js';
-import { longestGap, mustReopen, parseConcurrency } from '../../../jepsen-style/bench.js';
+import { zookeeperAvailable } from '../../../cluster/zookeeper/db.js';
+import { longestGap, mustReopen, parseConcurrency } from '../../../bench/bench.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
 const main = path.join(repoRoot, 'dist', 'cli', 'main.js');

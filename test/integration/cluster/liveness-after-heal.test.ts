@@ -14,8 +14,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sleep } from '../../../cluster/proc.js';
-import { createZabkitDb, type ZabkitDb } from '../../../cluster/zabkit-db.js';
+import { sleep } from '../../../jepsen-style/async.js';
+import { createZabkitDb, type ZabkitDb } from '../../../cluster/zabkit/db.js';
 import { tearDownAndCheck } from '../helpers.js';
 import { ZabClient } from '../../../src/client/zab-client.js';
 

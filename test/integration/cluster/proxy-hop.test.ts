@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createZabkitDb } from '../../../cluster/zabkit-db.js';
+import { createZabkitDb } from '../../../cluster/zabkit/db.js';
 import { ZabClient } from '../../../src/client/zab-client.js';
 
 const broadcasts = 300;

@@ -10,7 +10,8 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanupStaleClusters, registeredClusters } from '../../../cluster/cluster-file.js';
 import { locksOf } from '../../../cluster/ports.js';
-import { isAlive, waitFor } from '../../../cluster/proc.js';
+import { isAlive } from '../../../cluster/proc.js';
+import { waitFor } from '../../../jepsen-style/async.js';
 import type { ClusterFile } from '../../../cluster/types.js';
 
 const cli = resolve(import.meta.dirname, '../../../dist/cli/main.js');

@@ -7,10 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { sleep, waitFor } from '../../../cluster/proc.js';
-import { createZabkitDb } from '../../../cluster/zabkit-db.js';
+import { sleep, waitFor } from '../../../jepsen-style/async.js';
+import { createZabkitDb } from '../../../cluster/zabkit/db.js';
 import { createNemesis } from '../../../faults/nemesis.js';
-import { faultPackages } from '../../../faults/packages.js';
+import { faultPackages } from '../../../jepsen-style/vocabulary.js';
 import { generateSchedule } from '../../../faults/schedule.js';
 import { ZabClient } from '../../../src/client/zab-client.js';
 

@@ -9,7 +9,8 @@
  */
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isAlive, waitFor } from '../../../cluster/proc.js';
+import { isAlive } from '../../../cluster/proc.js';
+import { waitFor } from '../../../jepsen-style/async.js';
 import { superviseToxiproxy, type SupervisorEvent, type ToxiproxySupervisor } from '../../../cluster/toxiproxy-supervisor.js';
 import { startToxiproxy, ToxiproxyUnavailable } from '../../../cluster/toxiproxy.js';
 import { createNet } from '../../../cluster/net.js';

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { executeTest } from '../../../jepsen-style/run-test.js';
 import { parseTestArgs } from '../../../cli/test.js';
+import { createEnvironment } from '../../../cli/systems.js';
 
 interface StoredResults {
   valid: unknown;
@@ -38,7 +39,7 @@ describe('the final phase', () => {
   const run = async (name: string, freeze: boolean): Promise<{ valid: unknown; results: StoredResults; history: Record<string, unknown>[] }> => {
     const argv = ['test', '--nodes', '3', '--time-limit', '6', '--nemesis', 'kill', '--nemesis-interval', '3', '--rate', '100',
       '--concurrency', '4', '--seed', '11', '--recovery', '10', '--reads-during-run', '--store', store, '--name', name];
-    const verdict = await executeTest(parseTestArgs(argv.slice(1)), argv, freeze ? { afterHeal: () => writeFileSync(freezeFile, 'frozen\n') } : {});
+    const verdict = await executeTest(parseTestArgs(argv.slice(1)), argv, createEnvironment, freeze ? { afterHeal: () => writeFileSync(freezeFile, 'frozen\n') } : {});
     rmSync(freezeFile, { force: true });
     const runDir = path.join(store, name, 'latest');
     const results = JSON.parse(readFileSync(path.join(runDir, 'results.json'), 'utf8')) as StoredResults;

@@ -6,9 +6,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { zookeeperAvailable, type ZookeeperDb } from '../../../cluster/zookeeper-db.js';
+import { zookeeperAvailable, type ZookeeperDb } from '../../../cluster/zookeeper/db.js';
 import { createZookeeperCluster, type ZookeeperCluster } from '../../../cluster/zookeeper/cluster.js';
-import { zookeeperClientFactory } from '../../../jepsen-style/zookeeper-client.js';
+import { zookeeperClientFactory } from '../../../cluster/zookeeper/client.js';
 import type { Client, Delivery } from '../../../jepsen-style/types.js';
 
 const available = zookeeperAvailable();

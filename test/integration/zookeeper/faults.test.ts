@@ -9,15 +9,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createZookeeperCluster, type ZookeeperCluster } from '../../../cluster/zookeeper/cluster.js';
-import { zookeeperAvailable } from '../../../cluster/zookeeper-db.js';
-import { zookeeperClientFactory } from '../../../jepsen-style/zookeeper-client.js';
+import { zookeeperAvailable } from '../../../cluster/zookeeper/db.js';
+import { zookeeperClientFactory } from '../../../cluster/zookeeper/client.js';
 import { Workload } from '../../../jepsen-style/workload.js';
 import { checkHistory } from '../../../jepsen-style/checker.js';
 import { createPrng } from '../../../src/core/prng.js';
 import type { Op } from '../../../jepsen-style/types.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../../../jepsen-style/async.js';
 
 describe.skipIf(!zookeeperAvailable())('zookeeper under faults (3 nodes, through Toxiproxy)', () => {
   let dir: string;
@@ -54,7 +54,7 @@ describe.skipIf(!zookeeperAvailable())('zookeeper under faults (3 nodes, through
       broadcastTimeoutMs: 3_000,
       prng: createPrng(7),
       factory,
-      sink: { append: (event) => void append(event) },
+      sink: { append },
     });
     workload.start();
     await sleep(1_500);

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { completeGrudge, grudgeLinks, isolateEachGrudge, majority, visibleFrom } from '../../../faults/grudge.js';
-import { createNemesis, handoverTiming, type HealableNet } from '../../../faults/nemesis.js';
-import { faultPackages } from '../../../faults/packages.js';
+import { createNemesis, handoverTiming } from '../../../faults/nemesis.js';
+import type { HealableNet } from '../../../jepsen-style/types.js';
+import { faultPackages } from '../../../jepsen-style/vocabulary.js';
 import { drawFault, generateSchedule, partitionShapeWeights, type StartValue } from '../../../faults/schedule.js';
 import type { CutMode, Db, NodeInfo, NodeStatus } from '../../../jepsen-style/types.js';
 import { createPrng } from '../../../src/core/prng.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../../cli/exit.js';
-import { faultPackages, parsePackages } from '../../../faults/packages.js';
+import { faultPackages, parsePackages } from '../../../jepsen-style/vocabulary.js';
 
 describe('--nemesis parsing', () => {
   it('accepts a comma-separated list, in canonical order, without duplicates', () => {

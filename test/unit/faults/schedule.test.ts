@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { faultPackages, networkPackages, packageOps, processPackages } from '../../../faults/packages.js';
+import { faultPackages, networkPackages, packageOps, processPackages } from '../../../jepsen-style/vocabulary.js';
 import { generateSchedule, type StartValue, type StopValue } from '../../../faults/schedule.js';
 
 const all = [...faultPackages];

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { toxicProblem } from '../../../cluster/toxic-limits.js';
-import { faultPackages } from '../../../faults/packages.js';
+import { faultPackages } from '../../../jepsen-style/vocabulary.js';
 import { generateSchedule, linkFaultSpace, type LinkFaultParameters, type StartValue } from '../../../faults/schedule.js';
 
 const key = (fault: LinkFaultParameters): string => JSON.stringify(fault);

@@ -3,8 +3,8 @@
  * (ZabClient.status), bounded by a short timeout. Resolves undefined when the node does not answer
  * in time (dead, paused, overloaded).
  */
-import { ZabClient, type NodeStatusReply } from '../src/client/zab-client.js';
-import { withTimeout } from './proc.js';
+import { ZabClient, type NodeStatusReply } from '../../src/client/zab-client.js';
+import { withTimeout } from '../../jepsen-style/async.js';
 
 /** Why: a healthy node answers in well under 50 ms; a paused or partitioned one never does. */
 export const defaultStatusTimeoutMs = 1000;
@@ -20,8 +20,4 @@ export async function probeStatus(host: string, port: number, timeoutMs = defaul
   } finally {
     closeLater();
   }
-}
-
-export function zxidHex(zxid: number | undefined): string | undefined {
-  return zxid === undefined || !Number.isFinite(zxid) ? undefined : `0x${zxid.toString(16)}`;
 }

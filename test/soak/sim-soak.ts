@@ -4,8 +4,8 @@
  * the safety, promise, FIFO and stuck failures, and the first failing seed of each kind with the
  * command that replays it.
  *
- *   npx tsc bench/sim-soak.ts --outDir /tmp/zab-soak --module nodenext --moduleResolution nodenext --target es2022 \
- *     --skipLibCheck --types node && node /tmp/zab-soak/bench/sim-soak.js \
+ *   npx tsc test/soak/sim-soak.ts --outDir /tmp/zab-soak --module nodenext --moduleResolution nodenext --target es2022 \
+ *     --skipLibCheck --types node && node /tmp/zab-soak/test/soak/sim-soak.js \
  *     [--seeds 10000] [--first 100000] [--profiles default,resets,...] [--servers 3,5,7] [--workers 2]
  *
  * --seeds is the total over every profile and size (split evenly); each pair runs seeds first,
@@ -14,7 +14,7 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { InvariantViolation, profileNames, profiles, replayCommand, runSim, type ProfileName } from '../test/unit/core/sim.js';
+import { InvariantViolation, profileNames, profiles, replayCommand, runSim, type ProfileName } from '../unit/core/sim.js';
 
 const units = { faultTicks: 400, stabiliseTicks: 600 };
 

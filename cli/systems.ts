@@ -5,18 +5,19 @@
  * Toxiproxy is supervised for the whole run (cluster/toxiproxy-supervisor.ts): restarted and
  * rebuilt if it dies, reported fatal if it cannot be.
  */
-import type { RunEnvironment } from './runner.js';
-import type { TestCliOptions } from './run-test.js';
-import { createZabkitDb, repoRoot } from '../cluster/zabkit-db.js';
+import type { RunEnvironment } from '../jepsen-style/runner.js';
+import type { CreateEnvironment, TestCliOptions } from '../jepsen-style/run-test.js';
+import { createZabkitDb, repoRoot } from '../cluster/zabkit/db.js';
 import { createZookeeperCluster } from '../cluster/zookeeper/cluster.js';
-import { createNemesis, generateSchedule, parsePackages } from '../faults/index.js';
+import { createNemesis, generateSchedule } from '../faults/index.js';
+import { parsePackages } from '../jepsen-style/vocabulary.js';
 import { writeClusterFile } from '../cluster/cluster-file.js';
 import { handleOf } from '../cluster/toxiproxy.js';
 import { superviseToxiproxy } from '../cluster/toxiproxy-supervisor.js';
-import { zabkitClientFactory } from './zabkit-client.js';
-import { zookeeperClientFactory } from './zookeeper-client.js';
+import { zabkitClientFactory } from '../cluster/zabkit/client.js';
+import { zookeeperClientFactory } from '../cluster/zookeeper/client.js';
 
-export async function createEnvironment(options: TestCliOptions, runDir: string, log: (line: string) => void): Promise<RunEnvironment> {
+export const createEnvironment: CreateEnvironment = async (options: TestCliOptions, runDir: string, log: (line: string) => void): Promise<RunEnvironment> => {
   const packages = parsePackages(options.nemesis.join(','));
   const schedule = generateSchedule({
     packages,
@@ -80,4 +81,4 @@ export async function createEnvironment(options: TestCliOptions, runDir: string,
     db: cluster.db, nemesis, factory: zookeeperClientFactory(), schedule, ...(supervisor ? { supervisor } : {}),
     close: async () => { supervisor?.stop(); await cluster.close(); },
   };
-}
+};

@@ -3,9 +3,9 @@
  * payload. BroadcastFailed maps to DefiniteFailure (never delivered); everything else a broadcast can
  * end with (timeout, lost connection, leader lost after proposing) maps to UnknownOutcome.
  */
-import { BroadcastFailed, ZabClient } from '../src/client/zab-client.js';
-import { zxidFromHex, zxidToHex } from '../src/core/zxid.js';
-import { DefiniteFailure, UnknownOutcome, type Client, type ClientFactory, type Delivery, type NodeInfo } from './types.js';
+import { BroadcastFailed, ZabClient } from '../../src/client/zab-client.js';
+import { zxidFromHex, zxidToHex } from '../../src/core/zxid.js';
+import { DefiniteFailure, UnknownOutcome, type Client, type ClientFactory, type Delivery, type NodeInfo } from '../../jepsen-style/types.js';
 
 export interface ZabkitClientOptions {
   /** Bound on connecting (default 5 s). */

@@ -18,10 +18,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Db, NodeInfo } from './types.js';
+import type { Db, NodeInfo } from '../jepsen-style/types.js';
 import { ZabClient } from '../src/client/zab-client.js';
 import { createZookeeperCluster } from '../cluster/zookeeper/cluster.js';
-import { withTimeout } from '../cluster/proc.js';
+import { sleep, withTimeout } from '../jepsen-style/async.js';
 import { connectZk, ensureZnode, zk, zkCall, type RawZkClient } from '../cluster/zookeeper/zk-lib.js';
 
 export type BenchSystem = 'zabkit' | 'zookeeper';
@@ -116,7 +116,6 @@ interface BenchTarget {
   close(): Promise<void>;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -174,7 +173,7 @@ async function zookeeperTarget(options: BenchOptions, dir: string): Promise<Benc
 }
 
 async function zabkitTarget(options: BenchOptions, dir: string): Promise<BenchTarget> {
-  const { createZabkitDb } = await import('../cluster/zabkit-db.js');
+  const { createZabkitDb } = await import('../cluster/zabkit/db.js');
   const db = createZabkitDb({
     nodes: options.nodes,
     dir,

@@ -11,26 +11,27 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Db, NodeInfo, NodeStatus } from '../jepsen-style/types.js';
-import type { PlantedBug, Timing } from '../src/core/types.js';
-import type { NodeConfig } from '../src/wire/node-config.js';
-import { defaultTickMs, defaultTiming } from '../src/wire/node-config.js';
-import { cleanupStaleClusters, destroyCluster, ownerIsLive, unregisterCluster, writeClusterFile } from './cluster-file.js';
-import { createNet, type ToxiproxyNet } from './net.js';
-import { allocatePorts, type PortBlock } from './ports.js';
-import { isAlive, killGroup, signalGroup, sleep } from './proc.js';
-import { defaultStatusTimeoutMs, probeStatus, zxidHex } from './status-probe.js';
-import { buildLinkProxies, createProxies, listenPort, removeProxies } from './topology.js';
-import { startToxiproxy, type ToxiproxyApi, type ToxiproxyHandle } from './toxiproxy.js';
-import type { ClusterFile, ClusterNode, ClusterProxy } from './types.js';
+import { assertNodeCount, type Db, type NodeInfo, type NodeStatus } from '../../jepsen-style/types.js';
+import type { PlantedBug, Timing } from '../../src/core/types.js';
+import type { NodeConfig } from '../../src/wire/node-config.js';
+import { defaultTickMs, defaultTiming } from '../../src/wire/node-config.js';
+import { cleanupStaleClusters, destroyCluster, ownerIsLive, unregisterCluster, writeClusterFile } from '../cluster-file.js';
+import { createNet, type ToxiproxyNet } from '../net.js';
+import { allocatePorts, type PortBlock } from '../ports.js';
+import { isAlive, killGroup, signalGroup } from '../proc.js';
+import { sleep } from '../../jepsen-style/async.js';
+import { defaultStatusTimeoutMs, probeStatus } from './status-probe.js';
+import { optionalZxidHex } from '../../jepsen-style/zxid.js';
+import { buildLinkProxies, createProxies, listenPort, removeProxies } from '../topology.js';
+import { startToxiproxy, type ToxiproxyApi, type ToxiproxyHandle } from '../toxiproxy.js';
+import type { ClusterFile, ClusterNode, ClusterProxy } from '../types.js';
 
-/** The repository root (this file is cluster/zabkit-db.ts, or dist/cluster/zabkit-db.js). */
+/** The repository root (this file is cluster/zabkit/db.ts, or dist/cluster/zabkit/db.js). */
 export function repoRoot(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  return here.includes(`${join('dist', 'cluster')}`) ? resolve(here, '..', '..') : resolve(here, '..');
+  return here.includes(`${join('dist', 'cluster')}`) ? resolve(here, '..', '..', '..') : resolve(here, '..', '..');
 }
 
-export const maxNodes = 9;
 /** Why: election + discovery + sync take a few hundred ms at 50 ms ticks; 2 busy cores need slack. */
 export const defaultSetupTimeoutMs = 30_000;
 
@@ -98,9 +99,7 @@ export class ZabkitDb implements Db {
   private readonly leaderOf = new Map<string, number | undefined>();
 
   constructor(readonly options: ZabkitDbOptions) {
-    if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > maxNodes) {
-      throw new RangeError(`nodes must be an integer from 1 to ${maxNodes}, got ${options.nodes}`);
-    }
+    assertNodeCount(options.nodes);
     for (const bug of options.bugs ?? []) if (!/^[a-z-]+$/.test(bug)) throw new RangeError(`bad bug name ${bug}`);
     this.clusterId = options.clusterId ?? `zk${randomBytes(4).toString('hex')}`;
     this.dir = resolve(options.dir);
@@ -287,7 +286,7 @@ export class ZabkitDb implements Db {
       if (!reply) return { ...base, answers: false, role: 'unknown' };
       return {
         ...base, answers: true, role: reply.state, phase: reply.phase, epoch: reply.currentEpoch,
-        lastZxid: zxidHex(reply.lastZxid), commitZxid: zxidHex(reply.commitZxid),
+        lastZxid: optionalZxidHex(reply.lastZxid), commitZxid: optionalZxidHex(reply.commitZxid),
       };
     }));
   }

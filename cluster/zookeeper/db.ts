@@ -15,7 +15,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Db, NodeInfo, NodeStatus } from '../jepsen-style/types.js';
+import { assertNodeCount, type Db, type NodeInfo, type NodeStatus } from '../../jepsen-style/types.js';
 import {
   defaultZkTiming,
   javaArgs,
@@ -26,10 +26,11 @@ import {
   type ZkLinkKind,
   type ZkNodePorts,
   type ZkTiming,
-} from './zookeeper/config.js';
-import { fourLetterWord, parseSrvr } from './zookeeper/four-letter.js';
+} from './config.js';
+import { fourLetterWord, parseSrvr } from './four-letter.js';
+import { sleep } from '../../jepsen-style/async.js';
 
-export type { ZkLinkKind, ZkNodePorts, ZkTiming } from './zookeeper/config.js';
+export type { ZkLinkKind, ZkNodePorts, ZkTiming } from './config.js';
 
 export interface ZookeeperDbOptions {
   /** Base directory: node n<i> lives in DIR/nodes/n<i>/ (zoo.cfg, data/, zookeeper.log, stdout.log). */
@@ -76,8 +77,6 @@ interface Running {
   readonly exit: Promise<void>;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 export interface ZookeeperDb extends Db {
   readonly system: 'zookeeper';
   nodes(): readonly ZookeeperNodeInfo[];
@@ -88,9 +87,7 @@ export interface ZookeeperDb extends Db {
 }
 
 export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
-  if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > 9) {
-    throw new Error(`nodes must be 1..9, got ${options.nodes}`);
-  }
+  assertNodeCount(options.nodes);
   const host = options.host ?? '127.0.0.1';
   const portsOf = options.ports ?? zkDefaultPorts(options.basePort ?? 24100);
   const timing: ZkTiming = { ...defaultZkTiming, ...options.timing };

@@ -16,7 +16,9 @@
  *   znode through the same session: ZooKeeper answers a session's requests in order, and the server
  *   has applied every earlier commit before it answers the write, exactly as sync() guarantees.
  */
-import { DefiniteFailure, UnknownOutcome, type Client, type ClientFactory, type Delivery, type NodeInfo } from './types.js';
+import { bounded, sleep, withTimeout } from '../../jepsen-style/async.js';
+import { zxidValue } from '../../jepsen-style/zxid.js';
+import { DefiniteFailure, UnknownOutcome, type Client, type ClientFactory, type Delivery, type NodeInfo } from '../../jepsen-style/types.js';
 import {
   connectZk,
   ensureZnode,
@@ -29,7 +31,7 @@ import {
   zkCodes,
   type RawZkClient,
   type ZkStat,
-} from '../cluster/zookeeper/zk-lib.js';
+} from './zk-lib.js';
 
 export interface ZookeeperClientOptions {
   /** Parent znode of the message znodes (default "/zabkit"). */
@@ -63,7 +65,9 @@ export function zookeeperClientFactory(options: ZookeeperClientOptions = {}): Cl
     async open(node: NodeInfo): Promise<Client> {
       const raw = await connectZk(`${node.clientHost}:${node.clientPort}`, config);
       try {
-        await withTimeout(ensureZnode(raw, config.parent), config.opTimeoutMs, 'creating the parent znode');
+        await withTimeout(ensureZnode(raw, config.parent), config.opTimeoutMs, 'timed out').catch((error: unknown) => {
+          throw new Error(`creating the parent znode: ${describe(error)}`);
+        });
       } catch (error) {
         raw.close();
         throw error;
@@ -127,7 +131,7 @@ class ZookeeperClient implements Client {
   }
 
   subscribe(fromZxid: string | undefined, onDeliver: (delivery: Delivery) => void, onError: (error: Error) => void): void {
-    const from = fromZxid === undefined ? -1n : BigInt(fromZxid);
+    const from = fromZxid === undefined ? -1n : zxidValue(fromZxid);
     let lastSeq = -1;
     let running = false;
     let again = false;
@@ -181,7 +185,7 @@ class ZookeeperClient implements Client {
             for (let k = 0; k < batch.length; k++) {
               const entry = entries[k]!;
               lastSeq = batch[k]!.seq;
-              if (BigInt(entry.zxid) > from && !stopped && !this.closed) onDeliver(entry);
+              if (zxidValue(entry.zxid) > from && !stopped && !this.closed) onDeliver(entry);
             }
           }
         } while (again);
@@ -237,35 +241,3 @@ function describe(error: unknown): string {
   return String(error);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-class Timeout extends Error {
-  override name = 'Timeout';
-}
-
-/** Race a promise against a deadline (epoch ms) and an abort signal. */
-function bounded<T>(promise: Promise<T>, deadline: number, signal?: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Timeout('timed out')), Math.max(0, deadline - Date.now()));
-    const onAbort = (): void => reject(new Timeout('aborted'));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return bounded(promise, Date.now() + ms).catch((error: unknown) => {
-    throw new Error(`${what}: ${describe(error)}`);
-  });
-}

@@ -1,0 +1,134 @@
+/**
+ * The nemesis op vocabulary, in one place (interfaces.md "Nemesis operations"): every `f` the
+ * testbed writes for `process: "nemesis"`, what each one means, and the fault packages of
+ * `--nemesis`. The nemesis (faults/) emits these names, the checker reads which ones restart a
+ * process, the report pairs fault windows and draws markers with them. Bottom layer: imports only
+ * the testbed's interfaces.
+ *
+ *   package     start f              stop f      the fault
+ *   kill        kill                 start       kill -9 of the process group, then a restart
+ *   pause       pause                resume      SIGSTOP / SIGCONT
+ *   power       power-off            power-on    kill -9 at one instant, unsynced writes lost
+ *   partition   partition            heal        silent or refusing cuts, both ways
+ *   one-way     partition-one-way    heal        cuts, one direction
+ *   latency     latency              heal        Toxiproxy latency toxic
+ *   bandwidth   bandwidth            heal        Toxiproxy bandwidth toxic
+ *   reset       reset                heal        Toxiproxy reset_peer toxic
+ *   slice       slice                heal        Toxiproxy slicer toxic
+ *
+ * A start and its stop share `value.id` and `value.package`. Besides those, the history holds:
+ *   heal                {value: "all"}                      the runner's final heal (closes every fault)
+ *   heal                {value: "processes" | "network"}    a part of Nemesis.healAll that failed (with error)
+ *   resume / start      {value: {nodes}}                    Nemesis.healAll resuming / restarting nodes
+ *   heal                {value: [events...]}                the runner's record of what healAll did
+ *   final-phase         {value: {boundMs, nodes}}           the runner's final-phase marker
+ *   toxiproxy-down      {value: {cause}}                    testbed supervision (cluster/toxiproxy-supervisor.ts)
+ *   toxiproxy-restored  {value: {proxies, toxics, downMs}}  testbed supervision
+ */
+import { UsageError } from './types.js';
+
+export const faultPackages = ['kill', 'pause', 'power', 'partition', 'one-way', 'latency', 'bandwidth', 'reset', 'slice'] as const;
+export type FaultPackage = (typeof faultPackages)[number];
+
+export const processPackages: readonly FaultPackage[] = ['kill', 'pause', 'power'];
+export const networkPackages: readonly FaultPackage[] = ['partition', 'one-way', 'latency', 'bandwidth', 'reset', 'slice'];
+
+/** The history `f` of each package's start and of its end (interfaces.md nemesis ops). */
+export const packageOps: Record<FaultPackage, { readonly start: string; readonly stop: string }> = {
+  kill: { start: 'kill', stop: 'start' },
+  pause: { start: 'pause', stop: 'resume' },
+  power: { start: 'power-off', stop: 'power-on' },
+  partition: { start: 'partition', stop: 'heal' },
+  'one-way': { start: 'partition-one-way', stop: 'heal' },
+  latency: { start: 'latency', stop: 'heal' },
+  bandwidth: { start: 'bandwidth', stop: 'heal' },
+  reset: { start: 'reset', stop: 'heal' },
+  slice: { start: 'slice', stop: 'heal' },
+};
+
+/** How the report groups a package's fault window (its colour lane). */
+export type FaultGroup = 'kill' | 'pause' | 'partition' | 'network';
+export const packageGroup: Record<FaultPackage, FaultGroup> = {
+  kill: 'kill',
+  power: 'kill',
+  pause: 'pause',
+  partition: 'partition',
+  'one-way': 'partition',
+  latency: 'network',
+  bandwidth: 'network',
+  reset: 'network',
+  slice: 'network',
+};
+
+export function isFaultPackage(name: string): name is FaultPackage {
+  return (faultPackages as readonly string[]).includes(name);
+}
+
+/** The package whose start op is `f` (each start f belongs to exactly one package). */
+export function packageOfStart(f: string): FaultPackage | undefined {
+  return faultPackages.find((name) => packageOps[name].start === f);
+}
+
+/** The packages whose stop op is `f` (`heal` ends every network package). */
+export function packagesOfStop(f: string): FaultPackage[] {
+  return faultPackages.filter((name) => packageOps[name].stop === f && packageOps[name].start !== f);
+}
+
+/** The heal f: the stop of the network packages, the runner's final heal, healAll's failures. */
+export const healF = 'heal';
+/** `value` of the runner's final heal, which ends every fault still open. */
+export const healAllValue = 'all';
+
+/** The runner's final-phase marker (jepsen-style/checker/final-phase.ts reads its value). */
+export const finalPhaseMarkerF = 'final-phase';
+
+/** Testbed supervision events (cluster/toxiproxy-supervisor.ts): about the testbed, not a fault. */
+export const supervisionOps = ['toxiproxy-down', 'toxiproxy-restored'] as const;
+export type SupervisionOp = (typeof supervisionOps)[number];
+
+export function isSupervisionOp(f: string): f is SupervisionOp {
+  return (supervisionOps as readonly string[]).includes(f);
+}
+
+/** Nemesis-process events that mark a moment instead of a fault: the final phase and supervision. */
+export function isMarkerOp(f: string): boolean {
+  return f === finalPhaseMarkerF || isSupervisionOp(f);
+}
+
+/**
+ * Ops that restart a node's process (the node named in `value` lost its volatile state and came
+ * back, or will): the starts and stops of the kill and power packages. A subscription to that node
+ * may legitimately start over. Pause and resume are not restarts.
+ */
+export const processRestartOps: readonly string[] = [packageOps.kill.start, packageOps.kill.stop, packageOps.power.start, packageOps.power.stop];
+
+/**
+ * Names other tools' histories use for a process going down or coming back (Jepsen's db nemeses:
+ * kill/start, stop, crash, restart, power): a subscription that re-delivers after one of these is
+ * a restart, not a repeat. Exact names only (never a prefix: `start-partition` is no restart).
+ */
+const otherToolsRestartOps: readonly string[] = ['restart', 'crash', 'stop', 'power'];
+
+export function isProcessRestartOp(f: string): boolean {
+  return processRestartOps.includes(f) || otherToolsRestartOps.includes(f);
+}
+
+/**
+ * Parse a --nemesis LIST: comma-separated package names, `none` (no faults) or `all` (every
+ * package). Duplicates collapse; order is the canonical order. Unknown names → UsageError.
+ */
+export function parsePackages(text: string): FaultPackage[] {
+  const names = text.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name.length > 0);
+  if (names.length === 0) throw new UsageError(`--nemesis is empty; valid: none, all, ${faultPackages.join(', ')}`);
+  const chosen = new Set<FaultPackage>();
+  for (const name of names) {
+    if (name === 'none') continue;
+    if (name === 'all') { for (const p of faultPackages) chosen.add(p); continue; }
+    if (!isFaultPackage(name)) {
+      throw new UsageError(`unknown fault package "${name}" in --nemesis; valid: none, all, ${faultPackages.join(', ')}`);
+    }
+    chosen.add(name);
+  }
+  if (names.includes('none') && chosen.size > 0) throw new UsageError('--nemesis: "none" cannot be combined with fault packages');
+  return faultPackages.filter((name) => chosen.has(name));
+}

@@ -1,0 +1,48 @@
+/**
+ * zxids as the testbed sees them (interfaces.md): "0x" + hex, epoch in the high 32 bits, counter
+ * in the low 32. The testbed's one copy of these helpers (it reads zxids from history lines, status
+ * replies and ZooKeeper's 8-byte longs, so it works in bigint). Bottom layer: imports nothing.
+ */
+
+/** A zxid (bigint or a safe integer) as "0x" + hex, no leading zeros. */
+export function zxidHex(value: bigint | number): string {
+  return `0x${value.toString(16)}`;
+}
+
+/** `zxidHex`, or undefined for an absent or non-finite number (a status reply's optional field). */
+export function optionalZxidHex(value: number | undefined): string | undefined {
+  return value === undefined || !Number.isFinite(value) ? undefined : zxidHex(value);
+}
+
+/** "0x" hex (or decimal) text as a bigint. */
+export function zxidValue(text: string): bigint {
+  return BigInt(text);
+}
+
+/** The epoch of a zxid (its high 32 bits). */
+export function zxidEpoch(zxid: bigint | string): bigint {
+  return (typeof zxid === 'string' ? BigInt(zxid) : zxid) >> 32n;
+}
+
+/** Negative, zero or positive as zxid `a` sorts before, with or after `b`. */
+export function compareZxid(a: string, b: string): number {
+  const x = BigInt(a);
+  const y = BigInt(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * In zxids sorted ascending, the first position whose zxid is not below `zxid` (the length when
+ * every one is below): binary search.
+ */
+export function lowerBoundZxid(sorted: readonly string[], zxid: string): number {
+  const target = BigInt(zxid);
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (BigInt(sorted[mid] as string) < target) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
