@@ -2,9 +2,9 @@
  * The `Db` for zabkit: N real `zabkit node` processes, every server-to-server link through the real
  * Toxiproxy (one proxy per directed link: node i dials node j at the listen port of proxy i->j).
  * Each node has its own folder DIR/nodes/<name>/ with config.json, data/, node.log (pino) and
- * stdout.log. Nodes run detached in their own process group: kill = SIGKILL to the group,
- * pause/resume = SIGSTOP/SIGCONT. Teardown kills every group and removes the proxies; it leaves
- * logs and data for the report.
+ * stdout.log. Ports, Toxiproxy, the proxies, the Net, the process groups (kill = SIGKILL to the group,
+ * pause/resume = SIGSTOP/SIGCONT), cluster.json and teardown are the shared ClusterAssembly
+ * (cluster/assembly.ts); teardown leaves logs and data for the report.
  */
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
@@ -15,15 +15,13 @@ import { assertNodeCount, type Db, type NodeInfo, type NodeStatus } from '../../
 import type { PlantedBug, Timing } from '../../src/core/types.js';
 import type { NodeConfig } from '../../src/wire/node-config.js';
 import { defaultTickMs, defaultTiming } from '../../src/wire/node-config.js';
-import { cleanupStaleClusters, destroyCluster, ownerIsLive, unregisterCluster, writeClusterFile } from '../cluster-file.js';
-import { createNet, type ToxiproxyNet } from '../net.js';
-import { allocatePorts, type PortBlock } from '../ports.js';
-import { isAlive, killGroup, signalGroup } from '../proc.js';
+import { ClusterAssembly, ClusterSetupError, type ProcessGroups } from '../assembly.js';
+import type { ToxiproxyNet } from '../net.js';
 import { sleep } from '../../jepsen-style/async.js';
 import { defaultStatusTimeoutMs, probeStatus } from './status-probe.js';
 import { optionalZxidHex } from '../../jepsen-style/zxid.js';
-import { buildLinkProxies, createProxies, listenPort, removeProxies } from '../topology.js';
-import { startToxiproxy, type ToxiproxyApi, type ToxiproxyHandle } from '../toxiproxy.js';
+import { listenPort } from '../topology.js';
+import type { ToxiproxyApi } from '../toxiproxy.js';
 import type { ClusterFile, ClusterNode, ClusterProxy } from '../types.js';
 
 /** The repository root (this file is cluster/zabkit/db.ts, or dist/cluster/zabkit/db.js). */
@@ -80,8 +78,6 @@ interface NodeState {
   readonly configFile: string;
   readonly stdoutFile: string;
   readonly peerPort: number;
-  pid: number | undefined;
-  paused: boolean;
 }
 
 export class ZabkitDb implements Db {
@@ -89,10 +85,7 @@ export class ZabkitDb implements Db {
   readonly clusterId: string;
   readonly dir: string;
   private readonly states: NodeState[] = [];
-  private block: PortBlock | undefined;
-  private toxiproxy: ToxiproxyHandle | undefined;
-  private proxyList: ClusterProxy[] = [];
-  private netInstance: ToxiproxyNet | undefined;
+  private assembly: ClusterAssembly<'client' | 'peer'> | undefined;
   private readonly log: (line: string) => void;
   private readonly root: string;
   /** Each node's last status reply: the leader it follows (for the health check). */
@@ -112,18 +105,19 @@ export class ZabkitDb implements Db {
   }
 
   proxies(): readonly ClusterProxy[] {
-    return this.proxyList;
+    return this.assembly?.proxies ?? [];
   }
 
   /** The Toxiproxy API (after setup; undefined when not proxied). */
   toxiproxyApi(): ToxiproxyApi | undefined {
-    return this.toxiproxy?.api;
+    return this.assembly?.toxiproxy?.api;
   }
 
   /** The Net over this cluster's proxies (after setup). */
   net(): ToxiproxyNet {
-    if (!this.netInstance) throw new Error('ZabkitDb.net(): call setup() first (and use proxied: true)');
-    return this.netInstance;
+    const net = this.assembly?.net;
+    if (!net) throw new Error('ZabkitDb.net(): call setup() first (and use proxied: true)');
+    return net;
   }
 
   private state(name: string): NodeState {
@@ -134,33 +128,30 @@ export class ZabkitDb implements Db {
 
   /** Prepare ports, Toxiproxy, proxies and configs, without starting nodes. */
   async prepare(): Promise<void> {
-    await cleanupStaleClusters(this.log);
-    const n = this.options.nodes;
-    const proxied = this.options.proxied ?? true;
-    this.block = await allocatePorts({ count: 2 * n + (proxied ? n * (n - 1) + 1 : 0), owner: this.clusterId, isOwnerLive: ownerIsLive });
-    const block = this.block;
-    const names = Array.from({ length: n }, (_, i) => `n${i + 1}`);
-    const ports = new Map(names.map((name) => [name, { client: block.take(), peer: block.take() }]));
-    mkdirSync(this.dir, { recursive: true });
-    const toxiproxyLog = join(this.dir, 'toxiproxy.log');
     const hosts: ClusterHosts = { ...loopbackHosts, ...this.options.hosts };
-    if (proxied) {
-      this.toxiproxy = await startToxiproxy({ repoRoot: this.root, url: this.options.toxiproxyUrl, port: block.take(), logFile: toxiproxyLog });
-      this.proxyList = buildLinkProxies({
-        prefix: this.clusterId,
-        nodes: names,
-        channels: [{ upstreamPort: (to) => ports.get(to)!.peer }],
-        takePort: () => block.take(),
-        host: hosts.proxyListen,
-        upstreamHost: hosts.nodeUpstream,
-      });
-    }
+    const assembly = await ClusterAssembly.open({
+      system: 'zabkit',
+      clusterId: this.clusterId,
+      dir: this.dir,
+      nodes: this.options.nodes,
+      nodePorts: ['client', 'peer'],
+      proxied: this.options.proxied ?? true,
+      channels: [{ port: 'peer' }],
+      proxyListenHost: hosts.proxyListen,
+      nodeUpstreamHost: hosts.nodeUpstream,
+      repoRoot: this.root,
+      ...(this.options.toxiproxyUrl ? { toxiproxyUrl: this.options.toxiproxyUrl } : {}),
+      ...(this.options.background ? { background: true } : {}),
+      log: this.log,
+    });
+    this.assembly = assembly;
+    const names = assembly.names;
     for (const [index, name] of names.entries()) {
       const id = index + 1;
       const folder = join(this.dir, 'nodes', name);
       const dataDir = join(folder, 'data');
       mkdirSync(dataDir, { recursive: true });
-      const own = ports.get(name)!;
+      const own = assembly.ports(name);
       const config: NodeConfig = {
         clusterId: this.clusterId,
         id,
@@ -169,8 +160,8 @@ export class ZabkitDb implements Db {
         clientHost: '127.0.0.1',
         clientPort: own.client,
         peers: names.filter((other) => other !== name).map((other) => {
-          const proxy = this.proxyList.find((p) => p.from === name && p.to === other);
-          return { id: Number(other.slice(1)), host: proxy ? hosts.proxyDial : '127.0.0.1', port: proxy ? listenPort(proxy) : ports.get(other)!.peer };
+          const proxy = assembly.proxy(name, other);
+          return { id: Number(other.slice(1)), host: proxy ? hosts.proxyDial : '127.0.0.1', port: proxy ? listenPort(proxy) : assembly.ports(other).peer };
         }),
         dataDir,
         logFile: join(folder, 'node.log'),
@@ -184,14 +175,10 @@ export class ZabkitDb implements Db {
       writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
       this.states.push({
         info: { name, id, clientHost: '127.0.0.1', clientPort: own.client, dataDir, logFile: join(folder, 'node.log') },
-        configFile, stdoutFile: join(folder, 'stdout.log'), peerPort: own.peer, pid: undefined, paused: false,
+        configFile, stdoutFile: join(folder, 'stdout.log'), peerPort: own.peer,
       });
     }
     this.writeFile();
-    if (this.toxiproxy) {
-      await createProxies(this.toxiproxy.api, this.proxyList);
-      this.netInstance = createNet(this.toxiproxy.api, this.proxyList);
-    }
   }
 
   async setup(signal?: AbortSignal): Promise<void> {
@@ -205,37 +192,30 @@ export class ZabkitDb implements Db {
       await sleep(100);
     }
     const statuses = await this.status();
-    throw new Error(`zabkit cluster not ready within ${timeoutMs} ms: ${JSON.stringify(statuses.map((s) => [s.name, s.alive, s.role, s.phase]))}; logs in ${this.dir}/nodes`);
+    throw new ClusterSetupError(`zabkit cluster not ready within ${timeoutMs} ms: ${JSON.stringify(statuses.map((s) => [s.name, s.alive, s.role, s.phase]))}; logs in ${this.dir}/nodes`);
   }
 
   clusterFile(): ClusterFile {
-    return {
-      version: 1,
-      system: 'zabkit',
-      clusterId: this.clusterId,
-      dir: this.dir,
-      runnerPid: process.pid,
-      createdAt: new Date().toISOString(),
-      toxiproxy: this.toxiproxy ? { url: this.toxiproxy.url, ...(this.toxiproxy.pid !== undefined ? { pid: this.toxiproxy.pid } : {}) } : null,
-      nodes: this.states.map((state): ClusterNode => ({
-        name: state.info.name, id: state.info.id, clientHost: state.info.clientHost, clientPort: state.info.clientPort,
-        peerHost: '127.0.0.1', peerPort: state.peerPort, pid: state.pid, dataDir: state.info.dataDir,
-        logFile: state.info.logFile, configFile: state.configFile,
-      })),
-      proxies: this.proxyList,
-      ...(this.options.background ? { background: true } : {}),
-      portLocks: this.block?.lockFiles ?? [],
-      ...(this.toxiproxy?.pid !== undefined ? { toxiproxyLog: join(this.dir, 'toxiproxy.log') } : {}),
-    };
+    if (!this.assembly) throw new Error('ZabkitDb.clusterFile(): call setup() first');
+    return this.assembly.clusterFile(this.clusterNodes());
+  }
+
+  private clusterNodes(): ClusterNode[] {
+    return this.states.map((state): ClusterNode => ({
+      name: state.info.name, id: state.info.id, clientHost: state.info.clientHost, clientPort: state.info.clientPort,
+      peerHost: '127.0.0.1', peerPort: state.peerPort, pid: this.assembly?.groups.pid(state.info.name), dataDir: state.info.dataDir,
+      logFile: state.info.logFile, configFile: state.configFile,
+    }));
   }
 
   private writeFile(): void {
-    writeClusterFile(this.clusterFile());
+    this.assembly?.record(this.clusterNodes());
   }
 
   async start(name: string): Promise<void> {
     const state = this.state(name);
-    if (isAlive(state.pid)) return;
+    const groups = this.groups();
+    if (groups.alive(name)) return;
     const main = join(this.root, 'dist', 'cli', 'main.js');
     // The node writes to the file itself (an fd, not a pipe through us), so it outlives this process.
     const fd = openSync(state.stdoutFile, 'a');
@@ -245,42 +225,45 @@ export class ZabkitDb implements Db {
     closeSync(fd);
     child.catch(() => {});
     child.unref();
-    state.pid = child.pid;
-    state.paused = false;
+    if (child.pid === undefined) throw new ClusterSetupError(`could not start zabkit node ${name}`);
+    groups.started(name, child.pid);
     this.writeFile();
   }
 
+  private groups(): ProcessGroups {
+    if (!this.assembly) throw new Error('ZabkitDb: call setup() first');
+    return this.assembly.groups;
+  }
+
   async kill(name: string): Promise<void> {
-    const state = this.state(name);
-    await killGroup(state.pid);
-    state.paused = false;
+    this.state(name);
+    await this.groups().kill(name);
   }
 
   /** SIGKILL several nodes at one instant (power loss), then wait until all are gone. */
   async killMany(names: readonly string[]): Promise<void> {
-    const states = names.map((name) => this.state(name));
-    for (const state of states) signalGroup(state.pid, 'SIGKILL');
-    await Promise.all(states.map((state) => killGroup(state.pid)));
-    for (const state of states) state.paused = false;
+    for (const name of names) this.state(name);
+    await this.groups().killMany(names);
   }
 
   async pause(name: string): Promise<void> {
-    const state = this.state(name);
-    if (signalGroup(state.pid, 'SIGSTOP')) state.paused = true;
+    this.state(name);
+    this.groups().pause(name);
   }
 
   async resume(name: string): Promise<void> {
-    const state = this.state(name);
-    signalGroup(state.pid, 'SIGCONT');
-    state.paused = false;
+    this.state(name);
+    this.groups().resume(name);
   }
 
   async status(): Promise<NodeStatus[]> {
     const timeoutMs = this.options.statusTimeoutMs ?? defaultStatusTimeoutMs;
     return Promise.all(this.states.map(async (state): Promise<NodeStatus> => {
-      const alive = isAlive(state.pid);
-      const base = { name: state.info.name, pid: alive ? state.pid : undefined, alive, paused: alive && state.paused };
-      if (!alive || state.paused) return { ...base, answers: false, role: 'unknown' };
+      const groups = this.groups();
+      const alive = groups.alive(state.info.name);
+      const paused = alive && groups.isPaused(state.info.name);
+      const base = { name: state.info.name, pid: alive ? groups.pid(state.info.name) : undefined, alive, paused };
+      if (!alive || paused) return { ...base, answers: false, role: 'unknown' };
       const reply = await probeStatus(state.info.clientHost, state.info.clientPort, timeoutMs);
       this.leaderOf.set(state.info.name, reply?.leader);
       if (!reply) return { ...base, answers: false, role: 'unknown' };
@@ -318,16 +301,7 @@ export class ZabkitDb implements Db {
   }
 
   async teardown(): Promise<void> {
-    try {
-      await Promise.all(this.states.map((state) => killGroup(state.pid)));
-      if (this.toxiproxy && this.toxiproxy.pid === undefined) await removeProxies(this.toxiproxy.api, this.proxyList);
-      await this.toxiproxy?.stop();
-      this.block?.release();
-      unregisterCluster(this.clusterId);
-      await destroyCluster(this.clusterFile()); // anything the lines above missed; leaves logs and data
-    } catch (error) {
-      this.log(`zabkit: teardown: ${String(error)}`);
-    }
+    await this.assembly?.close(() => this.clusterNodes());
   }
 }
 

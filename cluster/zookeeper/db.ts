@@ -6,13 +6,13 @@
  *
  * Server-to-server links: in server i's zoo.cfg, server.i is its own real listen address and server.j
  * is wherever `dial(i, j, kind)` says, for the quorum and the election port. With Toxiproxy that is the
- * listen address of proxy i->j for that port (see zookeeperProxySpecs), so the nemesis packages work
- * unchanged; without it (`dial` omitted) the links are direct.
+ * listen address of proxy i->j for that port (cluster.ts, over cluster/assembly.ts), so the nemesis
+ * packages work unchanged; without it (`dial` omitted) the links are direct.
  *
  * Status comes from the four-letter word `srvr` over the client port: Mode (leader/follower) and Zxid
  * (lastProcessedZxid; epoch = zxid >> 32).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { assertNodeCount, type Db, type NodeInfo, type NodeStatus } from '../../jepsen-style/types.js';
@@ -29,6 +29,7 @@ import {
 } from './config.js';
 import { fourLetterWord, parseSrvr } from './four-letter.js';
 import { sleep } from '../../jepsen-style/async.js';
+import { ClusterSetupError, ProcessGroups } from '../assembly.js';
 
 export type { ZkLinkKind, ZkNodePorts, ZkTiming } from './config.js';
 
@@ -58,6 +59,8 @@ export interface ZookeeperDbOptions {
   readonly log?: (line: string) => void;
   /** Called after a node's process starts or dies (e.g. to rewrite cluster.json). */
   readonly onProcessChange?: () => void;
+  /** The process groups to run the servers in (the cluster assembly's); default its own. */
+  readonly groups?: ProcessGroups;
 }
 
 export interface ZookeeperNodeInfo extends NodeInfo {
@@ -68,13 +71,6 @@ export interface ZookeeperNodeInfo extends NodeInfo {
 
 export function zkDefaultPorts(basePort: number): (index: number) => ZkNodePorts {
   return (index) => ({ client: basePort + index, quorum: basePort + 10 + index, election: basePort + 20 + index });
-}
-
-interface Running {
-  readonly child: ChildProcess;
-  readonly pid: number;
-  exited: boolean;
-  readonly exit: Promise<void>;
 }
 
 export interface ZookeeperDb extends Db {
@@ -115,8 +111,8 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
     });
   }
   const byName = new Map(infos.map((info) => [info.name, info]));
-  const running = new Map<string, Running>();
-  const paused = new Set<string>();
+  const groups = options.groups ?? new ProcessGroups();
+  const started = new Set<string>();
   let classpath: string | undefined;
 
   const info = (node: string): ZookeeperNodeInfo => {
@@ -155,67 +151,41 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
   }
 
   function spawnNode(node: ZookeeperNodeInfo): void {
-    if (running.has(node.name)) return;
+    if (groups.alive(node.name)) return;
     classpath ??= zookeeperClasspath();
     writeFiles(node);
     const out = openSync(path.join(node.dir, 'stdout.log'), 'a');
-    let child: ChildProcess;
+    let pid: number | undefined;
     try {
-      child = spawn(
+      const child = spawn(
         java,
         javaArgs({ classpath, configFile: node.configFile, log4jFile: path.join(node.dir, 'log4j.properties'), heapMb }),
         { detached: true, stdio: ['ignore', out, out], cwd: node.dir },
       );
+      child.once('error', () => undefined);
+      pid = child.pid;
     } finally {
       closeSync(out);
     }
-    if (child.pid === undefined) throw new Error(`could not start java for ${node.name}`);
-    const entry: Running = {
-      child,
-      pid: child.pid,
-      exited: false,
-      exit: new Promise<void>((resolve) => {
-        child.once('exit', () => {
-          entry.exited = true;
-          resolve();
-        });
-        child.once('error', () => {
-          entry.exited = true;
-          resolve();
-        });
-      }),
-    };
-    running.set(node.name, entry);
-    paused.delete(node.name);
+    if (pid === undefined) throw new ClusterSetupError(`could not start java for ${node.name}`);
+    groups.started(node.name, pid);
+    started.add(node.name);
     options.onProcessChange?.();
-    log(`zookeeper ${node.name} started, pid ${child.pid}`);
-  }
-
-  function signalGroup(entry: Running, signal: NodeJS.Signals): void {
-    try {
-      process.kill(-entry.pid, signal);
-    } catch {
-      // already gone
-    }
+    log(`zookeeper ${node.name} started, pid ${pid}`);
   }
 
   async function killNode(node: string): Promise<void> {
-    const entry = running.get(node);
-    if (!entry) return;
-    signalGroup(entry, 'SIGKILL');
-    signalGroup(entry, 'SIGCONT');
-    await Promise.race([entry.exit, sleep(10_000)]);
-    running.delete(node);
-    paused.delete(node);
+    if (!started.has(node)) return;
+    await groups.kill(node);
+    started.delete(node);
     options.onProcessChange?.();
     log(`zookeeper ${node} killed`);
   }
 
   async function statusOf(node: ZookeeperNodeInfo): Promise<NodeStatus> {
-    const entry = running.get(node.name);
-    const alive = entry !== undefined && !entry.exited;
-    const isPaused = paused.has(node.name);
-    const base = { name: node.name, pid: entry?.pid, alive, paused: isPaused };
+    const alive = groups.alive(node.name);
+    const isPaused = alive && groups.isPaused(node.name);
+    const base = { name: node.name, pid: alive ? groups.pid(node.name) : undefined, alive, paused: isPaused };
     if (!alive || isPaused) return { ...base, answers: false, role: 'unknown' };
     try {
       const reply = parseSrvr(await fourLetterWord(host, node.clientPort, 'srvr', statusTimeoutMs));
@@ -254,8 +224,8 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (signal?.aborted) return false;
-      for (const entry of running.values()) {
-        if (failOnExit && entry.exited) throw new Error(`a ZooKeeper server exited during startup; see ${root}/nodes/*/stdout.log`);
+      for (const name of started) {
+        if (failOnExit && !groups.alive(name)) throw new ClusterSetupError(`a ZooKeeper server exited during startup; see ${root}/nodes/*/stdout.log`);
       }
       if (healthy(await status())) return true;
       if (Date.now() >= deadline) return false;
@@ -266,7 +236,7 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
   return {
     system: 'zookeeper',
     nodes: () => infos,
-    pid: (node) => running.get(node)?.pid,
+    pid: (node) => (groups.alive(node) ? groups.pid(node) : undefined),
 
     async setup(signal?: AbortSignal): Promise<void> {
       mkdirSync(root, { recursive: true });
@@ -274,13 +244,13 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
       const ok = await awaitHealthy(setupTimeoutMs, signal, true);
       if (!ok) {
         const summary = (await status()).map((s) => `${s.name}:${s.role}${s.answers ? '' : '(silent)'}`).join(' ');
-        throw new Error(`ZooKeeper ensemble not healthy within ${setupTimeoutMs} ms: ${summary}`);
+        throw new ClusterSetupError(`ZooKeeper ensemble not healthy within ${setupTimeoutMs} ms: ${summary}`);
       }
       log(`zookeeper ensemble of ${infos.length} is serving`);
     },
 
     async teardown(): Promise<void> {
-      await Promise.all([...running.keys()].map((node) => killNode(node).catch(() => undefined)));
+      await Promise.all([...started].map((node) => killNode(node).catch(() => undefined)));
     },
 
     kill: (node) => {
@@ -289,11 +259,9 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
     },
 
     async killMany(names: readonly string[]): Promise<void> {
-      for (const name of names) {
-        const entry = running.get(info(name).name);
-        if (entry) signalGroup(entry, 'SIGKILL');
-      }
-      await Promise.all(names.map((name) => killNode(name)));
+      const nodes = names.map((name) => info(name).name).filter((name) => started.has(name));
+      await groups.killMany(nodes);
+      await Promise.all(nodes.map((name) => killNode(name)));
     },
 
     async start(node: string): Promise<void> {
@@ -301,17 +269,11 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
     },
 
     async pause(node: string): Promise<void> {
-      const entry = running.get(info(node).name);
-      if (!entry) return;
-      signalGroup(entry, 'SIGSTOP');
-      paused.add(node);
+      if (started.has(info(node).name)) groups.pause(node);
     },
 
     async resume(node: string): Promise<void> {
-      const entry = running.get(info(node).name);
-      if (!entry) return;
-      signalGroup(entry, 'SIGCONT');
-      paused.delete(node);
+      if (started.has(info(node).name)) groups.resume(node);
     },
 
     async leader(): Promise<string | undefined> {
