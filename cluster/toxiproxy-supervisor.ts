@@ -72,7 +72,6 @@ export class ToxiproxySupervisor implements TestbedSupervisor, ToxiproxyGate {
   private restoring: Promise<void> | undefined;
   private fatalCause: string | undefined;
   /** Restores done, with how long each loss lasted: for tests and the run's note. */
-  readonly restores: { downMs: number; proxies: number; toxics: number }[] = [];
 
   constructor(private readonly options: ToxiproxySupervisorOptions) {
     this.limits = { ...supervisorLimits, ...options.limits };
@@ -187,7 +186,6 @@ export class ToxiproxySupervisor implements TestbedSupervisor, ToxiproxyGate {
         if (this.isStopped()) return;
         const counts = await net.restore();
         const downMs = Date.now() - downAt;
-        this.restores.push({ downMs, ...counts });
         this.state = 'up';
         this.emit({ f: 'toxiproxy-restored', value: { ...counts, downMs } });
         return;

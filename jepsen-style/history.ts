@@ -13,8 +13,6 @@ import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { finalPhaseF, finalPhaseProblem } from './checker/final-phase.js';
 import type { HistoryEvent, Op, OpType } from './types.js';
 
-/** One event as the runner hands it to the writer: everything but index and time. */
-
 /** Limit: a history line longer than this is refused (a final read of 1e6 deliveries is ~50 MB). */
 export const maxHistoryLineBytes = 256 * 1024 * 1024;
 

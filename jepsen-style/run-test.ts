@@ -123,7 +123,7 @@ export async function executeTest(options: TestCliOptions, argv: readonly string
     const results = outcome.crashed === undefined ? outcome.result : { ...outcome.result, crashed: outcome.crashed };
     writeFileSync(path.join(runDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
     try {
-      await writeReport(runDir);
+      writeReport(runDir);
     } catch (error) {
       log(`report failed: ${String(error)}`);
     }

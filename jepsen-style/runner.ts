@@ -15,7 +15,7 @@ import { writeFileSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { createPrng } from '../src/core/prng.js';
 import { DefiniteFailure, UnknownOutcome, type CheckResult, type Client, type Db, type NemesisEvent, type Nemesis, type NodeInfo, type Validity, type ClientFactory, type Delivery, type HistorySink, type TestbedSupervisor } from './types.js';
-import { Workload, type WorkloadCounters } from './workload.js';
+import { openWithin, Workload, type WorkloadCounters } from './workload.js';
 import { sleep, withTimeout } from './async.js';
 import { packageOps } from './vocabulary.js';
 
@@ -272,7 +272,7 @@ async function probeUntilAcknowledged(
     const remaining = (): number => Math.max(1, deadline - Date.now());
     let client: Client;
     try {
-      client = await withTimeout(factory.open(node), remaining(), `connecting to ${node.name} timed out`);
+      client = await openWithin(factory, node, remaining());
     } catch {
       await sleep(Math.min(runnerLimits.finalPhaseRetryMs, remaining()), signal);
       continue;
@@ -390,7 +390,7 @@ async function finalReads(db: Db, factory: ClientFactory, firstProcess: number, 
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), runnerLimits.finalReadMs);
     try {
-      const client = await withTimeout(factory.open(node), runnerLimits.finalReadMs, `connecting to ${node.name} for the final read timed out`);
+      const client = await openWithin(factory, node, runnerLimits.finalReadMs);
       try {
         const deliveries: Delivery[] = await client.read(controller.signal);
         history.append({ process: myProcess, type: 'ok', f: 'read', node: node.name, value: { deliveries } });

@@ -26,7 +26,7 @@ export interface Op {
 /** An event as the testbed records it: an Op before the history gives it its index and time. */
 export type HistoryEvent = Omit<Op, 'index' | 'time'>;
 
-/** Where the workload and the runner record events (jepsen-style/history.ts HistoryWriter). */
+/** Where the workload and the runner record events (run-test.ts adapts jepsen-style/history.ts HistoryWriter to it). */
 export interface HistorySink {
   /** Record one event now; returns its history index. */
   append(event: HistoryEvent): number;

@@ -211,6 +211,17 @@ export class Workload {
   }
 }
 
+/** Opens a client to `node` within `ms`; a connection that comes up later is closed, never leaked. */
+export async function openWithin(factory: ClientFactory, node: NodeInfo, ms: number): Promise<Client> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), ms);
+  try {
+    return await withDeadline(factory.open(node), controller.signal);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** `promise`, or a rejection once `signal` aborts (the late result, if any, is closed). */
 function withDeadline(promise: Promise<Client>, signal: AbortSignal): Promise<Client> {
   return new Promise((resolve, reject) => {

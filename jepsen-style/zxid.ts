@@ -24,25 +24,3 @@ export function zxidEpoch(zxid: bigint | string): bigint {
   return (typeof zxid === 'string' ? BigInt(zxid) : zxid) >> 32n;
 }
 
-/** Negative, zero or positive as zxid `a` sorts before, with or after `b`. */
-export function compareZxid(a: string, b: string): number {
-  const x = BigInt(a);
-  const y = BigInt(b);
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/**
- * In zxids sorted ascending, the first position whose zxid is not below `zxid` (the length when
- * every one is below): binary search.
- */
-export function lowerBoundZxid(sorted: readonly string[], zxid: string): number {
-  const target = BigInt(zxid);
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (BigInt(sorted[mid] as string) < target) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}

@@ -36,7 +36,7 @@ import {
 export interface ZookeeperClientOptions {
   /** Parent znode of the message znodes (default "/zabkit"). */
   readonly parent?: string;
-  /** Requested session timeout; the servers cap it at maxSessionTimeout (zookeeper-db: 30 s). Default 10 s. */
+  /** Requested session timeout; the servers cap it at maxSessionTimeout (cluster/zookeeper/config.ts: 30 s). Default 10 s. */
   readonly sessionTimeoutMs?: number;
   /** Bound on opening a session (default 10 s). */
   readonly connectTimeoutMs?: number;

@@ -77,6 +77,22 @@ function isEpoch(e: unknown): boolean {
   return typeof e === 'number' && Number.isSafeInteger(e) && e >= 0 && e <= epochMax;
 }
 
+function isServerId(id: unknown): boolean {
+  return typeof id === 'number' && Number.isInteger(id) && id >= 0 && id <= 0xffff_ffff;
+}
+
+function isSeq(seq: unknown): boolean {
+  return typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0;
+}
+
+/** A UTF-8 character takes 1 to 3 bytes per UTF-16 unit: count bytes only when the length alone cannot tell. */
+function isSession(s: unknown): boolean {
+  return typeof s === 'string' &&
+    (s.length * 3 <= maxSessionLength || (s.length <= maxSessionLength && new TextEncoder().encode(s).length <= maxSessionLength));
+}
+
+const serverStates: ReadonlySet<unknown> = new Set(['looking', 'following', 'leading']);
+
 /**
  * Shape check of a message from the network: returns why it is malformed, or undefined when it is
  * a well-formed `Message` (every field present, of its type, within the limits). Never throws.
@@ -86,11 +102,6 @@ function isEpoch(e: unknown): boolean {
  * a session name is at most maxSessionLength bytes of UTF-8 (its size on the wire and on disk).
  */
 export function validateMessage(m: unknown): string | undefined {
-  const isServerId = (id: unknown): boolean => typeof id === 'number' && Number.isInteger(id) && id >= 0 && id <= 0xffff_ffff;
-  const isSeq = (seq: unknown): boolean => typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0;
-  // A UTF-8 character takes 1 to 3 bytes per UTF-16 unit: count bytes only when the length alone cannot tell.
-  const isSession = (s: unknown): boolean => typeof s === 'string' &&
-    (s.length * 3 <= maxSessionLength || (s.length <= maxSessionLength && new TextEncoder().encode(s).length <= maxSessionLength));
   if (typeof m !== 'object' || m === null) return 'not an object';
   const msg = m as Record<string, unknown>;
   switch (msg['type']) {
@@ -98,7 +109,7 @@ export function validateMessage(m: unknown): string | undefined {
       const v = msg['vote'] as Record<string, unknown> | undefined;
       if (typeof v !== 'object' || v === null || !isServerId(v['leader']) || !isZxid(v['zxid']) || !isEpoch(v['peerEpoch'])) return 'bad vote';
       if (!Number.isSafeInteger(msg['round']) || (msg['round'] as number) < 0 || (msg['round'] as number) > maxElectionRound ||
-        !['looking', 'following', 'leading'].includes(msg['state'] as string)) return 'bad notification';
+        !serverStates.has(msg['state'])) return 'bad notification';
       return undefined;
     }
     case 'FOLLOWERINFO':
@@ -125,6 +136,7 @@ export function validateMessage(m: unknown): string | undefined {
     }
     case 'REQUEST':
       if (!isEpoch(msg['epoch']) || typeof msg['session'] !== 'string' || !isSeq(msg['seq']) || !(msg['data'] instanceof Uint8Array)) return 'bad REQUEST';
+      if (msg['data'].length > maxPayloadBytes) return 'REQUEST payload over the limit';
       return isSession(msg['session']) ? undefined : 'REQUEST session over the limit';
     default:
       return 'unknown type';

@@ -125,8 +125,8 @@ export class ZabPeer {
    */
   private refusedLeader: { leader: ServerId; refusals: number; untilTick: number } | undefined = undefined;
   /**
-   * The highest acceptedEpoch a learner reported, kept across elections: a leader whose epoch is
-   * below it steps down (the learner could never ACK it), and the next epoch it proposes is above it.
+   * The highest acceptedEpoch a learner reported, kept across elections: the next epoch this server
+   * proposes as leader is above it (onFollowerInfo steps down on a learner whose promise is higher).
    */
   private highestLearnerAcceptedEpoch = 0;
 
@@ -985,8 +985,16 @@ export class ZabPeer {
     while (leading.held.length > 0 && leading.outstanding.length < maxPendingProposals && leading.phase === 'broadcast') {
       const { from, request } = leading.held.shift()!;
       if (from === this.id) {
-        const pending = this.pendingClients.get(clientKey(request.session, request.seq));
+        const key = clientKey(request.session, request.seq);
+        const pending = this.pendingClients.get(key);
         if (pending === undefined) continue; // expired while held: answered 'fail' already
+        if (this.closedSessions.has(request.session)) {
+          // An earlier request of its session failed while this one was held (it expired): it
+          // must not commit without that one (types.ts ClientReply, session order).
+          this.pendingClients.delete(key);
+          this.replyToClient({ session: request.session, seq: request.seq, type: 'fail', reason: 'session closed by an earlier failed or unknown request' });
+          continue;
+        }
         pending.proposed = true;
       } else {
         const learner = leading.learners.get(from);
@@ -1032,7 +1040,6 @@ export class ZabPeer {
    */
   private onForwardedRequest(leading: LeadingState, l: Learner, m: Extract<Message, { type: 'REQUEST' }>): void {
     if (leading.phase !== 'broadcast' || m.epoch !== leading.newEpoch || l.stage !== 'uptodate') return this.dropLearner(leading, l, 'REQUEST outside broadcast');
-    if (m.data.length > maxPayloadBytes || m.session.length > maxSessionLength) return this.dropLearner(leading, l, 'REQUEST over the limits');
     const request: ClientRequest = { session: m.session, seq: m.seq, data: m.data };
     if (this.hasFreeProposalSlot(leading)) {
       this.propose(leading, l.id, request);

@@ -61,6 +61,11 @@ interface Session {
   readonly id: string;
   /** Bumped by RESUME: the core's session is `${id}/${generation}` (wire/client-protocol.ts "Session order"). */
   generation: number;
+  /**
+   * The port itself answered FAIL in this generation (an oversize payload, which never reaches the
+   * core): like the core's closed sessions, every later broadcast fails until RESUME.
+   */
+  failedByPort: boolean;
   readonly socket: net.Socket;
   lastReqId: number;
   inFlight: number;
@@ -169,7 +174,7 @@ export class ClientPort {
       return;
     }
     const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
-    const session: Session = { id: `${this.incarnation}.${++this.sessionCounter}`, generation: 0, socket, lastReqId: 0, inFlight: 0, paused: false, subscriptions: [] };
+    const session: Session = { id: `${this.incarnation}.${++this.sessionCounter}`, generation: 0, failedByPort: false, socket, lastReqId: 0, inFlight: 0, paused: false, subscriptions: [] };
     this.sessions.set(session.id, session);
     const decoder = new FrameDecoder(maxClientFrameBytes);
     const hello = JSON.stringify({ serverId: this.options.serverId, session: session.id, maxPayloadBytes });
@@ -191,8 +196,10 @@ export class ClientPort {
             if (reqId <= session.lastReqId) return refuse(`request id ${reqId} does not increase`);
             session.lastReqId = reqId;
             const length = body.length - 5;
-            if (length > maxPayloadBytes) {
-              socket.write(encodeText(op.fail, reqId, `payload of ${length} bytes exceeds the limit of ${maxPayloadBytes} bytes`));
+            if (length > maxPayloadBytes || session.failedByPort) {
+              const reason = session.failedByPort ? 'session closed by an earlier failed request' : `payload of ${length} bytes exceeds the limit of ${maxPayloadBytes} bytes`;
+              session.failedByPort = true;
+              socket.write(encodeText(op.fail, reqId, reason));
               break;
             }
             session.inFlight++;
@@ -207,6 +214,7 @@ export class ClientPort {
             if (body.length !== 5) return refuse('RESUME with a body');
             this.handler.sessionEnded(coreSession(session));
             session.generation++;
+            session.failedByPort = false;
             break;
           case op.read:
             if (body.length !== 5) return refuse('READ with a body');

@@ -36,7 +36,8 @@ export interface RunningNode {
 // ---- Test-only switch: ZABKIT_TEST_FREEZE_COMMITS_FILE=<path> -----------------------------------
 // While that file exists, client broadcasts are dropped before they reach the core: nothing new is
 // proposed or committed, yet elections, pings and status answers go on, so the cluster looks
-// healthy. The testbed uses it to prove that its final phase catches a cluster that never commits
+// healthy. Dropped broadcasts are never answered (the client times out; a connection that keeps
+// sending stalls at maxInFlightPerClient). The testbed uses it to prove that its final phase catches a cluster that never commits
 // again after the heal (test/integration/pipeline/final-phase.test.ts). Unset: never consulted.
 const testFreezeCommitsFile = process.env['ZABKIT_TEST_FREEZE_COMMITS_FILE'] ?? '';
 function testFreezeCommits(): boolean {

@@ -5,7 +5,9 @@
  *
  * The codec checks bytes only (frame lengths, tags, that the JSON parses): it turns a frame into a
  * candidate message and leaves every rule about the fields (ranges, limits, types) to the one
- * validator the core also applies, validateMessage (src/core/messages.ts).
+ * validator the core also applies, validateMessage (src/core/messages.ts). It calls that validator
+ * itself, so a malformed frame closes the connection; the core calls it again on every input,
+ * because the simulation and the transcripts step it directly (a few type checks per message).
  *
  * Binary layouts (big-endian; zxids as float64, exact below 2^53):
  *   PROPOSAL  u8 tag | u32 epoch | txn (txn-layout.ts: f64 zxid | u32 originServer | f64 originSeq | u16 sessionLength | session | data...)

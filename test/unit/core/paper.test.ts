@@ -306,6 +306,34 @@ describe('Zab claims', () => {
     expect(l.peer.status()).toMatchObject({ state: 'leading', phase: 'broadcast', commitZxid: makeZxid(epoch, maxPendingProposals) });
   });
 
+  it('a held request whose session closed meanwhile (an earlier one expired) fails, never commits without it', () => {
+    const l = leader();
+    const epoch = 1;
+    const data = new TextEncoder().encode('x');
+    const peer = l.peer;
+    // follower 2's forwarded requests take every proposal slot; the leader's fsync of them stalls
+    for (let seq = 0; seq < maxPendingProposals; seq++) peer.step({ kind: 'message', from: 2, message: { type: 'REQUEST', epoch, session: 'f2', seq, data } });
+    const stalled = peer.ready();
+    // session t on the leader: seq 0, then seq 1 a tick later, both held back
+    peer.step({ kind: 'request', request: { session: 't', seq: 0, data } });
+    peer.step({ kind: 'tick' });
+    peer.step({ kind: 'request', request: { session: 't', seq: 1, data } });
+    // follower 2 ACKs everything (the leader keeps its quorum) while the leader's own fsync hangs
+    for (let counter = 1; counter <= maxPendingProposals; counter++) peer.step({ kind: 'message', from: 2, message: { type: 'ACK', epoch, zxid: makeZxid(epoch, counter) } });
+    for (let i = 0; i < transcriptTiming.syncLimitTicks * 4; i++) {
+      peer.step({ kind: 'message', from: 2, message: { type: 'PONG', epoch } });
+      peer.step({ kind: 'tick' });
+    }
+    // the fsync completes: everything commits, slots free up, the held t#1 comes up, after t#0 failed
+    peer.advance(stalled);
+    const rs = l.flush();
+    const replies = rs.flatMap((r) => r.clientReplies).filter((r) => r.session === 't').map((r) => `${r.seq} ${r.type}`);
+    const proposed = sent(rs).filter((m) => m.type === 'PROPOSAL').map((m) => (m.type === 'PROPOSAL' ? `${m.txn.originSession}#${m.txn.originSeq}` : ''));
+    expect(peer.status()).toMatchObject({ state: 'leading', phase: 'broadcast', commitZxid: makeZxid(epoch, maxPendingProposals) });
+    expect(replies).toEqual(['0 fail', '1 fail']);
+    expect(proposed).not.toContain('t#1');
+  });
+
   it('messages still in the batch for a stream that broke are dropped, never sent on the next stream', () => {
     const l = leader();
     l.peer.step({ kind: 'request', request: { session: 's', seq: 1, data: new TextEncoder().encode('d') } });

@@ -125,6 +125,34 @@ describe('client port + client library', () => {
     expect(requests).toHaveLength(0);
   });
 
+  it('after its own FAIL of an oversize payload the port fails the session\'s later broadcasts until RESUME (session order)', async () => {
+    const { requests, address } = await startPort();
+    const frames: Buffer[] = [];
+    const socket = net.connect(address);
+    cleanups.push(() => void socket.destroy());
+    let data = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      data = Buffer.concat([data, chunk]);
+      while (data.length >= 4 && data.length >= 4 + data.readUInt32BE(0)) {
+        frames.push(data.subarray(4, 4 + data.readUInt32BE(0)));
+        data = data.subarray(4 + data.readUInt32BE(0));
+      }
+    });
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    // pipelined: an oversize m1, then m2 sent before the client could see m1's FAIL
+    socket.write(encodeRequest(op.broadcast, 1, new Uint8Array(maxPayloadBytes + 10)));
+    socket.write(encodeRequest(op.broadcast, 2, new Uint8Array([1])));
+    await until(() => frames.length === 3); // HELLO, FAIL m1, FAIL m2
+    expect(frames.slice(1).map((f) => [f[0], f.readUInt32BE(1)])).toEqual([[op.fail, 1], [op.fail, 2]]);
+    expect(frames[2]!.toString('utf8', 5)).toMatch(/session closed/);
+    expect(requests).toHaveLength(0);
+    // after RESUME a new session starts, and broadcasts reach the core again
+    socket.write(encodeRequest(op.resume, 3));
+    socket.write(encodeRequest(op.broadcast, 4, new Uint8Array([2])));
+    await until(() => requests.length === 1);
+    expect(requests[0]!.seq).toBe(4);
+  });
+
   it('reads the whole delivered sequence across chunks, and subscribers catch up then follow live without repeats', async () => {
     const { port, address } = await startPort();
     const big = 'z'.repeat(60_000);
