@@ -14,8 +14,8 @@
 import { writeFileSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { createPrng } from '../src/core/prng.js';
-import { DefiniteFailure, UnknownOutcome, type CheckResult, type Client, type Db, type NemesisEvent, type Nemesis, type NodeInfo, type Validity, type ClientFactory, type Delivery, type HistorySink, type TestbedSupervisor } from './types.js';
-import { openWithin, Workload, type WorkloadCounters } from './workload.js';
+import { type CheckResult, type Client, type Db, type NemesisEvent, type Nemesis, type NodeInfo, type Validity, type ClientFactory, type Delivery, type HistorySink, type TestbedSupervisor } from './types.js';
+import { openWithin, recordBroadcast, Workload, type WorkloadCounters } from './workload.js';
 import { sleep, withTimeout } from './async.js';
 import { packageOps } from './vocabulary.js';
 
@@ -281,29 +281,10 @@ async function probeUntilAcknowledged(
     try {
       while (Date.now() < deadline && !signal.aborted) {
         const id = `final-${node.name}-${sequence++}`;
-        history.append({ process, type: 'invoke', f: 'broadcast', node: node.name, value: { id } });
-        const controller = new AbortController();
-        const timer = setTimeout(() => controller.abort(), Math.min(runnerLimits.broadcastTimeoutMs, remaining()));
-        const onAbort = (): void => controller.abort();
-        signal.addEventListener('abort', onAbort, { once: true });
-        try {
-          const { zxid } = await client.broadcast(id, controller.signal);
-          history.append({ process, type: 'ok', f: 'broadcast', node: node.name, value: { id, zxid } });
-          return true;
-        } catch (error) {
-          const reason = (error instanceof Error ? error.message : String(error)).slice(0, 200);
-          if (error instanceof DefiniteFailure) {
-            history.append({ process, type: 'fail', f: 'broadcast', node: node.name, value: { id }, error: reason });
-            await sleep(Math.min(runnerLimits.finalPhaseRetryMs, remaining()), signal);
-            continue;
-          }
-          const why = controller.signal.aborted ? 'timeout' : error instanceof UnknownOutcome ? reason : `indeterminate: ${reason}`;
-          history.append({ process, type: 'info', f: 'broadcast', node: node.name, value: { id }, error: why.slice(0, 200) });
-          break; // retired: a new process continues
-        } finally {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', onAbort);
-        }
+        const outcome = await recordBroadcast(history, client, process, node.name, id, Math.min(runnerLimits.broadcastTimeoutMs, remaining()), signal);
+        if (outcome === 'ok') return true;
+        if (outcome === 'info') break; // retired: a new process continues
+        await sleep(Math.min(runnerLimits.finalPhaseRetryMs, remaining()), signal);
       }
     } finally {
       await client.close().catch(() => undefined);

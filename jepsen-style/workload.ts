@@ -185,29 +185,41 @@ export class Workload {
   }
 
   private async broadcast(client: Client, process: number, node: string, id: string): Promise<'ok' | 'fail' | 'info'> {
-    const sink = this.options.sink;
-    sink.append({ process, type: 'invoke', f: 'broadcast', node, value: { id } });
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.options.broadcastTimeoutMs);
-    try {
-      const { zxid } = await client.broadcast(id, controller.signal);
-      sink.append({ process, type: 'ok', f: 'broadcast', node, value: { id, zxid } });
-      this.counters.ok++;
-      return 'ok';
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      if (error instanceof DefiniteFailure) {
-        sink.append({ process, type: 'fail', f: 'broadcast', node, value: { id }, error: reason.slice(0, 200) });
-        this.counters.fail++;
-        return 'fail';
-      }
-      const why = controller.signal.aborted ? 'timeout' : error instanceof UnknownOutcome ? reason : `indeterminate: ${reason}`;
-      sink.append({ process, type: 'info', f: 'broadcast', node, value: { id }, error: why.slice(0, 200) });
-      this.counters.info++;
-      return 'info';
-    } finally {
-      clearTimeout(timer);
+    const outcome = await recordBroadcast(this.options.sink, client, process, node, id, this.options.broadcastTimeoutMs);
+    this.counters[outcome]++;
+    return outcome;
+  }
+}
+
+/**
+ * One broadcast as a history operation: invoke, then ok (with the zxid), fail (definitely not
+ * delivered) or info (timeout, or an unknown outcome), bounded by `timeoutMs` and by `signal`.
+ * Used by the workload and by the runner's final phase, so both record the same way.
+ */
+export async function recordBroadcast(
+  sink: HistorySink, client: Client, process: number, node: string, id: string, timeoutMs: number, signal?: AbortSignal,
+): Promise<'ok' | 'fail' | 'info'> {
+  sink.append({ process, type: 'invoke', f: 'broadcast', node, value: { id } });
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const onAbort = (): void => controller.abort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const { zxid } = await client.broadcast(id, controller.signal);
+    sink.append({ process, type: 'ok', f: 'broadcast', node, value: { id, zxid } });
+    return 'ok';
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    if (error instanceof DefiniteFailure) {
+      sink.append({ process, type: 'fail', f: 'broadcast', node, value: { id }, error: reason.slice(0, 200) });
+      return 'fail';
     }
+    const why = controller.signal.aborted ? 'timeout' : error instanceof UnknownOutcome ? reason : `indeterminate: ${reason}`;
+    sink.append({ process, type: 'info', f: 'broadcast', node, value: { id }, error: why.slice(0, 200) });
+    return 'info';
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
   }
 }
 
