@@ -5,7 +5,9 @@
  * Toxiproxy is supervised for the whole run (cluster/toxiproxy-supervisor.ts): restarted and
  * rebuilt if it dies, reported fatal if it cannot be.
  */
-import type { RunEnvironment } from '../jepsen-style/runner.js';
+import type { RunEnvironment, Script } from '../jepsen-style/runner.js';
+import type { Db, HealableNet } from '../jepsen-style/types.js';
+import { createScenarioScript } from '../faults/scenario.js';
 import type { CreateEnvironment, TestCliOptions } from '../jepsen-style/run-test.js';
 import { createZabkitDb, repoRoot } from '../cluster/zabkit/db.js';
 import { createZookeeperCluster } from '../cluster/zookeeper/cluster.js';
@@ -19,12 +21,16 @@ import { zookeeperClientFactory } from '../cluster/zookeeper/client.js';
 
 export const createEnvironment: CreateEnvironment = async (options: TestCliOptions, runDir: string, log: (line: string) => void): Promise<RunEnvironment> => {
   const packages = parsePackages(options.nemesis.join(','));
-  const schedule = generateSchedule({
+  // A scenario replaces the random schedule; its steps run through the same Db and Net.
+  const schedule = options.scenario !== undefined ? [] : generateSchedule({
     packages,
     seed: options.seed,
     intervalSeconds: options.nemesisIntervalSeconds,
     timeLimitSeconds: options.timeLimitSeconds,
   });
+  const scriptFor = (db: Db, net: HealableNet | undefined): { script?: Script } => options.scenario === undefined ? {} : {
+    script: createScenarioScript({ scenario: options.scenario.scenario, system: options.system, db, ...(net ? { net } : {}), seed: options.seed }),
+  };
 
   if (options.system === 'zabkit') {
     const db = createZabkitDb({
@@ -57,15 +63,20 @@ export const createEnvironment: CreateEnvironment = async (options: TestCliOptio
     }) : undefined;
     const nemesis = createNemesis({ db, net, seed: options.seed });
     return {
-      db, nemesis, factory: zabkitClientFactory(), schedule, ...(supervisor ? { supervisor } : {}),
+      db, nemesis, factory: zabkitClientFactory(), schedule, ...scriptFor(db, net), ...(supervisor ? { supervisor } : {}),
       close: async () => { supervisor?.stop(); },
     };
   }
 
+  const fromScenario = options.scenario?.scenario.zookeeper;
   const cluster = await createZookeeperCluster({
     dir: runDir,
     nodes: options.nodes,
     repoRoot: repoRoot(),
+    version: options.zookeeper.version,
+    // The scenario's settings first; the command line's over them.
+    properties: { ...(fromScenario?.properties ?? {}), ...options.zookeeper.properties },
+    jvmFlags: [...(fromScenario?.jvmFlags ?? []), ...options.zookeeper.jvmFlags],
     ...(options.toxiproxyUrl ? { toxiproxyUrl: options.toxiproxyUrl } : {}),
     log,
   });
@@ -78,7 +89,7 @@ export const createEnvironment: CreateEnvironment = async (options: TestCliOptio
   const supervisor = cluster.toxiproxy && cluster.net ? superviseToxiproxy({ handle: cluster.toxiproxy, net: cluster.net }) : undefined;
   const nemesis = createNemesis({ db: cluster.db, ...(cluster.net ? { net: cluster.net } : {}), seed: options.seed });
   return {
-    db: cluster.db, nemesis, factory: zookeeperClientFactory(), schedule, ...(supervisor ? { supervisor } : {}),
+    db: cluster.db, nemesis, factory: zookeeperClientFactory(), schedule, ...scriptFor(cluster.db, cluster.net), ...(supervisor ? { supervisor } : {}),
     close: async () => { supervisor?.stop(); await cluster.close(); },
   };
 };

@@ -10,18 +10,26 @@ import { runNightly } from '../jepsen-style/nightly.js';
 import { executeTest, parseNemesisList, type TestCliOptions } from '../jepsen-style/run-test.js';
 import { createEnvironment } from './systems.js';
 import { maxNodes } from '../jepsen-style/types.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { checkScenarioFor, parseScenario, type Scenario } from '../jepsen-style/scenario-format.js';
+import { assertZookeeperVersion, debianZookeeperVersion } from '../cluster/zookeeper/versions.js';
+import { assertJvmFlag, parseZkProperty } from '../cluster/zookeeper/config.js';
+import type { ZookeeperRunOptions } from '../jepsen-style/run-test.js';
 
 const systems = ['zabkit', 'zookeeper'] as const;
+const defaultNightlyPackages = 'kill,pause,power,partition,one-way,latency,reset,all';
 
 /** The options of `zabkit test`, with their defaults. */
 function withTestOptions(command: Command): Command {
   return command
     .option('--system <name>', `system under test: ${systems.join(' | ')}`, 'zabkit')
-    .option('--nodes <n>', `number of servers (1-${maxNodes})`, '5')
+    .option('--nodes <n>', `number of servers (1-${maxNodes}; default 5, or the scenario's)`)
     .option('--time-limit <seconds>', 'how long faults are injected', '60')
     .option('--rate <ops>', 'broadcasts per second, all workers together', '200')
     .option('--concurrency <n>', 'client workers (each a Jepsen process)', '10')
-    .option('--nemesis <list>', "comma-separated fault packages, 'none' or 'all'", 'all')
+    .option('--nemesis <list>', "comma-separated fault packages, 'none' or 'all' (default all)")
+    .option('--scenario <name|file>', `an exact fault choreography instead of the random schedule: ${shippedScenarios().join(', ')}, or a scenario JSON file`)
     .option('--nemesis-interval <seconds>', 'mean time between faults', '5')
     .option('--seed <n>', 'seed of the schedule and workload (printed; replays the run)')
     .option('--store <dir>', 'where runs are stored', 'store')
@@ -34,7 +42,15 @@ function withTestOptions(command: Command): Command {
     .option('--bind-host <host>', 'interface the servers listen on (Docker: 0.0.0.0)', '127.0.0.1')
     .option('--warmup <seconds>', 'fault-free traffic before the first fault', '3')
     .option('--recovery <seconds>', 'longest wait for the nodes to converge after healing', '30')
-    .option('--reads-during-run', "during the faults, now and then read a random node's whole delivered sequence (f read)");
+    .option('--reads-during-run', "during the faults, now and then read a random node's whole delivered sequence (f read)")
+    .option('--zookeeper-version <version>', `with --system zookeeper: the release (${debianZookeeperVersion} is Debian's package; any other is resolved once with Maven into .tools/zookeeper/)`, debianZookeeperVersion)
+    .option('--zk-property <key=value>', 'with --system zookeeper: a zoo.cfg entry over the testbed\'s (repeatable)', collect, [])
+    .option('--zk-jvm-flag <flag>', 'with --system zookeeper: a JVM option for every server, like -Dzookeeper.maxBatchSize=1 (repeatable)', collect, []);
+}
+
+/** Commander's way to repeat an option: each value appended to the list. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 /** Parse `zabkit test` arguments (without the word `test`) as the CLI does, defaults included (for tests). */
@@ -44,13 +60,15 @@ export function parseTestArgs(args: readonly string[]): TestCliOptions {
   return parseTestOptions(command.opts());
 }
 
+type RawOptions = Record<string, string | string[] | undefined>;
+
 export function registerTest(program: Command): void {
   withTestOptions(
     program
       .command('test')
       .description('one chaos run: cluster up behind Toxiproxy, workload + nemesis, heal, final reads, check, report, teardown'),
   )
-    .action(async (raw: Record<string, string | undefined>) => {
+    .action(async (raw: RawOptions) => {
       const options = parseTestOptions(raw);
       const verdict = await executeTest(options, process.argv.slice(2), createEnvironment);
       process.exitCode = verdict.crashed !== undefined ? exitCodes.toolFailed : exitCodeForValidity(verdict.valid);
@@ -60,8 +78,10 @@ export function registerTest(program: Command): void {
     .command('nightly')
     .description('a matrix of fault packages x seeds; summary.html, summary.json and junit.xml')
     .option('--system <name>', `system under test: ${systems.join(' | ')}`, 'zabkit')
-    .option('--packages <list>', 'comma-separated fault packages (each one a row of the matrix)', 'kill,pause,power,partition,one-way,latency,reset,all')
-    .option('--seeds <n>', 'fresh random seeds per package', '2')
+    .option('--packages <list>', `comma-separated fault packages (each one a row of the matrix; default ${defaultNightlyPackages})`)
+    .option('--scenarios <list>', 'comma-separated scenarios, each one a row of the matrix (like a package)')
+    .option('--zookeeper-versions <list>', 'with --system zookeeper: comma-separated releases; every row runs on each')
+    .option('--seeds <n>', 'fresh random seeds per row', '2')
     .option('--seed-list <list>', 'exact seeds to use instead of fresh ones (replays a night)')
     .option('--nodes <n>', 'servers per run', '5')
     .option('--time-limit <seconds>', 'fault time per run', '60')
@@ -70,18 +90,36 @@ export function registerTest(program: Command): void {
     .option('--toxiproxy-url <url>', 'use a running Toxiproxy')
     .option('--out <dir>', 'where the summary and the runs go', 'nightly')
     .option('--reads-during-run', "each run also reads a random node's whole delivered sequence during the faults")
-    .action(async (raw: Record<string, string | undefined>) => {
-      const packages = parseNemesisList(raw['packages'] ?? '');
-      const count = intOption('--seeds', raw['seeds'], 1, 1000);
-      const seeds = raw['seedList']
-        ? raw['seedList'].split(',').map((text) => intOption('--seed-list', text.trim(), 0, 2 ** 48))
+    .action(async (raw: RawOptions) => {
+      const scenarios = text(raw, 'scenarios') === undefined ? [] : (text(raw, 'scenarios') as string).split(',').map((name) => name.trim()).filter(Boolean);
+      const system = oneOf('--system', text(raw, 'system'), systems);
+      for (const scenario of scenarios) loadScenarioOption(scenario, system);
+      // With --scenarios alone, the rows are the scenarios; --packages adds package rows.
+      const packages = scenarios.length > 0 && raw['packages'] === undefined ? [] : parseNemesisList(text(raw, 'packages') ?? defaultNightlyPackages);
+      const versions = text(raw, 'zookeeperVersions') === undefined ? undefined : (text(raw, 'zookeeperVersions') as string).split(',').map((v) => v.trim()).filter(Boolean);
+      if (versions !== undefined) {
+        if (system !== 'zookeeper') throw new UsageError('--zookeeper-versions applies to --system zookeeper only');
+        for (const version of versions) {
+          try {
+            assertZookeeperVersion(version);
+          } catch (error) {
+            throw new UsageError(`--zookeeper-versions: ${(error as Error).message}`);
+          }
+        }
+      }
+      const count = intOption('--seeds', text(raw, 'seeds'), 1, 1000);
+      const seedList = text(raw, 'seedList');
+      const seeds = seedList
+        ? seedList.split(',').map((text) => intOption('--seed-list', text.trim(), 0, 2 ** 48))
         : Array.from({ length: count }, () => randomInt(1, 2 ** 31));
       const { exitCode } = await runNightly(
         {
           ...parseRunBasics(raw),
           packages,
+          scenarios,
+          ...(versions === undefined ? {} : { versions }),
           seeds,
-          out: raw['out'] ?? 'nightly',
+          out: text(raw, 'out') ?? 'nightly',
           cli: fileURLToPath(new URL('./main.js', import.meta.url)),
           extraArgs: flag(raw, 'readsDuringRun') ? ['--reads-during-run'] : [],
         },
@@ -92,44 +130,112 @@ export function registerTest(program: Command): void {
 }
 
 /** The options `test` and `nightly` share: the system, its size, the run's length and rate, the bug, Toxiproxy. */
-function parseRunBasics(raw: Record<string, string | undefined>) {
-  const system = oneOf('--system', raw['system'], systems);
-  const bug = raw['bug'] === undefined ? undefined : oneOf('--bug', raw['bug'], plantedBugs);
+function parseRunBasics(raw: RawOptions) {
+  const system = oneOf('--system', text(raw, 'system'), systems);
+  const bug = raw['bug'] === undefined ? undefined : oneOf('--bug', text(raw, 'bug'), plantedBugs);
   if (bug !== undefined && system !== 'zabkit') throw new UsageError('--bug applies to --system zabkit only');
   return {
     system,
-    nodes: intOption('--nodes', raw['nodes'], 1, maxNodes),
-    timeLimitSeconds: intOption('--time-limit', raw['timeLimit'], 1, 86_400),
-    rate: intOption('--rate', raw['rate'], 1, 100_000),
+    nodes: intOption('--nodes', text(raw, 'nodes') ?? '5', 1, maxNodes),
+    timeLimitSeconds: intOption('--time-limit', text(raw, 'timeLimit'), 1, 86_400),
+    rate: intOption('--rate', text(raw, 'rate'), 1, 100_000),
     bug,
-    toxiproxyUrl: raw['toxiproxyUrl'] ?? process.env['TOXIPROXY_URL'],
+    toxiproxyUrl: text(raw, 'toxiproxyUrl') ?? process.env['TOXIPROXY_URL'],
+    zookeeper: parseZookeeperOptions(raw, system),
   };
 }
 
-export function parseTestOptions(raw: Record<string, string | undefined>): TestCliOptions {
+/** --zookeeper-version, --zk-property, --zk-jvm-flag: checked here, before anything starts. */
+function parseZookeeperOptions(raw: RawOptions, system: string): ZookeeperRunOptions {
+  const version = text(raw, 'zookeeperVersion') ?? debianZookeeperVersion;
+  const properties = list(raw, 'zkProperty');
+  const jvmFlags = list(raw, 'zkJvmFlag');
+  if (system !== 'zookeeper' && (version !== debianZookeeperVersion || properties.length > 0 || jvmFlags.length > 0)) {
+    throw new UsageError('--zookeeper-version, --zk-property and --zk-jvm-flag apply to --system zookeeper only');
+  }
+  try {
+    assertZookeeperVersion(version);
+    for (const flag of jvmFlags) assertJvmFlag(flag);
+    return { version, properties: Object.fromEntries(properties.map((entry) => parseZkProperty(entry))), jvmFlags };
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** A single-valued option (commander gives a string, or undefined). */
+function text(raw: RawOptions, name: string): string | undefined {
+  const value = raw[name];
+  return Array.isArray(value) ? value[value.length - 1] : value;
+}
+
+function list(raw: RawOptions, name: string): string[] {
+  const value = raw[name];
+  return value === undefined ? [] : Array.isArray(value) ? value : [value];
+}
+
+export function parseTestOptions(raw: RawOptions): TestCliOptions {
   const basics = parseRunBasics(raw);
   const { system, bug } = basics;
-  const nemesis = parseNemesisList(raw['nemesis'] ?? 'all');
-  const seed = raw['seed'] === undefined ? randomInt(1, 2 ** 31) : intOption('--seed', raw['seed'], 0, 2 ** 48);
-  const nemesisLabel = (raw['nemesis'] ?? 'all').trim().toLowerCase().split(/\s*,\s*/).filter(Boolean).join('_').replace(/[^\w.-]/g, '') || 'none';
-  const name = raw['name'] ?? `${system}-${nemesisLabel}${bug ? `-${bug}` : ''}`;
+  const scenario = text(raw, 'scenario') === undefined ? undefined : loadScenarioOption(text(raw, 'scenario') as string, system);
+  if (scenario !== undefined && raw['nemesis'] !== undefined) throw new UsageError('--scenario replaces the random schedule: leave out --nemesis');
+  if (scenario !== undefined && raw['nodes'] !== undefined && Number(text(raw, 'nodes')) !== scenario.scenario.nodes) {
+    throw new UsageError(`scenario ${scenario.scenario.name} runs on ${scenario.scenario.nodes} nodes (got --nodes ${String(text(raw, 'nodes'))})`);
+  }
+  const nemesis = parseNemesisList(text(raw, 'nemesis') ?? 'all');
+  const seed = raw['seed'] === undefined ? randomInt(1, 2 ** 31) : intOption('--seed', text(raw, 'seed'), 0, 2 ** 48);
+  const nemesisLabel = (text(raw, 'nemesis') ?? 'all').trim().toLowerCase().split(/\s*,\s*/).filter(Boolean).join('_').replace(/[^\w.-]/g, '') || 'none';
+  const version = system === 'zookeeper' && basics.zookeeper.version !== debianZookeeperVersion ? `-${basics.zookeeper.version}` : '';
+  const name = text(raw, 'name') ?? `${system}${version}-${scenario ? `scenario-${scenario.scenario.name}` : nemesisLabel}${bug ? `-${bug}` : ''}`;
   if (!/^[\w.-]{1,100}$/.test(name)) throw new UsageError(`--name must be letters, digits, . - _ (got ${JSON.stringify(name)})`);
   return {
     ...basics,
+    ...(scenario === undefined ? {} : { nodes: scenario.scenario.nodes, scenario }),
     name,
-    concurrency: intOption('--concurrency', raw['concurrency'], 1, 1000),
+    concurrency: intOption('--concurrency', text(raw, 'concurrency'), 1, 1000),
     nemesis,
-    nemesisIntervalSeconds: positiveNumber('--nemesis-interval', raw['nemesisInterval']),
+    nemesisIntervalSeconds: positiveNumber('--nemesis-interval', text(raw, 'nemesisInterval')),
     seed,
-    store: raw['store'] ?? 'store',
-    warmupSeconds: intOption('--warmup', raw['warmup'], 1, 3600),
-    recoverySeconds: intOption('--recovery', raw['recovery'], 1, 3600),
+    store: text(raw, 'store') ?? 'store',
+    warmupSeconds: intOption('--warmup', text(raw, 'warmup'), 1, 3600),
+    recoverySeconds: intOption('--recovery', text(raw, 'recovery'), 1, 3600),
     readsDuringRun: flag(raw, 'readsDuringRun'),
-    proxyListenHost: raw['proxyListenHost'] ?? '127.0.0.1',
-    proxyHost: raw['proxyHost'] ?? '127.0.0.1',
-    nodeHost: raw['nodeHost'] ?? '127.0.0.1',
-    bindHost: raw['bindHost'] ?? '127.0.0.1',
+    proxyListenHost: text(raw, 'proxyListenHost') ?? '127.0.0.1',
+    proxyHost: text(raw, 'proxyHost') ?? '127.0.0.1',
+    nodeHost: text(raw, 'nodeHost') ?? '127.0.0.1',
+    bindHost: text(raw, 'bindHost') ?? '127.0.0.1',
   };
+}
+
+/** The folder of the shipped scenarios (scenarios/ at the top of the repository). */
+function scenariosDir(): string {
+  return fileURLToPath(new URL('../../scenarios/', import.meta.url));
+}
+
+function shippedScenarios(): string[] {
+  try {
+    return readdirSync(scenariosDir()).filter((name) => name.endsWith('.json')).map((name) => name.slice(0, -5)).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** --scenario NAME (shipped) or FILE: read, checked, and fit for the system, or a UsageError saying why. */
+function loadScenarioOption(value: string, system: 'zabkit' | 'zookeeper'): { source: string; scenario: Scenario } {
+  const shipped = /^[\w.-]+$/.test(value) && shippedScenarios().includes(value);
+  const source = shipped ? path.join(scenariosDir(), `${value}.json`) : path.resolve(value);
+  let textOfFile: string;
+  try {
+    textOfFile = readFileSync(source, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--scenario ${value}: neither a shipped scenario (${shippedScenarios().join(', ')}) nor a readable file: ${(error as Error).message}`);
+  }
+  try {
+    const scenario = parseScenario(textOfFile, source);
+    checkScenarioFor(scenario, system);
+    return { source, scenario };
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 /** A commander flag (no value): true when given. */

@@ -11,6 +11,7 @@ import { cleanupStaleClusters, destroyCluster, ownerIsLive, unregisterCluster, w
 import { createNet, type ToxiproxyNet } from './net.js';
 import { allocatePorts, type PortBlock } from './ports.js';
 import { isAlive, killGroup, signalGroup } from './proc.js';
+import { waitFor } from '../jepsen-style/async.js';
 import { buildLinkProxies, createProxies, removeProxies } from './topology.js';
 import { startToxiproxy, type ToxiproxyHandle } from './toxiproxy.js';
 import type { ClusterFile, ClusterNode, ClusterProxy } from './types.js';
@@ -51,6 +52,17 @@ export class ProcessGroups {
 
   async kill(name: string): Promise<void> {
     await killGroup(this.pids.get(name));
+    this.paused.delete(name);
+  }
+
+  /** A graceful stop: SIGTERM, then SIGKILL if the group has not exited within `graceMs`. */
+  async stop(name: string, graceMs: number): Promise<void> {
+    const pid = this.pids.get(name);
+    if (pid !== undefined && isAlive(pid)) {
+      signalGroup(pid, 'SIGCONT');
+      signalGroup(pid, 'SIGTERM');
+      if (!(await waitFor(() => !isAlive(pid), graceMs, 20))) await killGroup(pid);
+    }
     this.paused.delete(name);
   }
 

@@ -13,6 +13,7 @@ import { zxidEpoch } from '../jepsen-style/zxid.js';
 import { grudgeLinks, halvesGrudge, isolateEachGrudge, isolateGrudge, majoritiesRingGrudge, bridgeGrudge, shuffle, majority, type Grudge } from './grudge.js';
 import { isFaultPackage, packageOps, type FaultPackage } from '../jepsen-style/vocabulary.js';
 import type { FaultSpec, LinkScope, NodeTarget, PartitionShape } from './schedule.js';
+import { rejoin } from './rejoin.js';
 
 /**
  * The `handover` partition shape (faults/schedule.ts), a leader handover under a slow network:
@@ -162,6 +163,8 @@ export class ZabNemesis implements Nemesis {
         await net.cut(from, to, 'silent');
         return { result: { from, to, leader: leader ?? null }, undo: async () => { await net.heal(from, to, 'cut'); return { from, to }; } };
       }
+      case 'rejoin':
+        return rejoin(db, prng);
       case 'latency':
       case 'bandwidth':
       case 'reset':

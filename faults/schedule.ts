@@ -4,14 +4,14 @@
  * a follower) are resolved at run time by the nemesis, but each start op carries a seeded `pick`
  * that drives every random choice made then, so the choice sequence is seeded too.
  *
- * Two lanes run side by side: process faults (kill, pause, power) and network faults (partition,
- * one-way, latency, bandwidth, reset, slice). Within a lane faults never overlap; each start is
+ * Three lanes run side by side: process faults (kill, pause, power), network faults (partition,
+ * one-way, latency, bandwidth, reset, slice) and membership churn (rejoin). Within a lane faults never overlap; each start is
  * followed by its own end event (the same `id`) before the lane's next start, and before the time
  * limit. Like Jepsen's combined packages: stagger, start, hold, stop.
  */
 import type { NemesisEvent } from '../jepsen-style/types.js';
 import { createPrng, type Prng } from '../src/core/prng.js';
-import { networkPackages, packageOps, processPackages, type FaultPackage } from '../jepsen-style/vocabulary.js';
+import { membershipPackages, networkPackages, packageOps, processPackages, type FaultPackage } from '../jepsen-style/vocabulary.js';
 import { slicerMaximumSizeVariation } from '../cluster/toxic-limits.js';
 
 export interface ScheduledFault {
@@ -37,7 +37,8 @@ export type FaultSpec =
   | { readonly package: 'latency'; readonly scope: LinkScope; readonly latencyMs: number; readonly jitterMs: number }
   | { readonly package: 'bandwidth'; readonly scope: LinkScope; readonly rateKBps: number }
   | { readonly package: 'reset'; readonly scope: LinkScope; readonly timeoutMs: number }
-  | { readonly package: 'slice'; readonly scope: LinkScope; readonly averageSize: number; readonly sizeVariation: number; readonly delayUs: number };
+  | { readonly package: 'slice'; readonly scope: LinkScope; readonly averageSize: number; readonly sizeVariation: number; readonly delayUs: number }
+  | { readonly package: 'rejoin' };
 
 export type StartValue = FaultSpec & { readonly id: number; readonly pick: number };
 export interface StopValue { readonly id: number; readonly package: FaultPackage }
@@ -94,6 +95,9 @@ export function drawFault(prng: Prng, pkg: FaultPackage): FaultSpec {
       const sizeVariation = sliceSizeVariation(averageSize, choose(prng, linkFaultParameters.sliceSizeVariation));
       return { package: pkg, scope, averageSize, sizeVariation, delayUs: choose(prng, linkFaultParameters.sliceDelayUs) };
     }
+    case 'rejoin':
+      // Every choice of a rejoin is made at run time from the op's pick (faults/rejoin.ts).
+      return { package: pkg };
   }
 }
 
@@ -172,7 +176,7 @@ export interface ScheduleOptions {
  * slow-network faults.
  */
 export const packageWeights: Record<FaultPackage, number> = {
-  kill: 2, pause: 1, power: 2, partition: 3, 'one-way': 1, latency: 1, bandwidth: 1, reset: 1, slice: 1,
+  kill: 2, pause: 1, power: 2, partition: 3, 'one-way': 1, latency: 1, bandwidth: 1, reset: 1, slice: 1, rejoin: 1,
 };
 
 /** Why: a fault held for less than this cannot be told apart from scheduling noise. */
@@ -191,7 +195,9 @@ export function generateSchedule(
   const root = createPrng(options.seed);
   const intervalMs = options.intervalSeconds * 1000;
   const limitMs = Math.floor(options.timeLimitSeconds * 1000);
-  const lanes = [processPackages, networkPackages].map((lane) => lane.filter((p) => options.packages.includes(p)));
+  // The membership lane comes last, so its stream is forked after the other two and every seed
+  // keeps the process and network faults it had before the lane existed.
+  const lanes = [processPackages, networkPackages, membershipPackages].map((lane) => lane.filter((p) => options.packages.includes(p)));
   const events: { atMs: number; lane: number; seq: number; op: NemesisEvent }[] = [];
   let nextId = 1;
   let seq = 0;

@@ -1,5 +1,5 @@
 /**
- * `zabkit nightly`: a matrix of fault packages x seeds, each cell one `zabkit test` in its own
+ * `zabkit nightly`: a matrix of rows (fault packages and scenarios) x seeds (x ZooKeeper releases), each cell one `zabkit test` in its own
  * process (so one crashed run cannot take the others down), then summary.html, summary.json and
  * junit.xml. The exit code is the worst verdict: 1 if any run was invalid, else 255 if any run
  * crashed, else 2 if any was unknown, else 0. Every failed cell is listed with its replay command.
@@ -10,6 +10,10 @@ import path from 'node:path';
 
 export interface NightlyOptions {
   readonly packages: readonly string[];
+  /** Scenarios (`--scenarios`): each one a row of the matrix next to the packages, run with `--scenario`. */
+  readonly scenarios?: readonly string[];
+  /** ZooKeeper releases (`--zookeeper-versions`): every row runs on each; absent, on the default one. */
+  readonly versions?: readonly string[];
   readonly seeds: readonly number[];
   readonly system: string;
   readonly nodes: number;
@@ -23,7 +27,10 @@ export interface NightlyOptions {
 }
 
 export interface NightlyCell {
+  /** The row: a fault package, or `scenario:NAME`. */
   readonly package: string;
+  /** The ZooKeeper release of the cell (with --zookeeper-versions). */
+  readonly version?: string;
   readonly seed: number;
   readonly name: string;
   readonly exitCode: number;
@@ -47,42 +54,49 @@ export async function runNightly(options: NightlyOptions, log: (line: string) =>
   mkdirSync(options.out, { recursive: true });
   const store = path.join(options.out, 'runs');
   const cells: NightlyCell[] = [];
-  log(`nightly: ${options.packages.length} packages x ${options.seeds.length} seeds; seeds: ${options.seeds.join(', ')}`);
-  for (const pkg of options.packages) {
-    for (const seed of options.seeds) {
-      const name = `nightly-${pkg}-seed${seed}`;
-      const args = [
-        'test',
-        '--name', name,
-        '--system', options.system,
-        '--nodes', String(options.nodes),
-        '--time-limit', String(options.timeLimitSeconds),
-        '--rate', String(options.rate),
-        '--nemesis', pkg,
-        '--seed', String(seed),
-        '--store', store,
-        ...(options.bug ? ['--bug', options.bug] : []),
-        ...(options.toxiproxyUrl ? ['--toxiproxy-url', options.toxiproxyUrl] : []),
-        ...options.extraArgs,
-      ];
-      const replay = ['zabkit', ...args].map(shellQuote).join(' ');
-      log(`nightly: ${name}: ${replay}`);
-      const started = Date.now();
-      const result = await execa('node', [options.cli, ...args], {
-        reject: false,
-        all: true,
-        timeout: (options.timeLimitSeconds + nightlyLimits.cellMarginSeconds) * 1000,
-        killSignal: 'SIGTERM',
-      });
-      const seconds = Math.round((Date.now() - started) / 100) / 10;
-      const runDir = path.join(store, name, 'latest');
-      const cell = readCell(pkg, seed, name, result.exitCode ?? 255, runDir, seconds, replay, result.all ?? '');
-      cells.push(cell);
-      log(`nightly: ${name}: ${String(cell.valid)} (exit ${cell.exitCode}, ${seconds}s)`);
+  const rows = [...options.packages.map((pkg) => ({ row: pkg, args: ['--nemesis', pkg] })), ...(options.scenarios ?? []).map((scenario) => ({ row: `scenario:${scenario}`, args: ['--scenario', scenario] }))];
+  const versions: readonly (string | undefined)[] = options.versions !== undefined && options.versions.length > 0 ? options.versions : [undefined];
+  log(`nightly: ${rows.length} rows x ${options.seeds.length} seeds${versions[0] === undefined ? '' : ` x ${versions.length} versions (${versions.join(', ')})`}; seeds: ${options.seeds.join(', ')}`);
+  for (const version of versions) {
+    for (const { row, args: rowArgs } of rows) {
+      for (const seed of options.seeds) {
+        const name = `nightly-${version === undefined ? '' : `${version}-`}${row.replace(':', '-')}-seed${seed}`;
+        const scenario = row.startsWith('scenario:');
+        const args = [
+          'test',
+          '--name', name,
+          '--system', options.system,
+          ...(version === undefined ? [] : ['--zookeeper-version', version]),
+          // A scenario fixes its own node count.
+          ...(scenario ? [] : ['--nodes', String(options.nodes)]),
+          '--time-limit', String(options.timeLimitSeconds),
+          '--rate', String(options.rate),
+          ...rowArgs,
+          '--seed', String(seed),
+          '--store', store,
+          ...(options.bug ? ['--bug', options.bug] : []),
+          ...(options.toxiproxyUrl ? ['--toxiproxy-url', options.toxiproxyUrl] : []),
+          ...options.extraArgs,
+        ];
+        const replay = ['zabkit', ...args].map(shellQuote).join(' ');
+        log(`nightly: ${name}: ${replay}`);
+        const started = Date.now();
+        const result = await execa('node', [options.cli, ...args], {
+          reject: false,
+          all: true,
+          timeout: (options.timeLimitSeconds + nightlyLimits.cellMarginSeconds) * 1000,
+          killSignal: 'SIGTERM',
+        });
+        const seconds = Math.round((Date.now() - started) / 100) / 10;
+        const runDir = path.join(store, name, 'latest');
+        const cell = readCell(row, seed, name, result.exitCode ?? 255, runDir, seconds, replay, result.all ?? '');
+        cells.push(version === undefined ? cell : { ...cell, version });
+        log(`nightly: ${name}: ${String(cell.valid)} (exit ${cell.exitCode}, ${seconds}s)`);
+      }
     }
   }
   const exitCode = worstExitCode(cells);
-  writeFileSync(path.join(options.out, 'summary.json'), JSON.stringify({ exitCode, seeds: options.seeds, packages: options.packages, cells }, null, 2));
+  writeFileSync(path.join(options.out, 'summary.json'), JSON.stringify({ exitCode, seeds: options.seeds, packages: options.packages, scenarios: options.scenarios ?? [], versions: options.versions ?? [], cells }, null, 2));
   writeFileSync(path.join(options.out, 'junit.xml'), junitXml(cells));
   writeFileSync(path.join(options.out, 'summary.html'), summaryHtml(cells, options));
   log(`nightly: summary in ${path.join(options.out, 'summary.html')}, exit ${exitCode}`);
@@ -144,7 +158,7 @@ export function junitXml(cells: readonly NightlyCell[]): string {
   const errors = cells.filter((cell) => cell.valid === 'crashed' || cell.valid === 'unknown').length;
   const total = cells.reduce((sum, cell) => sum + cell.seconds, 0);
   const cases = cells.map((cell) => {
-    const open = `    <testcase classname="zabkit.nightly.${xml(cell.package)}" name="${xml(cell.name)}" time="${cell.seconds}">`;
+    const open = `    <testcase classname="zabkit.nightly.${cell.version === undefined ? '' : `${xml(cell.version)}.`}${xml(cell.package)}" name="${xml(cell.name)}" time="${cell.seconds}">`;
     let body = '';
     if (cell.valid === false) {
       const list = Object.entries(cell.anomalies).map(([name, count]) => `${name}: ${count}`).join(', ');
@@ -176,7 +190,7 @@ export function summaryHtml(cells: readonly NightlyCell[], options: NightlyOptio
       const anomalies = Object.entries(cell.anomalies).map(([name, count]) => `${name} (${count})`).join(', ') || '-';
       const why = cell.error ?? cell.reason;
       const cause = why === undefined ? '' : `<div class="cause">${xml(why)}</div>`;
-      return `<tr><td>${xml(cell.package)}</td><td>${cell.seed}</td><td><span style="color:${colour(cell.valid)};font-weight:600">${xml(String(cell.valid))}</span>${cause}</td><td>${xml(anomalies)}</td><td>${cell.acknowledged ?? '-'}</td><td>${cell.seconds}s</td><td>${link}</td><td><code>${xml(cell.replay)}</code></td></tr>`;
+      return `<tr><td>${cell.version === undefined ? '' : `${xml(cell.version)} `}${xml(cell.package)}</td><td>${cell.seed}</td><td><span style="color:${colour(cell.valid)};font-weight:600">${xml(String(cell.valid))}</span>${cause}</td><td>${xml(anomalies)}</td><td>${cell.acknowledged ?? '-'}</td><td>${cell.seconds}s</td><td>${link}</td><td><code>${xml(cell.replay)}</code></td></tr>`;
     })
     .join('\n');
   const worst = worstExitCode(cells);
@@ -185,7 +199,7 @@ export function summaryHtml(cells: readonly NightlyCell[], options: NightlyOptio
 <body><h1>zabkit nightly</h1>
 <p>System <b>${xml(options.system)}</b>, ${options.nodes} nodes, ${options.timeLimitSeconds}s per run, ${cells.length} runs; exit code <b>${worst}</b>.
 Seeds: ${options.seeds.join(', ')}.</p>
-<table><thead><tr><th>package</th><th>seed</th><th>verdict</th><th>anomalies</th><th>acknowledged</th><th>time</th><th>report</th><th>replay</th></tr></thead>
+<table><thead><tr><th>row</th><th>seed</th><th>verdict</th><th>anomalies</th><th>acknowledged</th><th>time</th><th>report</th><th>replay</th></tr></thead>
 <tbody>${rows}</tbody></table></body></html>`;
 }
 

@@ -13,8 +13,19 @@ import { checkHistory } from './checker.js';
 import { createRunDir } from './store.js';
 import { writeReport } from './report/index.js';
 import { parsePackages } from './vocabulary.js';
+import type { Scenario } from './scenario-format.js';
+
+/** `--system zookeeper` only: which release, and the user's zoo.cfg entries and JVM flags. */
+export interface ZookeeperRunOptions {
+  readonly version: string;
+  readonly properties: Readonly<Record<string, string>>;
+  readonly jvmFlags: readonly string[];
+}
 
 export interface TestCliOptions extends TestOptions {
+  readonly zookeeper: ZookeeperRunOptions;
+  /** `--scenario`: the file it came from and its steps (recorded whole in test.json, for the replay). */
+  readonly scenario?: { readonly source: string; readonly scenario: Scenario };
   readonly proxyListenHost: string;
   readonly proxyHost: string;
   readonly nodeHost: string;

@@ -46,12 +46,39 @@ export interface ScheduledFault {
   readonly op: NemesisEvent;
 }
 
+/** What a scripted run (a scenario, faults/scenario.ts) gets from the runner. */
+export interface ScriptContext {
+  readonly history: HistorySink;
+  /** Aborts when the testbed fails (the run is crashed). */
+  readonly signal: AbortSignal;
+  readonly log: (line: string) => void;
+  /**
+   * Broadcast `count` messages (ids `<label>-<k>`) to `node`, up to 8 in flight on separate
+   * processes, each recorded in the history like any client's; bounded by `timeoutMs` in all.
+   */
+  write(node: string, count: number, timeoutMs: number, label: string): Promise<{ ok: number; fail: number; info: number }>;
+}
+
+export interface ScriptOutcome {
+  /** Set when a precondition did not hold: the run ends `unknown` with this reason (unless the checker finds an anomaly). */
+  readonly unmet?: string;
+}
+
+/** An exact fault choreography that replaces the random schedule and the background workload. */
+export interface Script {
+  readonly name: string;
+  readonly steps: number;
+  run(context: ScriptContext): Promise<ScriptOutcome>;
+}
+
 /** Everything a run needs of a system; built by cli/systems.ts (the composition root). */
 export interface RunEnvironment {
   readonly db: Db;
   readonly nemesis: Nemesis;
   readonly factory: ClientFactory;
   readonly schedule: readonly ScheduledFault[];
+  /** A scenario: runs instead of the schedule, the warm-up and the background workload. */
+  readonly script?: Script;
   /** Watches Toxiproxy during the run; a fatal() ends the run as crashed. */
   readonly supervisor?: TestbedSupervisor;
   /** Stop Toxiproxy etc.; never throws. */
@@ -114,6 +141,8 @@ export const runnerLimits = {
   supervisorPollMs: 250,
   /** With --reads-during-run: the mean time between two reads of a random node's whole sequence. */
   readDuringRunEveryMs: 2_000,
+  /** A scenario's write step: broadcasts in flight at once (each on its own process). */
+  scriptWriteLanes: 8,
 } as const;
 
 export async function runTest(options: TestOptions, env: RunEnvironment, deps: RunDeps): Promise<RunOutcome> {
@@ -161,31 +190,44 @@ export async function runTest(options: TestOptions, env: RunEnvironment, deps: R
     sink: history,
   });
 
+  // Client processes beyond the workers' (a scenario's writes, the final phase, the final reads).
+  let nextProcess = options.concurrency + 1;
   const progress = startProgress(options, workload.counters, activeFaults, log);
   try {
     // Phase 1: healthy cluster, warm-up traffic.
     checkFatal();
     const healthy = signal.aborted ? false : await db.awaitHealthy(30_000);
     if (!healthy) guards.push('the cluster was not healthy before the faults');
-    workload.start();
-    await sleep(options.warmupSeconds * 1000, signal);
-    const warmupOk = workload.counters.ok;
-    const minimum = Math.max(1, Math.floor(options.rate * options.warmupSeconds * runnerLimits.minimumRateFraction));
-    if (warmupOk < minimum && !signal.aborted) {
-      guards.push(`traffic was not flowing when the faults began: ${warmupOk} broadcasts acknowledged in the ${options.warmupSeconds}s warm-up, at least ${minimum} needed`);
-    }
+    if (env.script !== undefined) {
+      // Phase 2, scripted: the scenario's exact steps, with its own writes and no background load.
+      const outcome = signal.aborted ? {} : await env.script.run({
+        history,
+        signal,
+        log,
+        write: (node, count, timeoutMs, label) => writeBatch(db.nodes().find((n) => n.name === node), count, timeoutMs, label, factory, () => nextProcess++, history, signal),
+      });
+      if (outcome.unmet !== undefined) guards.push(`scenario ${env.script.name}: precondition not met: ${outcome.unmet}`);
+    } else {
+      workload.start();
+      await sleep(options.warmupSeconds * 1000, signal);
+      const warmupOk = workload.counters.ok;
+      const minimum = Math.max(1, Math.floor(options.rate * options.warmupSeconds * runnerLimits.minimumRateFraction));
+      if (warmupOk < minimum && !signal.aborted) {
+        guards.push(`traffic was not flowing when the faults began: ${warmupOk} broadcasts acknowledged in the ${options.warmupSeconds}s warm-up, at least ${minimum} needed`);
+      }
 
-    // Phase 2: faults on the seeded schedule, for the time limit (cut short if the testbed fails).
-    const faultPhaseStart = Date.now();
-    const deadline = faultPhaseStart + options.timeLimitSeconds * 1000;
-    for (const fault of env.schedule) {
-      const at = faultPhaseStart + fault.atMs;
-      if (at >= deadline || signal.aborted) break;
-      await sleep(at - Date.now(), signal);
-      if (signal.aborted) break;
-      await invokeNemesis(nemesis, fault.op, history, activeFaults, log);
+      // Phase 2: faults on the seeded schedule, for the time limit (cut short if the testbed fails).
+      const faultPhaseStart = Date.now();
+      const deadline = faultPhaseStart + options.timeLimitSeconds * 1000;
+      for (const fault of env.schedule) {
+        const at = faultPhaseStart + fault.atMs;
+        if (at >= deadline || signal.aborted) break;
+        await sleep(at - Date.now(), signal);
+        if (signal.aborted) break;
+        await invokeNemesis(nemesis, fault.op, history, activeFaults, log);
+      }
+      await sleep(deadline - Date.now(), signal);
     }
-    await sleep(deadline - Date.now(), signal);
 
     // Phase 3: heal everything (also after a testbed failure: heal what can be healed).
     log('healing the cluster');
@@ -201,7 +243,7 @@ export async function runTest(options: TestOptions, env: RunEnvironment, deps: R
     activeFaults.clear();
     if (deps.afterHeal !== undefined) await deps.afterHeal();
     await workload.stop();
-    let nextProcess = Math.max(workload.highestProcess + 1, options.concurrency + 1);
+    nextProcess = Math.max(workload.highestProcess + 1, nextProcess);
     checkFatal();
 
     if (!signal.aborted) {
@@ -292,6 +334,51 @@ async function probeUntilAcknowledged(
     await sleep(Math.min(runnerLimits.finalPhaseRetryMs, remaining()), signal);
   }
   return false;
+}
+
+/** A scenario's write step (ScriptContext.write): lanes of sequential broadcasts; a lane whose broadcast ends `info` goes on as a new process. */
+async function writeBatch(
+  node: NodeInfo | undefined,
+  count: number,
+  timeoutMs: number,
+  label: string,
+  factory: ClientFactory,
+  allocate: () => number,
+  history: HistorySink,
+  signal: AbortSignal,
+): Promise<{ ok: number; fail: number; info: number }> {
+  const counts = { ok: 0, fail: 0, info: 0 };
+  if (node === undefined) return counts;
+  const deadline = Date.now() + timeoutMs;
+  const remaining = (): number => Math.max(1, deadline - Date.now());
+  let sent = 0;
+  const lane = async (): Promise<void> => {
+    let client: Client | undefined;
+    let process = allocate();
+    try {
+      while (sent < count && Date.now() < deadline && !signal.aborted) {
+        if (client === undefined) {
+          client = await openWithin(factory, node, remaining()).catch(() => undefined);
+          if (client === undefined) {
+            await sleep(Math.min(runnerLimits.finalPhaseRetryMs, remaining()), signal);
+            continue;
+          }
+        }
+        const id = `${label}-${sent++}`;
+        const outcome = await recordBroadcast(history, client, process, node.name, id, Math.min(runnerLimits.broadcastTimeoutMs, remaining()), signal);
+        counts[outcome] += 1;
+        if (outcome === 'info') {
+          await client.close().catch(() => undefined);
+          client = undefined;
+          process = allocate();
+        }
+      }
+    } finally {
+      await client?.close().catch(() => undefined);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(runnerLimits.scriptWriteLanes, count) }, lane));
+  return counts;
 }
 
 /** A found anomaly stays a failure; a guard only turns a pass into "unknown". */

@@ -82,6 +82,10 @@ export interface NodeStatus {
   readonly commitZxid?: string;
 }
 
+export interface StartOptions {
+  readonly jvmFlags?: readonly string[];
+}
+
 /** Start/stop/kill/pause a system under test (Jepsen's DB + Kill + Pause + Primary + LogFiles). */
 export interface Db {
   readonly system: SystemName;
@@ -91,7 +95,13 @@ export interface Db {
   /** Kill every process group; leave logs and data for the report. Never throws. */
   teardown(): Promise<void>;
   kill(node: string): Promise<void>;
-  start(node: string): Promise<void>;
+  /**
+   * Start a node that is down. `options.jvmFlags` (a scenario's): extra JVM options for this node
+   * from now on, for systems that run on a JVM (ZooKeeper); others ignore them.
+   */
+  start(node: string, options?: StartOptions): Promise<void>;
+  /** Optional: a graceful stop (SIGTERM, then SIGKILL after a grace period); absent, a stop is a kill. */
+  stop?(node: string): Promise<void>;
   pause(node: string): Promise<void>;
   resume(node: string): Promise<void>;
   /** Current leader by the nodes' own status, if exactly one claims it. */

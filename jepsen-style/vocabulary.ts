@@ -15,6 +15,7 @@
  *   bandwidth   bandwidth            heal        Toxiproxy bandwidth toxic
  *   reset       reset                heal        Toxiproxy reset_peer toxic
  *   slice       slice                heal        Toxiproxy slicer toxic
+ *   rejoin      rejoin               rejoin-end  followers down and back one at a time, leader killed when quiet (faults/rejoin.ts)
  *
  * A start and its stop share `value.id` and `value.package`. Besides those, the history holds:
  *   heal                {value: "all"}                      the runner's final heal (closes every fault)
@@ -24,14 +25,18 @@
  *   final-phase         {value: {boundMs, nodes}}           the runner's final-phase marker
  *   toxiproxy-down      {value: {cause}}                    testbed supervision (cluster/toxiproxy-supervisor.ts)
  *   toxiproxy-restored  {value: {proxies, toxics, downMs}}  testbed supervision
+ *   scenario-step       {value: {step, do, nodes?, ...}}    a scenario's step done (faults/scenario.ts), error: a precondition not met
+ * A scenario's own faults use the ops above (kill/stop -> start, pause -> resume, partition -> heal) with `value.step`.
  */
 import { UsageError } from './types.js';
 
-export const faultPackages = ['kill', 'pause', 'power', 'partition', 'one-way', 'latency', 'bandwidth', 'reset', 'slice'] as const;
+export const faultPackages = ['kill', 'pause', 'power', 'partition', 'one-way', 'latency', 'bandwidth', 'reset', 'slice', 'rejoin'] as const;
 export type FaultPackage = (typeof faultPackages)[number];
 
 export const processPackages: readonly FaultPackage[] = ['kill', 'pause', 'power'];
 export const networkPackages: readonly FaultPackage[] = ['partition', 'one-way', 'latency', 'bandwidth', 'reset', 'slice'];
+/** Membership churn: its own lane of the schedule (faults/schedule.ts), beside the process and network lanes. */
+export const membershipPackages: readonly FaultPackage[] = ['rejoin'];
 
 /** The history `f` of each package's start and of its end (interfaces.md nemesis ops). */
 export const packageOps: Record<FaultPackage, { readonly start: string; readonly stop: string }> = {
@@ -44,6 +49,7 @@ export const packageOps: Record<FaultPackage, { readonly start: string; readonly
   bandwidth: { start: 'bandwidth', stop: 'heal' },
   reset: { start: 'reset', stop: 'heal' },
   slice: { start: 'slice', stop: 'heal' },
+  rejoin: { start: 'rejoin', stop: 'rejoin-end' },
 };
 
 /** How the report groups a package's fault window (its colour lane). */
@@ -58,6 +64,7 @@ export const packageGroup: Record<FaultPackage, FaultGroup> = {
   bandwidth: 'network',
   reset: 'network',
   slice: 'network',
+  rejoin: 'kill',
 };
 
 export function isFaultPackage(name: string): name is FaultPackage {
@@ -82,6 +89,9 @@ export const healAllValue = 'all';
 /** The runner's final-phase marker (jepsen-style/checker/final-phase.ts reads its value). */
 export const finalPhaseMarkerF = 'final-phase';
 
+/** A scenario step's marker (faults/scenario.ts): what the step did and found. */
+export const scenarioStepF = 'scenario-step';
+
 /** Testbed supervision events (cluster/toxiproxy-supervisor.ts): about the testbed, not a fault. */
 export const supervisionOps = ['toxiproxy-down', 'toxiproxy-restored'] as const;
 export type SupervisionOp = (typeof supervisionOps)[number];
@@ -90,17 +100,19 @@ export function isSupervisionOp(f: string): f is SupervisionOp {
   return (supervisionOps as readonly string[]).includes(f);
 }
 
-/** Nemesis-process events that mark a moment instead of a fault: the final phase and supervision. */
+/** Nemesis-process events that mark a moment instead of a fault: the final phase, scenario steps and supervision. */
 export function isMarkerOp(f: string): boolean {
-  return f === finalPhaseMarkerF || isSupervisionOp(f);
+  return f === finalPhaseMarkerF || f === scenarioStepF || isSupervisionOp(f);
 }
 
 /**
  * Ops that restart a node's process (the node named in `value` lost its volatile state and came
- * back, or will): the starts and stops of the kill and power packages. A subscription to that node
+ * back, or will): the starts and stops of the kill, power and rejoin packages. A subscription to that node
  * may legitimately start over. Pause and resume are not restarts.
  */
-export const processRestartOps: readonly string[] = [packageOps.kill.start, packageOps.kill.stop, packageOps.power.start, packageOps.power.stop];
+export const processRestartOps: readonly string[] = [
+  packageOps.kill.start, packageOps.kill.stop, packageOps.power.start, packageOps.power.stop, packageOps.rejoin.start, packageOps.rejoin.stop,
+];
 
 /**
  * Names other tools' histories use for a process going down or coming back (Jepsen's db nemeses:

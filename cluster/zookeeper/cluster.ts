@@ -10,6 +10,7 @@ import { listenPort } from '../topology.js';
 import type { ToxiproxyHandle } from '../toxiproxy.js';
 import type { ClusterNode, ClusterProxy } from '../types.js';
 import { createZookeeperDb, type ZookeeperDb, type ZookeeperDbOptions } from './db.js';
+import { debianZookeeperVersion, resolveZookeeper } from './versions.js';
 
 export interface ZookeeperClusterOptions extends Omit<ZookeeperDbOptions, 'ports' | 'basePort' | 'dial'> {
   /** Route quorum and election links through Toxiproxy (default true). */
@@ -20,6 +21,8 @@ export interface ZookeeperClusterOptions extends Omit<ZookeeperDbOptions, 'ports
   readonly toxiproxyUrl?: string;
   /** Cluster id: owner of the port locks and name of the registry entry (default: unique per run). */
   readonly owner?: string;
+  /** The release to run (versions.ts): Debian's 3.8.0 by default, any other through the Maven cache. */
+  readonly version?: string;
 }
 
 export interface ZookeeperCluster {
@@ -34,6 +37,11 @@ export interface ZookeeperCluster {
 
 export async function createZookeeperCluster(options: ZookeeperClusterOptions): Promise<ZookeeperCluster> {
   const dir = path.resolve(options.dir);
+  // Before anything starts: a release Maven cannot resolve leaves nothing behind.
+  const classpath = options.classpath ?? resolveZookeeper(options.version ?? debianZookeeperVersion, {
+    repoRoot: options.repoRoot,
+    ...(options.log ? { log: options.log } : {}),
+  });
   // What a SIGKILLed runner left behind (zabkit's or ZooKeeper's) is cleaned up first, by the assembly.
   const assembly = await ClusterAssembly.open({
     system: 'zookeeper',
@@ -78,6 +86,7 @@ export async function createZookeeperCluster(options: ZookeeperClusterOptions): 
   const db: ZookeeperDb = createZookeeperDb({
     ...options,
     dir,
+    classpath,
     ports: (index) => assembly.ports(`n${index + 1}`),
     ...(dial ? { dial } : {}),
     groups: assembly.groups,

@@ -1,10 +1,8 @@
 /**
- * Files and command line of one Apache ZooKeeper server (Debian's zookeeper 3.8 package, run directly
- * with java: org.apache.zookeeper.server.quorum.QuorumPeerMain). Pure functions: no I/O here except
- * locating the jars.
+ * Files and command line of one Apache ZooKeeper server (run directly with java:
+ * org.apache.zookeeper.server.quorum.QuorumPeerMain; the jars come from versions.ts). Pure functions:
+ * no I/O.
  */
-import { existsSync } from 'node:fs';
-
 export type ZkLinkKind = 'quorum' | 'election';
 
 export interface HostPort {
@@ -39,6 +37,29 @@ export interface ZooCfgInput {
   readonly forceSync: boolean;
   /** Upper bound a client may negotiate; the default (20 ticks = 1 s at tickTime 50) expires sessions during short faults. */
   readonly maxSessionTimeoutMs: number;
+  /** User entries (`--zk-property KEY=VALUE`): each replaces the line of the same key, or is added. */
+  readonly properties?: Readonly<Record<string, string>>;
+}
+
+/** zoo.cfg keys the testbed owns: it must know where each server listens and keeps its data, and ask `srvr`. */
+const reservedZooCfgKeys = [/^dataDir$/, /^clientPort$/, /^clientPortAddress$/, /^server\.\d+$/, /^4lw\.commands\.whitelist$/, /^standaloneEnabled$/];
+
+/** Check one `--zk-property` entry; returns [key, value]. Throws RangeError with the reason. */
+export function parseZkProperty(text: string): [string, string] {
+  const at = text.indexOf('=');
+  const key = at < 0 ? text : text.slice(0, at);
+  const value = at < 0 ? '' : text.slice(at + 1);
+  if (at < 0 || !/^[A-Za-z][\w.-]{0,99}$/.test(key)) throw new RangeError(`--zk-property must be KEY=VALUE with a zoo.cfg key like forceSync (got ${JSON.stringify(text)})`);
+  if (/[\r\n]/.test(value) || value.length > 1000) throw new RangeError(`--zk-property ${key}: the value must be one line of at most 1000 characters`);
+  if (reservedZooCfgKeys.some((pattern) => pattern.test(key))) throw new RangeError(`--zk-property ${key}: the testbed sets this key itself (ports, data folder, servers, status words)`);
+  return [key, value];
+}
+
+/** Check one `--zk-jvm-flag`: a single JVM option such as -Dzookeeper.maxBatchSize=1 or -Xmx512m. */
+export function assertJvmFlag(flag: string): void {
+  if (!/^-[\w.:+=%,/@-]{1,300}$/.test(flag) || flag === '-cp' || flag === '-classpath' || flag.startsWith('-jar')) {
+    throw new RangeError(`--zk-jvm-flag must be one JVM option starting with "-" (like -Dzookeeper.maxBatchSize=1), got ${JSON.stringify(flag)}`);
+  }
 }
 
 /** zoo.cfg: server.i is this server's own real listen address; server.j is where it dials j. */
@@ -60,6 +81,12 @@ export function renderZooCfg(input: ZooCfgInput): string {
     'reconfigEnabled=false',
     'autopurge.purgeInterval=0',
   ];
+  for (const [key, value] of Object.entries(input.properties ?? {})) {
+    parseZkProperty(`${key}=${value}`);
+    const at = lines.findIndex((line) => line.startsWith(`${key}=`));
+    if (at >= 0) lines[at] = `${key}=${value}`;
+    else lines.push(`${key}=${value}`);
+  }
   for (const server of input.servers) {
     if (server.id === input.id) {
       lines.push(`server.${server.id}=${input.host}:${input.ports.quorum}:${input.ports.election}:participant`);
@@ -86,6 +113,22 @@ export function renderLog4j(logFile: string): string {
   ].join('\n');
 }
 
+/** logback configuration (Maven-resolved releases log through slf4j + logback): the same file and pattern as renderLog4j. */
+export function renderLogback(logFile: string): string {
+  const file = logFile.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  return [
+    '<configuration>',
+    '  <appender name="FILE" class="ch.qos.logback.core.FileAppender">',
+    `    <file>${file}</file>`,
+    '    <append>true</append>',
+    '    <encoder><pattern>%d{ISO8601} [myid:%X{myid}] - %-5p [%t:%C{1}@%L] - %m%n</pattern></encoder>',
+    '  </appender>',
+    '  <root level="INFO"><appender-ref ref="FILE"/></root>',
+    '</configuration>',
+    '',
+  ].join('\n');
+}
+
 /** Debian's jars: zookeeper.jar (its manifest Class-Path brings netty, jute, ...) plus a log4j binding. */
 export const debianClasspath: readonly string[] = [
   '/usr/share/java/zookeeper.jar',
@@ -93,25 +136,14 @@ export const debianClasspath: readonly string[] = [
   '/usr/share/java/log4j-1.2.jar',
 ];
 
-/** The classpath to run ZooKeeper with: ZABKIT_ZOOKEEPER_CLASSPATH, else Debian's jars. */
-export function zookeeperClasspath(env: NodeJS.ProcessEnv = process.env): string {
-  const override = env['ZABKIT_ZOOKEEPER_CLASSPATH'];
-  if (override !== undefined && override !== '') return override;
-  const missing = debianClasspath.filter((jar) => !existsSync(jar));
-  if (missing.length > 0) {
-    throw new Error(
-      `Apache ZooKeeper jars not found (${missing.join(', ')}); install Debian's package with ` +
-        '`apt-get install -y zookeeper` or set ZABKIT_ZOOKEEPER_CLASSPATH',
-    );
-  }
-  return debianClasspath.join(':');
-}
-
 export interface JavaArgsInput {
   readonly classpath: string;
   readonly configFile: string;
   readonly log4jFile: string;
+  readonly logbackFile: string;
   readonly heapMb: number;
+  /** Extra JVM options (`--zk-jvm-flag`, a scenario's), after the testbed's own: a later -D or -X wins. */
+  readonly jvmFlags?: readonly string[];
 }
 
 export function javaArgs(input: JavaArgsInput): string[] {
@@ -122,9 +154,15 @@ export function javaArgs(input: JavaArgsInput): string[] {
     // No /tmp/hsperfdata_<user>/<pid> file: a server killed -9 would leave it behind.
     '-XX:-UsePerfData',
     '-Djava.net.preferIPv4Stack=true',
+    // Whichever backend the release has (log4j 1.2 in Debian's, logback in Maven's) reads its file.
     `-Dlog4j.configuration=file:${input.log4jFile}`,
+    `-Dlogback.configurationFile=${input.logbackFile}`,
     '-Dzookeeper.jmx.log4j.disable=true',
     '-Dzookeeper.admin.enableServer=false',
+    ...(input.jvmFlags ?? []).map((flag) => {
+      assertJvmFlag(flag);
+      return flag;
+    }),
     '-cp',
     input.classpath,
     'org.apache.zookeeper.server.quorum.QuorumPeerMain',

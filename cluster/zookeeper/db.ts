@@ -15,13 +15,13 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { assertNodeCount, type Db, type NodeInfo, type NodeStatus } from '../../jepsen-style/types.js';
+import { assertNodeCount, type Db, type NodeInfo, type NodeStatus, type StartOptions } from '../../jepsen-style/types.js';
 import {
   defaultZkTiming,
   javaArgs,
   renderLog4j,
+  renderLogback,
   renderZooCfg,
-  zookeeperClasspath,
   type HostPort,
   type ZkLinkKind,
   type ZkNodePorts,
@@ -30,6 +30,7 @@ import {
 import { fourLetterWord, parseSrvr } from './four-letter.js';
 import { sleep } from '../../jepsen-style/async.js';
 import { ClusterSetupError, ProcessGroups } from '../assembly.js';
+import { debianZookeeperVersion, resolveZookeeper } from './versions.js';
 
 export type { ZkLinkKind, ZkNodePorts, ZkTiming } from './config.js';
 
@@ -51,6 +52,14 @@ export interface ZookeeperDbOptions {
   readonly java?: string;
   /** fsync the transaction log (default true). */
   readonly forceSync?: boolean;
+  /** The release's jars (versions.ts resolveZookeeper); default Debian's 3.8.0. */
+  readonly classpath?: string;
+  /** zoo.cfg entries of the user's (`--zk-property`), over the testbed's defaults. */
+  readonly properties?: Readonly<Record<string, string>>;
+  /** JVM options for every server (`--zk-jvm-flag`). */
+  readonly jvmFlags?: readonly string[];
+  /** How long a graceful stop (SIGTERM) may take before SIGKILL (default 10 s). */
+  readonly stopGraceMs?: number;
   readonly maxSessionTimeoutMs?: number;
   /** Bound on setup()/start() waiting for a leader and serving followers (default 60 s). */
   readonly setupTimeoutMs?: number;
@@ -80,6 +89,7 @@ export interface ZookeeperDb extends Db {
   pid(node: string): number | undefined;
   /** SIGKILL several nodes at one instant (a power outage), then wait until all are gone. */
   killMany(names: readonly string[]): Promise<void>;
+  stop(node: string): Promise<void>;
 }
 
 export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
@@ -113,7 +123,9 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
   const byName = new Map(infos.map((info) => [info.name, info]));
   const groups = options.groups ?? new ProcessGroups();
   const started = new Set<string>();
-  let classpath: string | undefined;
+  let classpath = options.classpath;
+  /** JVM options a scenario gave one node (Db.start options), after the run's own. */
+  const nodeJvmFlags = new Map<string, readonly string[]>();
 
   const info = (node: string): ZookeeperNodeInfo => {
     const found = byName.get(node);
@@ -140,9 +152,11 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
         servers,
         forceSync: options.forceSync ?? true,
         maxSessionTimeoutMs: options.maxSessionTimeoutMs ?? 30_000,
+        ...(options.properties ? { properties: options.properties } : {}),
       }),
     );
     writeFileSync(path.join(node.dir, 'log4j.properties'), renderLog4j(node.logFile));
+    writeFileSync(path.join(node.dir, 'logback.xml'), renderLogback(node.logFile));
   }
 
   function dialOf(from: string, to: ZookeeperNodeInfo, kind: ZkLinkKind): HostPort {
@@ -152,14 +166,21 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
 
   function spawnNode(node: ZookeeperNodeInfo): void {
     if (groups.alive(node.name)) return;
-    classpath ??= zookeeperClasspath();
+    classpath ??= resolveZookeeper(debianZookeeperVersion, { repoRoot: root });
     writeFiles(node);
     const out = openSync(path.join(node.dir, 'stdout.log'), 'a');
     let pid: number | undefined;
     try {
       const child = spawn(
         java,
-        javaArgs({ classpath, configFile: node.configFile, log4jFile: path.join(node.dir, 'log4j.properties'), heapMb }),
+        javaArgs({
+          classpath,
+          configFile: node.configFile,
+          log4jFile: path.join(node.dir, 'log4j.properties'),
+          logbackFile: path.join(node.dir, 'logback.xml'),
+          heapMb,
+          jvmFlags: [...(options.jvmFlags ?? []), ...(nodeJvmFlags.get(node.name) ?? [])],
+        }),
         { detached: true, stdio: ['ignore', out, out], cwd: node.dir },
       );
       child.once('error', () => undefined);
@@ -225,7 +246,10 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
     for (;;) {
       if (signal?.aborted) return false;
       for (const name of started) {
-        if (failOnExit && !groups.alive(name)) throw new ClusterSetupError(`a ZooKeeper server exited during startup; see ${root}/nodes/*/stdout.log`);
+        if (failOnExit && !groups.alive(name)) {
+          const cause = firstError(info(name).logFile);
+          throw new ClusterSetupError(`ZooKeeper server ${name} exited during startup${cause ? `: ${cause}` : ''}; see ${root}/nodes/${name}/zookeeper.log and stdout.log`);
+        }
       }
       if (healthy(await status())) return true;
       if (Date.now() >= deadline) return false;
@@ -246,6 +270,9 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
         const summary = (await status()).map((s) => `${s.name}:${s.role}${s.answers ? '' : '(silent)'}`).join(' ');
         throw new ClusterSetupError(`ZooKeeper ensemble not healthy within ${setupTimeoutMs} ms: ${summary}`);
       }
+      // Scenarios and the report read every server's log: a release that logs nothing is a setup failure.
+      const silent = infos.filter((node) => !existsSync(node.logFile)).map((node) => node.name);
+      if (silent.length > 0) throw new ClusterSetupError(`ZooKeeper servers ${silent.join(', ')} write no log (no slf4j backend on the classpath?); see their stdout.log`);
       log(`zookeeper ensemble of ${infos.length} is serving`);
     },
 
@@ -264,8 +291,18 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
       await Promise.all(nodes.map((name) => killNode(name)));
     },
 
-    async start(node: string): Promise<void> {
-      spawnNode(info(node));
+    async start(node: string, startOptions?: StartOptions): Promise<void> {
+      const found = info(node);
+      if (startOptions?.jvmFlags !== undefined) nodeJvmFlags.set(found.name, [...startOptions.jvmFlags]);
+      spawnNode(found);
+    },
+
+    async stop(node: string): Promise<void> {
+      if (!started.has(info(node).name)) return;
+      await groups.stop(node, options.stopGraceMs ?? 10_000);
+      started.delete(node);
+      options.onProcessChange?.();
+      log(`zookeeper ${node} stopped`);
     },
 
     async pause(node: string): Promise<void> {
@@ -289,6 +326,16 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
   };
 }
 
+/** The first ERROR line or exception of a server's log (why it exited), shortened. */
+function firstError(logFile: string): string | undefined {
+  try {
+    const line = readFileSync(logFile, 'utf8').split('\n').find((l) => / ERROR |Exception|Error:/.test(l));
+    return line?.trim().slice(0, 300);
+  } catch {
+    return undefined;
+  }
+}
+
 function readEpoch(dataDir: string): number | undefined {
   try {
     const value = Number(readFileSync(path.join(dataDir, 'version-2', 'currentEpoch'), 'utf8').trim());
@@ -301,7 +348,7 @@ function readEpoch(dataDir: string): number | undefined {
 /** Does this machine have what a ZooKeeper run needs (java and the jars)? */
 export function zookeeperAvailable(env: NodeJS.ProcessEnv = process.env): boolean {
   try {
-    zookeeperClasspath(env);
+    resolveZookeeper(debianZookeeperVersion, { repoRoot: '.', env });
   } catch {
     return false;
   }

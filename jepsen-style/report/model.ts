@@ -3,7 +3,7 @@
  * windows paired from nemesis start/end events, role segments from roles.jsonl.
  */
 import type { Op } from '../types.js';
-import { finalPhaseMarkerF, healAllValue, healF, isFaultPackage, isMarkerOp, packageGroup, packageOfStart, packagesOfStop, type FaultPackage } from '../vocabulary.js';
+import { finalPhaseMarkerF, scenarioStepF, healAllValue, healF, isFaultPackage, isMarkerOp, packageGroup, packageOfStart, packagesOfStop, type FaultPackage } from '../vocabulary.js';
 
 export type Outcome = 'ok' | 'fail' | 'info' | 'pending';
 
@@ -48,7 +48,7 @@ export interface RoleSegment {
 
 /** A moment the report marks with a line instead of a window: the final phase, a testbed event. */
 export interface Marker {
-  readonly kind: 'final-phase' | 'testbed';
+  readonly kind: 'final-phase' | 'testbed' | 'step';
   readonly label: string;
   readonly time: number;
   readonly index: number;
@@ -66,10 +66,20 @@ export function markers(ops: readonly Op[]): Marker[] {
     const value = typeof op.value === 'object' && op.value !== null ? (op.value as Record<string, unknown>) : undefined;
     const label = op.f === finalPhaseMarkerF
       ? `final phase: ${Array.isArray(value?.nodes) ? (value.nodes as unknown[]).join(',') : '?'} must acknowledge within ${typeof value?.boundMs === 'number' ? value.boundMs / 1000 : '?'}s`
-      : op.f;
-    out.push({ kind: op.f === finalPhaseMarkerF ? 'final-phase' : 'testbed', label, time: op.time, index: op.index, error: op.error });
+      : op.f === scenarioStepF
+        ? stepLabel(value)
+        : op.f;
+    out.push({ kind: op.f === finalPhaseMarkerF ? 'final-phase' : op.f === scenarioStepF ? 'step' : 'testbed', label, time: op.time, index: op.index, error: op.error });
   }
   return out;
+}
+
+/** "step 3 kill n5 (strike: 2 ms after its line)" from a scenario-step marker's value. */
+function stepLabel(value: Record<string, unknown> | undefined): string {
+  const nodes = Array.isArray(value?.['nodes']) ? ` ${(value['nodes'] as unknown[]).join(',')}` : '';
+  const reaction = typeof value?.['reactionMs'] === 'number' ? ` (strike: ${value['reactionMs']} ms after its line)` : '';
+  const note = typeof value?.['note'] === 'string' ? `: ${value['note']}` : '';
+  return `step ${String(value?.['step'] ?? '?')} ${String(value?.['do'] ?? '?')}${nodes}${reaction}${note}`;
 }
 
 export const faultColors: Record<FaultWindow['group'], string> = {

@@ -47,9 +47,10 @@ export function markerLines(list: readonly Marker[], x: LinearScale, top: number
   return list
     .map((m) => {
       const px = n(x(seconds(m.time)));
-      const color = m.error !== undefined ? '#cf222e' : m.kind === 'final-phase' ? '#0969da' : '#6e7781';
+      const color = m.error !== undefined ? '#cf222e' : m.kind === 'final-phase' ? '#0969da' : m.kind === 'step' ? '#8250df' : '#6e7781';
       const title = `${m.label}${m.error === undefined ? '' : ` (error: ${m.error})`} at ${formatSeconds(seconds(m.time))} (history ${m.index})`;
-      const text = m.kind === 'final-phase' ? `<text x="${n(x(seconds(m.time)) + 3)}" y="${n(top + 9)}" class="marker-label">final phase</text>` : '';
+      const caption = m.kind === 'final-phase' ? 'final phase' : m.kind === 'step' ? m.label.split(' ').slice(0, 2).join(' ') : undefined;
+      const text = caption === undefined ? '' : `<text x="${n(x(seconds(m.time)) + 3)}" y="${n(top + 9)}" class="marker-label">${esc(caption)}</text>`;
       return `<g class="marker" data-kind="${esc(m.kind)}"><line x1="${px}" x2="${px}" y1="${n(top)}" y2="${n(bottom)}" stroke="${color}" stroke-width="1.5" stroke-dasharray="5 3"><title>${esc(title)}</title></line>${text}</g>`;
     })
     .join('');

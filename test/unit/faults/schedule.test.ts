@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { faultPackages, networkPackages, packageOps, processPackages } from '../../../jepsen-style/vocabulary.js';
+import { faultPackages, membershipPackages, networkPackages, packageOps, processPackages, type FaultPackage } from '../../../jepsen-style/vocabulary.js';
 import { generateSchedule, type StartValue, type StopValue } from '../../../faults/schedule.js';
 
 const all = [...faultPackages];
+const laneOf = (pkg: FaultPackage): number => (processPackages.includes(pkg) ? 0 : networkPackages.includes(pkg) ? 1 : 2);
 
 describe('fault schedule', () => {
   it('is the same for the same seed, and differs for another seed', () => {
@@ -17,7 +18,7 @@ describe('fault schedule', () => {
     for (const seed of [1, 2, 3, 99, 12345]) {
       const schedule = generateSchedule(all, seed, 3, 60);
       const open = new Map<number, { pkg: string; at: number }>();
-      const activeByLane = [0, 0];
+      const activeByLane = [0, 0, 0];
       let last = 0;
       for (const { atMs, op } of schedule) {
         expect(atMs).toBeGreaterThanOrEqual(last);
@@ -27,7 +28,7 @@ describe('fault schedule', () => {
         if ('pick' in value) {
           expect(open.has(value.id)).toBe(false);
           expect(op.f).toBe(packageOps[value.package].start);
-          const lane = processPackages.includes(value.package) ? 0 : 1;
+          const lane = laneOf(value.package);
           expect(activeByLane[lane]).toBe(0);
           activeByLane[lane]!++;
           open.set(value.id, { pkg: value.package, at: atMs });
@@ -36,7 +37,7 @@ describe('fault schedule', () => {
           expect(started).toBeDefined();
           expect(op.f).toBe(packageOps[started.pkg as keyof typeof packageOps].stop);
           expect(atMs).toBeGreaterThan(started.at);
-          activeByLane[processPackages.includes(started.pkg as never) ? 0 : 1]!--;
+          activeByLane[laneOf(started.pkg as FaultPackage)]!--;
           open.delete(value.id);
         }
       }
@@ -50,6 +51,16 @@ describe('fault schedule', () => {
     expect(new Set(schedule.map((s) => s.op.f))).toEqual(new Set(['partition', 'heal']));
     expect(generateSchedule([], 7, 2, 60)).toEqual([]);
     expect(generateSchedule(all, 7, 10, 0)).toEqual([]);
+  });
+
+  it('the process and network lanes do not change when the membership lane is added (old seeds keep their faults)', () => {
+    const before = generateSchedule([...processPackages, ...networkPackages], 11, 5, 60);
+    const after = generateSchedule([...faultPackages], 11, 5, 60);
+    const strip = (list: typeof before): string[] => list
+      .filter((s) => !membershipPackages.some((pkg) => s.op.f === packageOps[pkg].start || s.op.f === packageOps[pkg].stop))
+      .map((s) => `${s.atMs}:${s.op.f}:${JSON.stringify({ ...(s.op.value as object), id: 0 })}`);
+    expect(strip(after)).toEqual(strip(before));
+    expect(after.some((s) => s.op.f === 'rejoin')).toBe(true);
   });
 
   it('the process lane does not change when network packages are added', () => {
