@@ -232,6 +232,9 @@ function loadScenarioOption(value: string, system: 'zabkit' | 'zookeeper'): { so
   try {
     const scenario = parseScenario(textOfFile, source);
     checkScenarioFor(scenario, system);
+    // The ZooKeeper settings it carries get the checks of --zk-property and --zk-jvm-flag, now.
+    for (const [key, value] of Object.entries(scenario.zookeeper?.properties ?? {})) parseZkProperty(`${key}=${value}`);
+    for (const flag of [...(scenario.zookeeper?.jvmFlags ?? []), ...scenario.steps.flatMap((step) => step.jvmFlags ?? [])]) assertJvmFlag(flag);
     return { source, scenario };
   } catch (error) {
     throw new UsageError((error as Error).message);

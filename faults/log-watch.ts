@@ -15,7 +15,7 @@ import { sleep } from '../jepsen-style/async.js';
 export const logWatchLimits = {
   /** Bytes read per poll; a faster-growing log is read over several polls. */
   readChunkBytes: 1 << 20,
-  /** A line longer than this is cut (matched on its first bytes). */
+  /** A line longer than this many characters is cut (matched on its start). */
   maxLineBytes: 64 * 1024,
 } as const;
 
@@ -86,8 +86,10 @@ export async function watchLog(options: WatchOptions): Promise<LogMatch | undefi
       if (read === 0) break;
       const text = partial + buffer.toString('utf8', 0, read);
       const lines = text.split('\n');
-      partial = (lines.pop() ?? '').slice(0, logWatchLimits.maxLineBytes);
-      let consumed = offset + read - Buffer.byteLength(partial);
+      const unfinished = lines.pop() ?? '';
+      // Offsets count the whole unfinished tail; only what is kept of it for matching is cut.
+      let consumed = offset + read - Buffer.byteLength(unfinished);
+      partial = unfinished.slice(0, logWatchLimits.maxLineBytes);
       // Offsets of each complete line's end, walking back from the end of what was consumed.
       const ends: number[] = [];
       for (let k = lines.length - 1; k >= 0; k--) {

@@ -69,6 +69,8 @@ class ScenarioRun {
   private readonly openPause = new Map<string, number>();
   private nextId = 1;
   private readonly cuts: [string, string][] = [];
+  /** Per node: the byte offset just after the last line a step matched in its log. */
+  private readonly cursor = new Map<string, number>();
 
   constructor(
     private readonly options: ScenarioScriptOptions,
@@ -268,10 +270,14 @@ class ScenarioRun {
     this.context.history.append({ process: 'nemesis', type: 'info', f: 'heal', value: { links, step: k } });
   }
 
+  /**
+   * Where a watch of `node`'s log starts. `since: K`: where step K began. Default: where the
+   * previous step began (a line written while it ran is not missed), or just after the last line
+   * a step matched in that log if that is later (a line already used is not used twice).
+   */
   private since(k: number, since: number | undefined, node: string): number {
-    // Default: from where the previous step began, so a line written while it ran is not missed.
-    const from = since ?? Math.max(1, k - 1);
-    return this.offsets.get(from)?.get(node) ?? 0;
+    const from = this.offsets.get(since ?? Math.max(1, k - 1))?.get(node) ?? 0;
+    return since === undefined ? Math.max(from, this.cursor.get(node) ?? 0) : from;
   }
 
   private watch(node: string, pattern: LogPattern, from: number, timeoutMs: number, pollMs: number, failOn: LogPattern | undefined): Promise<LogMatch | undefined> {
@@ -279,7 +285,10 @@ class ScenarioRun {
     const regex = patternFor(pattern, this.options.system);
     if (file === undefined || regex === undefined) throw new Unmet(`no log pattern for ${this.options.system} or no log for ${node}`);
     const fail = patternFor(failOn, this.options.system);
-    return watchLog({ file, pattern: regex, ...(fail ? { failOn: fail } : {}), from, timeoutMs, pollMs, signal: this.context.signal });
+    return watchLog({ file, pattern: regex, ...(fail ? { failOn: fail } : {}), from, timeoutMs, pollMs, signal: this.context.signal }).then((match) => {
+      if (match !== undefined) this.cursor.set(node, Math.max(this.cursor.get(node) ?? 0, match.offset));
+      return match;
+    });
   }
 
   private describePattern(pattern: LogPattern): string {

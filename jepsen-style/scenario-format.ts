@@ -16,7 +16,8 @@
  *   write                 "count" broadcasts to "node" (default the leader), all acknowledged within "timeoutMs"
  *   quiesce               every live node answers, one leads, all report the same last zxid, for 1 s
  *   await-leader          a leader is elected; "expect": NODE makes it a precondition on who
- *   await-log             a line matching "log" on NODE's log since the step began (or "since": step k);
+ *   await-log             a line matching "log" in NODE's log, after the last line a step matched there and
+ *                         no earlier than where the previous step began (or since step "since" began);
  *                         "failOn": a line that means the scenario took another path
  *   require-log           precondition on lines already written since step "since": present, or "absent": true
  *   sleep                 "ms"
@@ -108,7 +109,7 @@ const selectorPattern = /^(leader|follower|follower:highest|follower:lowest|down
 
 /** Parse and check a scenario (the text of a file); every problem is a ScenarioError naming where. */
 export function parseScenario(text: string, source: string): Scenario {
-  if (text.length > scenarioLimits.maxFileBytes) throw new ScenarioError(`${source}: a scenario file is at most ${scenarioLimits.maxFileBytes} bytes`);
+  if (Buffer.byteLength(text) > scenarioLimits.maxFileBytes) throw new ScenarioError(`${source}: a scenario file is at most ${scenarioLimits.maxFileBytes} bytes`);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -167,8 +168,7 @@ function validateStep(raw: unknown, index: number, names: Set<string>, nodes: nu
     'await-log': ['node', 'log', 'failOn', 'timeoutMs', 'since'], 'require-log': ['node', 'log', 'since', 'absent'], sleep: ['ms'],
   };
   known(step, ['do', 'as', 'note', ...fields[kind as StepKind]], `(${kind as string})`, fail);
-  const selector = (field: string, required: boolean): void => {
-    const value = step[field];
+  const selector = (field: string, required: boolean, value: unknown = step[field]): void => {
     if (value === undefined) {
       if (required) fail(field, 'a node is required');
       return;
@@ -230,7 +230,7 @@ function validateStep(raw: unknown, index: number, names: Set<string>, nodes: nu
     const s = strike as Record<string, unknown>;
     known(s, ['log', 'node', 'timeoutMs', 'withinMs'], 'on', fail);
     pattern('on.log', s['log'], true);
-    if (s['node'] !== undefined && (typeof s['node'] !== 'string' || !selectorPattern.test(s['node']))) fail('on.node', 'a node selector');
+    selector('on.node', false, s['node']);
     if (s['node'] === undefined && step['node'] === undefined) fail('on.node', 'whose log to watch');
     if (!Number.isInteger(s['timeoutMs']) || (s['timeoutMs'] as number) < 1 || (s['timeoutMs'] as number) > scenarioLimits.maxTimeoutMs) fail('on.timeoutMs', `an integer from 1 to ${scenarioLimits.maxTimeoutMs}`);
     if (s['withinMs'] !== undefined && (!Number.isInteger(s['withinMs']) || (s['withinMs'] as number) < 0)) fail('on.withinMs', 'a non-negative integer');

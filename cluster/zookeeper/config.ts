@@ -49,9 +49,9 @@ export function parseZkProperty(text: string): [string, string] {
   const at = text.indexOf('=');
   const key = at < 0 ? text : text.slice(0, at);
   const value = at < 0 ? '' : text.slice(at + 1);
-  if (at < 0 || !/^[A-Za-z][\w.-]{0,99}$/.test(key)) throw new RangeError(`--zk-property must be KEY=VALUE with a zoo.cfg key like forceSync (got ${JSON.stringify(text)})`);
-  if (/[\r\n]/.test(value) || value.length > 1000) throw new RangeError(`--zk-property ${key}: the value must be one line of at most 1000 characters`);
+  if (at < 0 || !/^[A-Za-z0-9][\w.-]{0,99}$/.test(key)) throw new RangeError(`--zk-property must be KEY=VALUE with a zoo.cfg key like forceSync (got ${JSON.stringify(text)})`);
   if (reservedZooCfgKeys.some((pattern) => pattern.test(key))) throw new RangeError(`--zk-property ${key}: the testbed sets this key itself (ports, data folder, servers, status words)`);
+  if (/[\r\n]/.test(value) || value.length > 1000) throw new RangeError(`--zk-property ${key}: the value must be one line of at most 1000 characters`);
   return [key, value];
 }
 
