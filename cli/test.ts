@@ -16,6 +16,7 @@ import { checkScenarioFor, parseScenario, type Scenario } from '../jepsen-style/
 import { assertZookeeperVersion, debianZookeeperVersion } from '../cluster/zookeeper/versions.js';
 import { assertJvmFlag, parseZkProperty } from '../cluster/zookeeper/config.js';
 import type { ZookeeperRunOptions } from '../jepsen-style/run-test.js';
+import { repoRoot } from '../cluster/zabkit/db.js';
 
 const systems = ['zabkit', 'zookeeper'] as const;
 const defaultNightlyPackages = 'kill,pause,power,partition,one-way,latency,reset,all';
@@ -208,7 +209,7 @@ export function parseTestOptions(raw: RawOptions): TestCliOptions {
 
 /** The folder of the shipped scenarios (scenarios/ at the top of the repository). */
 function scenariosDir(): string {
-  return fileURLToPath(new URL('../../scenarios/', import.meta.url));
+  return path.join(repoRoot(), 'scenarios');
 }
 
 function shippedScenarios(): string[] {

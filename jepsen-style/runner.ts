@@ -192,7 +192,8 @@ export async function runTest(options: TestOptions, env: RunEnvironment, deps: R
 
   // Client processes beyond the workers' (a scenario's writes, the final phase, the final reads).
   let nextProcess = options.concurrency + 1;
-  const progress = startProgress(options, workload.counters, activeFaults, log);
+  // A scenario logs each step as it ends; the periodic line is the random run's (its counters are the workload's).
+  const progress = env.script === undefined ? startProgress(options, workload.counters, activeFaults, log) : { stop: (): void => undefined };
   try {
     // Phase 1: healthy cluster, warm-up traffic.
     checkFatal();

@@ -1,8 +1,9 @@
 /**
  * A `Db` for a real Apache ZooKeeper ensemble: N servers run directly with java
- * (org.apache.zookeeper.server.quorum.QuorumPeerMain) from Debian's jars, each with its own zoo.cfg,
- * myid, data dir and log4j file, started detached (own process group) so kill -9 and SIGSTOP act on
- * the whole group. fsync is on (forceSync=yes).
+ * (org.apache.zookeeper.server.quorum.QuorumPeerMain) from a release's jars (versions.ts: Debian's
+ * 3.8.0 by default), each with its own zoo.cfg, myid, data dir and logging file, started detached
+ * (own process group) so kill -9 and SIGSTOP act on the whole group. fsync is on (forceSync=yes)
+ * unless a `--zk-property` says otherwise.
  *
  * Server-to-server links: in server i's zoo.cfg, server.i is its own real listen address and server.j
  * is wherever `dial(i, j, kind)` says, for the quorum and the election port. With Toxiproxy that is the

@@ -16,6 +16,7 @@ import { checkHistory } from '../checker.js';
 import type { CheckResult, Op } from '../types.js';
 import { loadHistory, readJson } from './loading.js';
 import { faultColors, faultWindows, markers, pairOperations, parseRoles, roleSegments, type Interval } from './model.js';
+import { scenarioStepF } from '../vocabulary.js';
 import { bucketize, latencyPlot, quantilePlot, ratePlot } from './plots.js';
 import { esc, formatMs, formatSeconds } from './svg.js';
 import { legend, outcomeColor, roleColor, seconds, timeline } from './timeline.js';
@@ -300,7 +301,13 @@ export function writeReport(runDir: string): ReportResult {
   html.push(sampleNote);
   html.push(legend([[outcomeColor.ok as string, 'ok'], [outcomeColor.info as string, 'info / no reply'], [outcomeColor.fail as string, 'fail'], ...(roles.length > 0 ? ([[roleColor.leading, 'leading'], [roleColor.following, 'following'], [roleColor.looking, 'looking']] as [string, string][]) : []), ...[...new Set(windows.map((w) => w.group))].map((g) => [faultColors[g], `fault: ${g}`] as [string, string])]));
   const marks = markers(ops);
-  if (marks.length > 0) html.push(legend([['#0969da', 'final phase (dashed)'], ...(marks.some((m) => m.kind === 'testbed') ? ([['#6e7781', 'testbed event (red: with an error)']] as [string, string][]) : [])]));
+  if (marks.length > 0) {
+    html.push(legend([
+      ['#0969da', 'final phase (dashed)'],
+      ...(marks.some((m) => m.kind === 'step') ? ([['#8250df', 'scenario step (red: precondition not met)']] as [string, string][]) : []),
+      ...(marks.some((m) => m.kind === 'testbed') ? ([['#6e7781', 'testbed event (red: with an error)']] as [string, string][]) : []),
+    ]));
+  }
   html.push(timeline(intervals, drawn, windows, roles, endSeconds, cited, marks));
   html.push('<div id="op-detail" class="muted">Click an operation for its details; hover for a tooltip. Red outlines: operations cited by an anomaly.</div>');
 
@@ -313,6 +320,8 @@ export function writeReport(runDir: string): ReportResult {
   html.push(`<h2 id="throughput">Throughput (broadcast completions per second, ${esc(formatSeconds(width / 1e9))} buckets)</h2>`);
   html.push(legend([[outcomeColor.ok as string, 'ok'], [outcomeColor.info as string, 'info'], ['#E879B9', 'fail']]));
   html.push(ratePlot(rates, windows, endSeconds));
+
+  html.push(scenarioSteps(ops, test));
 
   if (windows.length > 0) {
     html.push(`<details${windows.length <= 20 ? ' open' : ''}><summary><b>Fault windows</b> (${windows.length})</summary>`);
@@ -348,4 +357,28 @@ export function writeReport(runDir: string): ReportResult {
   const path = join(runDir, 'index.html');
   writeFileSync(path, text);
   return { path, bytes: Buffer.byteLength(text), operations: intervals.length, drawnOperations: drawn.length, sampled };
+}
+
+/** A scenario run's steps, as the `scenario-step` markers recorded them: what each did and found. */
+function scenarioSteps(ops: readonly Op[], test: Record<string, unknown> | undefined): string {
+  const steps = ops.filter((op) => op.process === 'nemesis' && op.f === scenarioStepF);
+  if (steps.length === 0) return '';
+  const scenario = (test?.['scenario'] as { scenario?: { name?: string; description?: string; steps?: unknown[] } } | undefined)?.scenario;
+  const rows = steps.map((op) => {
+    const v = (typeof op.value === 'object' && op.value !== null ? op.value : {}) as Record<string, unknown>;
+    const found = Object.entries(v)
+      .filter(([key]) => !['step', 'do', 'as', 'note', 'nodes', 'tookMs'].includes(key))
+      .map(([key, value]) => `${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`)
+      .join('; ');
+    return `<tr${op.error === undefined ? '' : ' class="hot"'}><td>${esc(String(v['step'] ?? ''))}</td><td>${esc(formatSeconds(seconds(op.time)))}</td><td>${esc(String(v['do'] ?? ''))}${v['as'] === undefined ? '' : ` as ${esc(String(v['as']))}`}</td><td>${esc(Array.isArray(v['nodes']) ? (v['nodes'] as unknown[]).join(', ') : '')}</td><td>${esc(String(v['tookMs'] ?? ''))} ms</td><td>${esc(String(v['note'] ?? ''))}</td><td class="val">${esc(found.slice(0, 400))}</td><td>${esc(op.error ?? '')}</td></tr>`;
+  });
+  const total = scenario?.steps?.length;
+  return [
+    `<h2 id="scenario">Scenario ${esc(scenario?.name ?? '')}</h2>`,
+    scenario?.description ? `<p class="muted">${esc(scenario.description)}</p>` : '',
+    `<p class="muted">${steps.length}${total === undefined ? '' : ` of ${total}`} steps ran${steps.some((op) => op.error !== undefined) ? '; a precondition did not hold (red), so the rest were skipped and the run cannot be valid' : ''}. The verdict comes from the history alone, as for any run.</p>`,
+    '<table><thead><tr><th>step</th><th>at</th><th>do</th><th>nodes</th><th>took</th><th>note</th><th>found</th><th>precondition</th></tr></thead><tbody>',
+    ...rows,
+    '</tbody></table>',
+  ].join('\n');
 }
