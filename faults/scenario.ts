@@ -4,7 +4,8 @@
  * vocabulary's ops (kill/start, stop/start, pause/resume, partition/heal, each start and its end
  * sharing `value.id`), so the checker and the report read them as always, and one `scenario-step`
  * marker per step with what it did and found (the node it chose, a strike's reaction time, the
- * line it matched, or why a precondition did not hold).
+ * line it matched, or in `value.unmet` why a precondition did not hold; an `error` only when the
+ * testbed itself could not do a step, which the checker reads as a testbed failure).
  *
  * Node selectors are resolved when their step begins, from the nodes' own status; a role selector
  * (leader, follower...) first waits (bounded) for a cluster with exactly one leader.
@@ -97,10 +98,18 @@ class ScenarioRun {
         log(`scenario step ${k} ${step.do}${record.nodes ? ` ${record.nodes.join(',')}` : ''}: done in ${Date.now() - startedAt} ms${typeof record['reactionMs'] === 'number' ? ` (strike reaction ${record['reactionMs']} ms)` : ''}`);
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
-        const unmet = `step ${k} (${step.do}${step.note ? `: ${step.note}` : ''}): ${reason}`;
+        const where = `step ${k} (${step.do}${step.note ? `: ${step.note}` : ''}): ${reason}`;
+        if (error instanceof Unmet) {
+          // The system took another path: a fact about the run, not a failure of the testbed
+          // (so it is no `error`: the checker would take it for one and excuse what it finds).
+          this.marker(k, step, { tookMs: Date.now() - startedAt, unmet: reason.slice(0, 300) });
+          log(`scenario: precondition not met at ${where}; skipping the remaining steps`);
+          return { unmet: where };
+        }
+        // The testbed could not do what the step says (a kill, a toxic): recorded as its failure.
         this.marker(k, step, { tookMs: Date.now() - startedAt }, reason);
-        log(`scenario: precondition not met at ${unmet}; skipping the remaining steps`);
-        return { unmet };
+        log(`scenario: ${where}; skipping the remaining steps`);
+        return { failed: where };
       }
     }
     return {};

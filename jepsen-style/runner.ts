@@ -62,6 +62,8 @@ export interface ScriptContext {
 export interface ScriptOutcome {
   /** Set when a precondition did not hold: the run ends `unknown` with this reason (unless the checker finds an anomaly). */
   readonly unmet?: string;
+  /** Set when the testbed could not do a step (its marker carries `error`): `unknown` as well. */
+  readonly failed?: string;
 }
 
 /** An exact fault choreography that replaces the random schedule and the background workload. */
@@ -208,6 +210,7 @@ export async function runTest(options: TestOptions, env: RunEnvironment, deps: R
         write: (node, count, timeoutMs, label) => writeBatch(db.nodes().find((n) => n.name === node), count, timeoutMs, label, factory, () => nextProcess++, history, signal),
       });
       if (outcome.unmet !== undefined) guards.push(`scenario ${env.script.name}: precondition not met: ${outcome.unmet}`);
+      if (outcome.failed !== undefined) guards.push(`scenario ${env.script.name}: the testbed could not run ${outcome.failed}`);
     } else {
       workload.start();
       await sleep(options.warmupSeconds * 1000, signal);

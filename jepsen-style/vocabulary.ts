@@ -25,7 +25,7 @@
  *   final-phase         {value: {boundMs, nodes}}           the runner's final-phase marker
  *   toxiproxy-down      {value: {cause}}                    testbed supervision (cluster/toxiproxy-supervisor.ts)
  *   toxiproxy-restored  {value: {proxies, toxics, downMs}}  testbed supervision
- *   scenario-step       {value: {step, do, nodes?, ...}}    a scenario's step done (faults/scenario.ts), error: a precondition not met
+ *   scenario-step       {value: {step, do, nodes?, unmet?}} a scenario step done (faults/scenario.ts); value.unmet: a precondition not met; error: the testbed could not do it
  * A scenario's own faults use the ops above (kill/stop -> start, pause -> resume, partition -> heal) with `value.step`.
  */
 import { UsageError } from './types.js';

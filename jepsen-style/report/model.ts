@@ -69,7 +69,9 @@ export function markers(ops: readonly Op[]): Marker[] {
       : op.f === scenarioStepF
         ? stepLabel(value)
         : op.f;
-    out.push({ kind: op.f === finalPhaseMarkerF ? 'final-phase' : op.f === scenarioStepF ? 'step' : 'testbed', label, time: op.time, index: op.index, error: op.error });
+    // A scenario step whose precondition did not hold is drawn like one with an error (red).
+    const unmet = op.f === scenarioStepF && typeof value?.['unmet'] === 'string' ? `precondition not met: ${value['unmet']}` : undefined;
+    out.push({ kind: op.f === finalPhaseMarkerF ? 'final-phase' : op.f === scenarioStepF ? 'step' : 'testbed', label, time: op.time, index: op.index, error: op.error ?? unmet });
   }
   return out;
 }

@@ -367,17 +367,18 @@ function scenarioSteps(ops: readonly Op[], test: Record<string, unknown> | undef
   const rows = steps.map((op) => {
     const v = (typeof op.value === 'object' && op.value !== null ? op.value : {}) as Record<string, unknown>;
     const found = Object.entries(v)
-      .filter(([key]) => !['step', 'do', 'as', 'note', 'nodes', 'tookMs'].includes(key))
+      .filter(([key]) => !['step', 'do', 'as', 'note', 'nodes', 'tookMs', 'unmet'].includes(key))
       .map(([key, value]) => `${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`)
       .join('; ');
-    return `<tr${op.error === undefined ? '' : ' class="hot"'}><td>${esc(String(v['step'] ?? ''))}</td><td>${esc(formatSeconds(seconds(op.time)))}</td><td>${esc(String(v['do'] ?? ''))}${v['as'] === undefined ? '' : ` as ${esc(String(v['as']))}`}</td><td>${esc(Array.isArray(v['nodes']) ? (v['nodes'] as unknown[]).join(', ') : '')}</td><td>${esc(String(v['tookMs'] ?? ''))} ms</td><td>${esc(String(v['note'] ?? ''))}</td><td class="val">${esc(found.slice(0, 400))}</td><td>${esc(op.error ?? '')}</td></tr>`;
+    const problem = op.error ?? (typeof v['unmet'] === 'string' ? v['unmet'] : undefined);
+    return `<tr${problem === undefined ? '' : ' class="hot"'}><td>${esc(String(v['step'] ?? ''))}</td><td>${esc(formatSeconds(seconds(op.time)))}</td><td>${esc(String(v['do'] ?? ''))}${v['as'] === undefined ? '' : ` as ${esc(String(v['as']))}`}</td><td>${esc(Array.isArray(v['nodes']) ? (v['nodes'] as unknown[]).join(', ') : '')}</td><td>${esc(String(v['tookMs'] ?? ''))} ms</td><td>${esc(String(v['note'] ?? ''))}</td><td class="val">${esc(found.slice(0, 400))}</td><td>${esc(problem ?? '')}</td></tr>`;
   });
   const total = scenario?.steps?.length;
   return [
     `<h2 id="scenario">Scenario ${esc(scenario?.name ?? '')}</h2>`,
     scenario?.description ? `<p class="muted">${esc(scenario.description)}</p>` : '',
-    `<p class="muted">${steps.length}${total === undefined ? '' : ` of ${total}`} steps ran${steps.some((op) => op.error !== undefined) ? '; a precondition did not hold (red), so the rest were skipped and the run cannot be valid' : ''}. The verdict comes from the history alone, as for any run.</p>`,
-    '<table><thead><tr><th>step</th><th>at</th><th>do</th><th>nodes</th><th>took</th><th>note</th><th>found</th><th>precondition</th></tr></thead><tbody>',
+    `<p class="muted">${steps.length}${total === undefined ? '' : ` of ${total}`} steps ran${steps.some((op) => op.error !== undefined || (op.value as { unmet?: unknown } | null)?.unmet !== undefined) ? '; the last one did not get through (red: a precondition not met, or the testbed failed), so the rest were skipped and the run cannot be valid' : ''}. The verdict comes from the history alone, as for any run.</p>`,
+    '<table><thead><tr><th>step</th><th>at</th><th>do</th><th>nodes</th><th>took</th><th>note</th><th>found</th><th>not met / failed</th></tr></thead><tbody>',
     ...rows,
     '</tbody></table>',
   ].join('\n');

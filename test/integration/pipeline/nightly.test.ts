@@ -25,6 +25,27 @@ describe('zabkit nightly', () => {
     expect(junit).toContain('tests="1" failures="0" errors="0"');
   });
 
+  it('takes scenarios as rows of the matrix, beside packages', async () => {
+    const dir = path.join(out, 'scenarios');
+    const result = await execa('node', [cliPath, 'nightly', '--scenarios', 'zk-4785', '--packages', 'kill', '--seed-list', '2', '--nodes', '3', '--time-limit', '5', '--rate', '100', '--out', dir],
+      { reject: false, all: true, timeout: 300_000 });
+    expect(result.exitCode, result.all).toBe(0);
+    const summary = JSON.parse(readFileSync(path.join(dir, 'summary.json'), 'utf8')) as { scenarios: string[]; cells: { package: string; valid: unknown; replay: string }[] };
+    expect(summary.scenarios).toEqual(['zk-4785']);
+    expect(summary.cells.map((cell) => [cell.package, cell.valid])).toEqual([['kill', true], ['scenario:zk-4785', true]]);
+    expect(summary.cells[1]!.replay).toContain('--scenario zk-4785');
+    expect(summary.cells[1]!.replay).not.toContain('--nodes');
+  });
+
+  it('refuses --zookeeper-versions for zabkit and an unknown scenario, with exit 254', async () => {
+    const versions = await execa('node', [cliPath, 'nightly', '--zookeeper-versions', '3.9.3', '--out', out], { reject: false, all: true, timeout: 60_000 });
+    expect(versions.exitCode).toBe(254);
+    expect(versions.all).toMatch(/--zookeeper-versions applies to --system zookeeper only/);
+    const scenario = await execa('node', [cliPath, 'nightly', '--scenarios', 'zk-0000', '--out', out], { reject: false, all: true, timeout: 60_000 });
+    expect(scenario.exitCode).toBe(254);
+    expect(scenario.all).toMatch(/zk-4785, zk-4925/);
+  });
+
   it('rejects an unknown fault package with exit 254 and names the valid ones', async () => {
     const result = await execa('node', [cliPath, 'nightly', '--packages', 'kill,meteor', '--out', out], { reject: false, all: true, timeout: 60_000 });
     expect(result.exitCode).toBe(254);

@@ -28,4 +28,19 @@ describe('the liveness checker', () => {
     none.invoke(1, 'a');
     expect(checkLiveness(buildModel(none.ops))).toEqual({ valid: true, anomalies: {}, liveness: {}, stats: {} });
   });
+
+  it('a scenario step whose precondition was not met is no testbed failure: a node that never serves stays unavailable', () => {
+    const h = new H();
+    h.bcast(1, 'a', z(1, 1));
+    h.nemesis('scenario-step', { step: 13, do: 'await-leader', unmet: 'no single leader within 60000 ms' });
+    h.marker(100, ['n1']);
+    h.sleep(200);
+    expect(checkLiveness(buildModel(h.ops)).valid).toBe(false);
+    const failed = new H();
+    failed.bcast(1, 'a', z(1, 1));
+    failed.nemesisFailed('scenario-step', { step: 2, do: 'isolate' }, 'toxiproxy refused the toxic');
+    failed.marker(100, ['n1']);
+    failed.sleep(200);
+    expect(checkLiveness(buildModel(failed.ops)).valid).toBe('unknown');
+  });
 });
