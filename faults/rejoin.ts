@@ -6,9 +6,10 @@
  *      more writes, then Y comes back: it must catch up (a DIFF sync when the gap is small);
  *   3. often, the leader is killed at a quiet moment (when the live nodes report the same last
  *      zxid, or after `quietWaitMs`), so the most recently synced server may well be elected;
- *   4. X comes back (syncing from whoever leads now);
+ *   4. X comes back (syncing from whoever leads now; before the leader kill when X and the leader
+ *      down together would leave no majority, as on 3 nodes);
  *   5. sometimes the most recently synced server is killed -9 right after it is back, then started.
- * The stop op restarts whatever is still down. Stale followers rejoining by DIFF, leaders lost
+ * A majority stays up throughout. The stop op restarts whatever is still down (the killed leader). Stale followers rejoining by DIFF, leaders lost
  * right after a sync, restarts of the last server to sync: where ZOOKEEPER-4925 (a hole in a new
  * leader's committedLog) and ZOOKEEPER-4785 (an epoch persisted before the DIFF) live, and where
  * the rest of that family (3911, 4643, 4646) was found. The result records every step with its time.
@@ -29,19 +30,21 @@ export const rejoinTiming = {
   pollMs: 20,
 } as const;
 
+export type RejoinTiming = { readonly [K in keyof typeof rejoinTiming]: number };
+
 export interface RejoinResult {
   readonly result: Record<string, unknown>;
   /** Restart every node this fault left down. */
   readonly undo: () => Promise<Record<string, unknown>>;
 }
 
-export async function rejoin(db: Db, prng: Prng): Promise<RejoinResult> {
+export async function rejoin(db: Db, prng: Prng, timing: RejoinTiming = rejoinTiming): Promise<RejoinResult> {
   const started = Date.now();
   const steps: { atMs: number; action: string; node: string }[] = [];
   const down = new Set<string>();
   const ids = new Map(db.nodes().map((node) => [node.name, node.id]));
   const note = (action: string, node: string): void => void steps.push({ atMs: Date.now() - started, action, node });
-  const gap = (): Promise<void> => sleep(rejoinTiming.gapMinMs + prng.int(rejoinTiming.gapMaxMs - rejoinTiming.gapMinMs + 1));
+  const gap = (): Promise<void> => sleep(timing.gapMinMs + prng.int(timing.gapMaxMs - timing.gapMinMs + 1));
   const takeDown = async (node: string): Promise<void> => {
     const graceful = db.stop !== undefined && prng.next() < 0.5;
     note(graceful ? 'stop' : 'kill', node);
@@ -52,7 +55,7 @@ export async function rejoin(db: Db, prng: Prng): Promise<RejoinResult> {
     note('start', node);
     await db.start(node);
     down.delete(node);
-    await awaitStatus(db, (statuses) => statuses.some((s) => s.name === node && s.answers && (s.role === 'following' || s.role === 'leading')), rejoinTiming.settleMs);
+    await awaitStatus(db, (statuses) => statuses.some((s) => s.name === node && s.answers && (s.role === 'following' || s.role === 'leading')), timing.settleMs, timing.pollMs);
   };
 
   const statuses = await db.status();
@@ -81,16 +84,26 @@ export async function rejoin(db: Db, prng: Prng): Promise<RejoinResult> {
     lastSynced = y;
     await gap();
   }
-  if (prng.next() < 0.7) {
-    await awaitStatus(db, quiet, rejoinTiming.quietWaitMs);
+  const killLeader = prng.next() < 0.7;
+  // A majority stays up throughout: with X still down, the leader may die too only if that leaves one.
+  const minority = Math.floor((db.nodes().length - 1) / 2);
+  const xBackFirst = killLeader && down.size + 1 > minority;
+  if (xBackFirst) {
+    await bringBack(x);
+    lastSynced = x;
+  }
+  if (killLeader) {
+    await awaitStatus(db, quiet, timing.quietWaitMs, timing.pollMs);
     note('kill', leader);
     down.add(leader);
     await db.kill(leader);
-    await awaitStatus(db, (s) => s.some((n) => n.answers && n.role === 'leading'), rejoinTiming.settleMs);
+    await awaitStatus(db, (s) => s.some((n) => n.answers && n.role === 'leading'), timing.settleMs, timing.pollMs);
   }
-  await bringBack(x);
-  lastSynced = x;
-  if (prng.next() < 0.3 && lastSynced !== undefined) {
+  if (!xBackFirst) {
+    await bringBack(x);
+    lastSynced = x;
+  }
+  if (prng.next() < 0.3 && lastSynced !== undefined && down.size + 1 <= minority) {
     note('kill', lastSynced);
     await db.kill(lastSynced);
     note('start', lastSynced);
@@ -105,12 +118,12 @@ function quiet(statuses: readonly NodeStatus[]): boolean {
   return live.length > 0 && live.every((s) => s.answers) && live.filter((s) => s.role === 'leading').length === 1 && new Set(live.map((s) => s.lastZxid)).size === 1;
 }
 
-async function awaitStatus(db: Db, wanted: (statuses: readonly NodeStatus[]) => boolean, timeoutMs: number): Promise<boolean> {
+async function awaitStatus(db: Db, wanted: (statuses: readonly NodeStatus[]) => boolean, timeoutMs: number, pollMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const statuses = await db.status().catch((): NodeStatus[] => []);
     if (wanted(statuses)) return true;
     if (Date.now() >= deadline) return false;
-    await sleep(rejoinTiming.pollMs);
+    await sleep(pollMs);
   }
 }
