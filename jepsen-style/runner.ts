@@ -7,6 +7,9 @@
  * that proves nothing: the cluster must be healthy before faults, traffic must flow when they land,
  * and a minimum rate must be reached; otherwise the verdict is "unknown", never "valid".
  *
+ * With a `Script` (a scenario, `--scenario`), its exact steps replace the warm-up, the random
+ * schedule and the background workload; a precondition it reports unmet is a guard (unknown).
+ *
  * The testbed supervisor's events (Toxiproxy lost, restored) go into the history; once it reports
  * the testbed beyond repair (`fatal()`), the run heals what it can, skips the rest and ends crashed.
  * Everything the run records is timed on one clock: the history's (`RunDeps.history.now`).
