@@ -14,7 +14,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkScenarioFor, parseScenario, type Scenario } from '../jepsen-style/scenario-format.js';
 import { assertZookeeperVersion, debianZookeeperVersion } from '../cluster/zookeeper/versions.js';
-import { assertJvmFlag, parseZkProperty } from '../cluster/zookeeper/config.js';
+import { assertJvmFlag, parseJvmFlagEntry, parseZkProperty } from '../cluster/zookeeper/config.js';
 import type { ZookeeperRunOptions } from '../jepsen-style/run-test.js';
 import { repoRoot } from '../cluster/zabkit/db.js';
 
@@ -46,7 +46,7 @@ function withTestOptions(command: Command): Command {
     .option('--reads-during-run', "during the faults, now and then read a random node's whole delivered sequence (f read)")
     .option('--zookeeper-version <version>', `with --system zookeeper: the release (${debianZookeeperVersion} is Debian's package; any other is resolved once with Maven into .tools/zookeeper/)`, debianZookeeperVersion)
     .option('--zk-property <key=value>', 'with --system zookeeper: a zoo.cfg entry over the testbed\'s (repeatable)', collect, [])
-    .option('--zk-jvm-flag <flag>', 'with --system zookeeper: a JVM option for every server, like -Dzookeeper.maxBatchSize=1 (repeatable)', collect, []);
+    .option('--zk-jvm-flag <flag>', 'with --system zookeeper: a JVM option for every server, like -Dzookeeper.maxBatchSize=1, or nK:FLAG for server nK only (repeatable)', collect, []);
 }
 
 /** Commander's way to repeat an option: each value appended to the list. */
@@ -156,7 +156,7 @@ function parseZookeeperOptions(raw: RawOptions, system: string): ZookeeperRunOpt
   }
   try {
     assertZookeeperVersion(version);
-    for (const flag of jvmFlags) assertJvmFlag(flag);
+    for (const entry of jvmFlags) parseJvmFlagEntry(entry);
     return { version, properties: Object.fromEntries(properties.map((entry) => parseZkProperty(entry))), jvmFlags };
   } catch (error) {
     throw new UsageError((error as Error).message);
@@ -181,6 +181,11 @@ export function parseTestOptions(raw: RawOptions): TestCliOptions {
   if (scenario !== undefined && raw['nemesis'] !== undefined) throw new UsageError('--scenario replaces the random schedule: leave out --nemesis');
   if (scenario !== undefined && raw['nodes'] !== undefined && Number(text(raw, 'nodes')) !== scenario.scenario.nodes) {
     throw new UsageError(`scenario ${scenario.scenario.name} runs on ${scenario.scenario.nodes} nodes (got --nodes ${String(text(raw, 'nodes'))})`);
+  }
+  const nodes = scenario?.scenario.nodes ?? basics.nodes;
+  for (const entry of basics.zookeeper.jvmFlags) {
+    const scoped = parseJvmFlagEntry(entry).node;
+    if (scoped !== undefined && Number(scoped.slice(1)) > nodes) throw new UsageError(`--zk-jvm-flag ${entry}: there is no ${scoped} among ${nodes} nodes`);
   }
   const nemesis = parseNemesisList(text(raw, 'nemesis') ?? 'all');
   const seed = raw['seed'] === undefined ? randomInt(1, 2 ** 31) : intOption('--seed', text(raw, 'seed'), 0, 2 ** 48);

@@ -55,7 +55,23 @@ export function parseZkProperty(text: string): [string, string] {
   return [key, value];
 }
 
-/** Check one `--zk-jvm-flag`: a single JVM option such as -Dzookeeper.maxBatchSize=1 or -Xmx512m. */
+/**
+ * One `--zk-jvm-flag` entry: `FLAG` for every server, or `nK:FLAG` for server nK only (say, a
+ * -Dzookeeper.maxBatchSize=1 on one victim). Throws RangeError with the reason.
+ */
+export function parseJvmFlagEntry(text: string): { readonly node?: string; readonly flag: string } {
+  const scoped = /^(n[1-9]):(.*)$/.exec(text);
+  const flag = scoped ? (scoped[2] as string) : text;
+  assertJvmFlag(flag);
+  return scoped ? { node: scoped[1] as string, flag } : { flag };
+}
+
+/** The flags of `entries` (`FLAG` or `nK:FLAG`) that apply to `node`, in order. */
+export function jvmFlagsFor(entries: readonly string[], node: string): string[] {
+  return entries.map((entry) => parseJvmFlagEntry(entry)).filter((entry) => entry.node === undefined || entry.node === node).map((entry) => entry.flag);
+}
+
+/** Check one JVM option such as -Dzookeeper.maxBatchSize=1 or -Xmx512m. */
 export function assertJvmFlag(flag: string): void {
   if (!/^-[\w.:+=%,/@-]{1,300}$/.test(flag) || flag === '-cp' || flag === '-classpath' || flag.startsWith('-jar')) {
     throw new RangeError(`--zk-jvm-flag must be one JVM option starting with "-" (like -Dzookeeper.maxBatchSize=1), got ${JSON.stringify(flag)}`);

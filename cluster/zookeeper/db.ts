@@ -20,6 +20,7 @@ import { assertNodeCount, type Db, type NodeInfo, type NodeStatus, type StartOpt
 import {
   defaultZkTiming,
   javaArgs,
+  jvmFlagsFor,
   renderLog4j,
   renderLogback,
   renderZooCfg,
@@ -57,7 +58,7 @@ export interface ZookeeperDbOptions {
   readonly classpath?: string;
   /** zoo.cfg entries of the user's (`--zk-property`), over the testbed's defaults. */
   readonly properties?: Readonly<Record<string, string>>;
-  /** JVM options for every server (`--zk-jvm-flag`). */
+  /** JVM options (`--zk-jvm-flag`): `FLAG` for every server, `nK:FLAG` for one. */
   readonly jvmFlags?: readonly string[];
   /** How long a graceful stop (SIGTERM) may take before SIGKILL (default 10 s). */
   readonly stopGraceMs?: number;
@@ -180,7 +181,7 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
           log4jFile: path.join(node.dir, 'log4j.properties'),
           logbackFile: path.join(node.dir, 'logback.xml'),
           heapMb,
-          jvmFlags: [...(options.jvmFlags ?? []), ...(nodeJvmFlags.get(node.name) ?? [])],
+          jvmFlags: [...jvmFlagsFor(options.jvmFlags ?? [], node.name), ...(nodeJvmFlags.get(node.name) ?? [])],
         }),
         { detached: true, stdio: ['ignore', out, out], cwd: node.dir },
       );

@@ -27,6 +27,10 @@ describe('zabkit test --scenario and the ZooKeeper options', () => {
     expect(() => parseTestArgs(['--system', 'zookeeper', '--zk-jvm-flag', '-cp'])).toThrow(/one JVM option/);
     expect(() => parseTestArgs(['--system', 'zookeeper', '--zookeeper-version', 'latest'])).toThrow(/MAJOR.MINOR.PATCH/);
     expect(() => parseTestArgs(['--zk-property', 'forceSync=no'])).toThrow(/apply to --system zookeeper only/);
+    // One server only: nK:FLAG, nK among the run's nodes.
+    expect(parseTestArgs(['--system', 'zookeeper', '--nodes', '3', '--zk-jvm-flag', 'n2:-Dzookeeper.maxBatchSize=1']).zookeeper.jvmFlags).toEqual(['n2:-Dzookeeper.maxBatchSize=1']);
+    expect(() => parseTestArgs(['--system', 'zookeeper', '--nodes', '3', '--zk-jvm-flag', 'n4:-Dx=1'])).toThrow(/there is no n4 among 3 nodes/);
+    expect(() => parseTestArgs(['--system', 'zookeeper', '--zk-jvm-flag', 'n2:foo'])).toThrow(/one JVM option/);
   });
 
   it('a run without a scenario keeps the defaults it had', () => {

@@ -183,3 +183,14 @@ describe('ZooKeeper versions', () => {
     expect(existsSync(path.join(dir, '.tools'))).toBe(false);
   });
 });
+
+describe('per-server JVM flags (nK:FLAG)', () => {
+  it('a scoped flag reaches only its server, an unscoped one every server, in order', async () => {
+    const { jvmFlagsFor } = await import('../../../cluster/zookeeper/config.js');
+    const entries = ['-Xmx512m', 'n2:-Dzookeeper.maxBatchSize=1', 'n3:-Dzookeeper.flushDelay=5'];
+    expect(jvmFlagsFor(entries, 'n1')).toEqual(['-Xmx512m']);
+    expect(jvmFlagsFor(entries, 'n2')).toEqual(['-Xmx512m', '-Dzookeeper.maxBatchSize=1']);
+    expect(jvmFlagsFor(entries, 'n3')).toEqual(['-Xmx512m', '-Dzookeeper.flushDelay=5']);
+    expect(() => jvmFlagsFor(['n2:-cp'], 'n2')).toThrow(RangeError);
+  });
+});
