@@ -137,8 +137,9 @@ class ScenarioRun {
         const strike = step.on === undefined ? undefined : await this.arm(k, step, node);
         const done = this.act(k, step, node);
         const dealtAt = Date.now(); // the signal or toxic request left inside act()'s synchronous part
-        const struck = strike === undefined ? {} : this.strikeRecord(strike, dealtAt, step.on!.withinMs);
         await done;
+        // Judged once the fault has been dealt (a missed window throws; the fault stays dealt).
+        const struck = strike === undefined ? {} : this.strikeRecord(strike, dealtAt, step.on!.withinMs);
         return { nodes: [node], ...struck };
       }
       case 'cut': {
@@ -147,16 +148,18 @@ class ScenarioRun {
         const strike = step.on === undefined ? undefined : await this.arm(k, step, from);
         const done = this.cut([[from, to]], k);
         const dealtAt = Date.now();
-        const struck = strike === undefined ? {} : this.strikeRecord(strike, dealtAt, step.on!.withinMs);
         await done;
+        // Judged once the fault has been dealt (a missed window throws; the fault stays dealt).
+        const struck = strike === undefined ? {} : this.strikeRecord(strike, dealtAt, step.on!.withinMs);
         return { nodes: [from, to], ...struck };
       }
       case 'heal': {
         const strike = step.on === undefined ? undefined : await this.arm(k, step, undefined);
         const done = this.heal(k);
         const dealtAt = Date.now();
-        const struck = strike === undefined ? {} : this.strikeRecord(strike, dealtAt, step.on!.withinMs);
         await done;
+        // Judged once the fault has been dealt (a missed window throws; the fault stays dealt).
+        const struck = strike === undefined ? {} : this.strikeRecord(strike, dealtAt, step.on!.withinMs);
         return struck;
       }
       case 'write': {
