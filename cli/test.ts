@@ -6,7 +6,8 @@ import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { exitCodeForValidity, exitCodes, intOption, UsageError } from './exit.js';
 import { plantedBugs } from '../src/core/types.js';
-import { runNightly } from '../jepsen-style/nightly.js';
+import { mergeNightly, MergeError, runNightly } from '../jepsen-style/nightly.js';
+import { parseNightlyRows } from '../jepsen-style/vocabulary.js';
 import { executeTest, parseNemesisList, type TestCliOptions } from '../jepsen-style/run-test.js';
 import { createEnvironment } from './systems.js';
 import { maxNodes } from '../jepsen-style/types.js';
@@ -29,7 +30,7 @@ function withTestOptions(command: Command): Command {
     .option('--time-limit <seconds>', 'how long faults are injected', '60')
     .option('--rate <ops>', 'broadcasts per second, all workers together', '200')
     .option('--concurrency <n>', 'client workers (each a Jepsen process)', '10')
-    .option('--nemesis <list>', "comma-separated fault packages, 'none' or 'all' (default all)")
+    .option('--nemesis <list>', "comma-separated fault packages, 'none' or 'all' (default all: every package interleaved in one run; zabkit nightly --nemesis each makes one row per package)")
     .option('--scenario <name|file>', `an exact fault choreography instead of the random schedule: ${shippedScenarios().join(', ')}, or a scenario JSON file`)
     .option('--nemesis-interval <seconds>', 'mean time between faults', '5')
     .option('--seed <n>', 'seed of the schedule and workload (printed; replays the run)')
@@ -75,11 +76,12 @@ export function registerTest(program: Command): void {
       process.exitCode = verdict.crashed !== undefined ? exitCodes.toolFailed : exitCodeForValidity(verdict.valid);
     });
 
-  program
+  const nightly = program
     .command('nightly')
-    .description('a matrix of fault packages x seeds; summary.html, summary.json and junit.xml')
+    .description('a matrix of rows (fault packages, scenarios) x seeds (x ZooKeeper releases); summary.html, summary.json and junit.xml')
     .option('--system <name>', `system under test: ${systems.join(' | ')}`, 'zabkit')
-    .option('--packages <list>', `comma-separated fault packages (each one a row of the matrix; default ${defaultNightlyPackages})`)
+    .option('--nemesis <list>', `the rows, comma-separated; each one runs as zabkit test --nemesis ROW: a package, all (one row, every package interleaved, as in zabkit test), none, or each (one row per package); default ${defaultNightlyPackages}`)
+    .option('--packages <list>', 'the same as --nemesis')
     .option('--scenarios <list>', 'comma-separated scenarios, each one a row of the matrix (like a package)')
     .option('--zookeeper-versions <list>', 'with --system zookeeper: comma-separated releases; every row runs on each')
     .option('--seeds <n>', 'fresh random seeds per row', '2')
@@ -91,12 +93,19 @@ export function registerTest(program: Command): void {
     .option('--toxiproxy-url <url>', 'use a running Toxiproxy')
     .option('--out <dir>', 'where the summary and the runs go', 'nightly')
     .option('--reads-during-run', "each run also reads a random node's whole delivered sequence during the faults")
+    .option('--shard <k/n>', 'run only shard K of N of the matrix (the same cells on any machine; needs --seed-list); join them with nightly merge')
     .action(async (raw: RawOptions) => {
       const scenarios = text(raw, 'scenarios') === undefined ? [] : (text(raw, 'scenarios') as string).split(',').map((name) => name.trim()).filter(Boolean);
       const system = oneOf('--system', text(raw, 'system'), systems);
       for (const scenario of scenarios) loadScenarioOption(scenario, system);
-      // With --scenarios alone, the rows are the scenarios; --packages adds package rows.
-      const packages = scenarios.length > 0 && raw['packages'] === undefined ? [] : parseNemesisList(text(raw, 'packages') ?? defaultNightlyPackages);
+      if (raw['nemesis'] !== undefined && raw['packages'] !== undefined) throw new UsageError('--nemesis and --packages are the same option: give one');
+      const rowList = text(raw, 'nemesis') ?? text(raw, 'packages');
+      // With --scenarios alone, the rows are the scenarios; --nemesis adds package rows.
+      const packages = scenarios.length > 0 && rowList === undefined ? [] : parseNightlyRows(rowList ?? defaultNightlyPackages);
+      const shard = text(raw, 'shard') === undefined ? undefined : parseShard(text(raw, 'shard') as string);
+      if (shard !== undefined && text(raw, 'seedList') === undefined) {
+        throw new UsageError('--shard needs --seed-list: every shard must run the same matrix, and fresh seeds differ from machine to machine');
+      }
       const versions = text(raw, 'zookeeperVersions') === undefined ? undefined : (text(raw, 'zookeeperVersions') as string).split(',').map((v) => v.trim()).filter(Boolean);
       if (versions !== undefined) {
         if (system !== 'zookeeper') throw new UsageError('--zookeeper-versions applies to --system zookeeper only');
@@ -120,6 +129,7 @@ export function registerTest(program: Command): void {
           scenarios,
           ...(versions === undefined ? {} : { versions }),
           seeds,
+          ...(shard === undefined ? {} : { shard }),
           out: text(raw, 'out') ?? 'nightly',
           cli: fileURLToPath(new URL('./main.js', import.meta.url)),
           extraArgs: flag(raw, 'readsDuringRun') ? ['--reads-during-run'] : [],
@@ -128,6 +138,34 @@ export function registerTest(program: Command): void {
       );
       process.exitCode = exitCode;
     });
+
+  // Options after `merge` are merge's own (its --out), not the matrix's: commander needs
+  // positional options on every command above merge for that (the program has no options of its own).
+  program.enablePositionalOptions();
+  nightly.enablePositionalOptions();
+  nightly
+    .command('merge')
+    .description('join the shards of one nightly (their folders) into one summary.html, summary.json and junit.xml; exit code the worst verdict')
+    .argument('<dirs...>', 'the shards\' --out folders')
+    .option('--out <dir>', 'where the merged summary goes', 'nightly')
+    .action((dirs: string[], raw: RawOptions) => {
+      try {
+        const { exitCode } = mergeNightly(dirs, text(raw, 'out') ?? 'nightly', (line) => process.stderr.write(line + '\n'));
+        process.exitCode = exitCode;
+      } catch (error) {
+        if (error instanceof MergeError) throw new UsageError(error.message);
+        throw error;
+      }
+    });
+}
+
+/** --shard K/N: 1 <= K <= N <= 1000. */
+function parseShard(value: string): { index: number; count: number } {
+  const match = /^(\d{1,4})\/(\d{1,4})$/.exec(value.trim());
+  const index = Number(match?.[1]);
+  const count = Number(match?.[2]);
+  if (!match || index < 1 || count < 1 || index > count || count > 1000) throw new UsageError(`--shard must be K/N with 1 <= K <= N <= 1000 (got ${JSON.stringify(value)})`);
+  return { index, count };
 }
 
 /** The options `test` and `nightly` share: the system, its size, the run's length and rate, the bug, Toxiproxy. */

@@ -24,9 +24,13 @@ export interface NightlyOptions {
   readonly toxiproxyUrl: string | undefined;
   readonly cli: string;
   readonly extraArgs: readonly string[];
+  /** `--shard K/N`: run only shard K (1-based) of N of the matrix. */
+  readonly shard?: { readonly index: number; readonly count: number };
 }
 
 export interface NightlyCell {
+  /** Position in the whole matrix (planNightly), the same in every shard. */
+  readonly index?: number;
   /** The row: a fault package, or `scenario:NAME`. */
   readonly package: string;
   /** The ZooKeeper release of the cell (with --zookeeper-versions). */
@@ -50,13 +54,49 @@ export const nightlyLimits = {
   cellMarginSeconds: 240,
 } as const;
 
-export async function runNightly(options: NightlyOptions, log: (line: string) => void): Promise<{ cells: NightlyCell[]; exitCode: number }> {
-  mkdirSync(options.out, { recursive: true });
-  const store = path.join(options.out, 'runs');
-  const cells: NightlyCell[] = [];
+/** One cell of the matrix, before it runs: its place in the canonical order and its command line. */
+export interface PlannedCell {
+  /** Position in the whole matrix (versions, then rows, then seeds): what a shard is chosen by. */
+  readonly index: number;
+  readonly row: string;
+  readonly seed: number;
+  readonly version?: string;
+  readonly name: string;
+  /** The `zabkit test` arguments. */
+  readonly args: readonly string[];
+}
+
+/** What summary.json records of the matrix, so that shards can be checked and merged. */
+export interface NightlyMeta {
+  readonly system: string;
+  readonly nodes: number;
+  readonly timeLimitSeconds: number;
+  readonly seeds: readonly number[];
+  readonly packages: readonly string[];
+  readonly scenarios: readonly string[];
+  readonly versions: readonly string[];
+  /** The whole matrix's size, and which shard this is (absent: the whole matrix). */
+  readonly cellsInMatrix: number;
+  readonly shard?: { readonly index: number; readonly count: number };
+}
+
+export interface NightlySummary {
+  readonly exitCode: number;
+  readonly meta: NightlyMeta;
+  /** Where the nightly wrote (absolute): cells' run folders lie under it. */
+  readonly out: string;
+  readonly cells: readonly NightlyCell[];
+}
+
+/**
+ * Every cell of the matrix in the canonical order: versions, then rows (packages, then scenarios),
+ * then seeds. The same options give the same list on any machine (seeds must be given, not drawn,
+ * for that: `--shard` requires `--seed-list`).
+ */
+export function planNightly(options: NightlyOptions, store: string): PlannedCell[] {
   const rows = [...options.packages.map((pkg) => ({ row: pkg, args: ['--nemesis', pkg] })), ...(options.scenarios ?? []).map((scenario) => ({ row: `scenario:${scenario}`, args: ['--scenario', scenario] }))];
   const versions: readonly (string | undefined)[] = options.versions !== undefined && options.versions.length > 0 ? options.versions : [undefined];
-  log(`nightly: ${rows.length} rows x ${options.seeds.length} seeds${versions[0] === undefined ? '' : ` x ${versions.length} versions (${versions.join(', ')})`}; seeds: ${options.seeds.join(', ')}`);
+  const plan: PlannedCell[] = [];
   for (const version of versions) {
     for (const { row, args: rowArgs } of rows) {
       for (const seed of options.seeds) {
@@ -78,29 +118,133 @@ export async function runNightly(options: NightlyOptions, log: (line: string) =>
           ...(options.toxiproxyUrl ? ['--toxiproxy-url', options.toxiproxyUrl] : []),
           ...options.extraArgs,
         ];
-        const replay = ['zabkit', ...args].map(shellQuote).join(' ');
-        log(`nightly: ${name}: ${replay}`);
-        const started = Date.now();
-        const result = await execa('node', [options.cli, ...args], {
-          reject: false,
-          all: true,
-          timeout: (options.timeLimitSeconds + nightlyLimits.cellMarginSeconds) * 1000,
-          killSignal: 'SIGTERM',
-        });
-        const seconds = Math.round((Date.now() - started) / 100) / 10;
-        const runDir = path.join(store, name, 'latest');
-        const cell = readCell(row, seed, name, result.exitCode ?? 255, runDir, seconds, replay, result.all ?? '');
-        cells.push(version === undefined ? cell : { ...cell, version });
-        log(`nightly: ${name}: ${String(cell.valid)} (exit ${cell.exitCode}, ${seconds}s)`);
+        plan.push({ index: plan.length, row, seed, ...(version === undefined ? {} : { version }), name, args });
       }
     }
   }
-  const exitCode = worstExitCode(cells);
-  writeFileSync(path.join(options.out, 'summary.json'), JSON.stringify({ exitCode, seeds: options.seeds, packages: options.packages, scenarios: options.scenarios ?? [], versions: options.versions ?? [], cells }, null, 2));
-  writeFileSync(path.join(options.out, 'junit.xml'), junitXml(cells));
-  writeFileSync(path.join(options.out, 'summary.html'), summaryHtml(cells, options));
-  log(`nightly: summary in ${path.join(options.out, 'summary.html')}, exit ${exitCode}`);
+  return plan;
+}
+
+/** Shard K of N (1-based) takes the cells whose index is K-1 modulo N: balanced, and stable for a given matrix. */
+export function inShard(cell: Pick<PlannedCell, 'index'>, shard: { readonly index: number; readonly count: number }): boolean {
+  return cell.index % shard.count === shard.index - 1;
+}
+
+export async function runNightly(options: NightlyOptions, log: (line: string) => void): Promise<{ cells: NightlyCell[]; exitCode: number }> {
+  const out = path.resolve(options.out);
+  mkdirSync(out, { recursive: true });
+  const store = path.join(out, 'runs');
+  const plan = planNightly(options, store);
+  const mine = options.shard === undefined ? plan : plan.filter((cell) => inShard(cell, options.shard!));
+  const cells: NightlyCell[] = [];
+  const versions = options.versions ?? [];
+  log(`nightly: ${plan.length / Math.max(1, options.seeds.length) / Math.max(1, versions.length)} rows x ${options.seeds.length} seeds${versions.length === 0 ? '' : ` x ${versions.length} versions (${versions.join(', ')})`}; seeds: ${options.seeds.join(', ')}${options.shard ? `; shard ${options.shard.index}/${options.shard.count}: ${mine.length} of ${plan.length} cells` : ''}`);
+  for (const planned of mine) {
+    const replay = ['zabkit', ...planned.args].map(shellQuote).join(' ');
+    log(`nightly: ${planned.name}: ${replay}`);
+    const started = Date.now();
+    const result = await execa('node', [options.cli, ...planned.args], {
+      reject: false,
+      all: true,
+      timeout: (options.timeLimitSeconds + nightlyLimits.cellMarginSeconds) * 1000,
+      killSignal: 'SIGTERM',
+    });
+    const seconds = Math.round((Date.now() - started) / 100) / 10;
+    const runDir = path.join(store, planned.name, 'latest');
+    const cell = readCell(planned.row, planned.seed, planned.name, result.exitCode ?? 255, runDir, seconds, replay, result.all ?? '');
+    cells.push({ ...cell, index: planned.index, ...(planned.version === undefined ? {} : { version: planned.version }) });
+    log(`nightly: ${planned.name}: ${String(cell.valid)} (exit ${cell.exitCode}, ${seconds}s)`);
+  }
+  const meta: NightlyMeta = {
+    system: options.system,
+    nodes: options.nodes,
+    timeLimitSeconds: options.timeLimitSeconds,
+    seeds: options.seeds,
+    packages: options.packages,
+    scenarios: options.scenarios ?? [],
+    versions,
+    cellsInMatrix: plan.length,
+    ...(options.shard ? { shard: options.shard } : {}),
+  };
+  const exitCode = writeSummary(out, { exitCode: worstExitCode(cells), meta, out, cells });
+  log(`nightly: summary in ${path.join(out, 'summary.html')}, exit ${exitCode}`);
   return { cells, exitCode };
+}
+
+/** summary.json, junit.xml and summary.html of a nightly (or of merged shards); returns the exit code. */
+function writeSummary(dir: string, summary: NightlySummary, notes: readonly string[] = []): number {
+  // seeds, packages, scenarios and versions also at the top, where summary.json always had them.
+  const { meta } = summary;
+  const json = { exitCode: summary.exitCode, seeds: meta.seeds, packages: meta.packages, scenarios: meta.scenarios, versions: meta.versions, meta, out: summary.out, cells: summary.cells };
+  writeFileSync(path.join(dir, 'summary.json'), JSON.stringify(json, null, 2));
+  writeFileSync(path.join(dir, 'junit.xml'), junitXml(summary.cells));
+  writeFileSync(path.join(dir, 'summary.html'), summaryHtml(summary.cells, summary.meta, dir, notes));
+  return summary.exitCode;
+}
+
+/** A shard's summary.json that cannot be merged (unreadable, or from another matrix). */
+export class MergeError extends Error {
+  override name = 'MergeError';
+}
+
+/**
+ * `zabkit nightly merge DIR...`: the shards' cells in the matrix's order, one summary.html,
+ * summary.json and junit.xml in `out`, the exit code the worst verdict. Shards must come from the
+ * same matrix and not overlap; a missing shard (a CI job that never finished) counts as crashed.
+ * A cell's run folder is found under the shard folder it came in (CI artifacts move).
+ */
+export function mergeNightly(dirs: readonly string[], out: string, log: (line: string) => void): { cells: NightlyCell[]; exitCode: number } {
+  if (dirs.length === 0) throw new MergeError('nightly merge needs at least one shard folder');
+  const summaries = dirs.map((dir) => {
+    const file = path.join(dir, 'summary.json');
+    try {
+      const summary = JSON.parse(readFileSync(file, 'utf8')) as NightlySummary;
+      if (typeof summary.meta?.cellsInMatrix !== 'number' || !Array.isArray(summary.cells)) throw new Error('not a nightly summary (no meta.cellsInMatrix or cells)');
+      return { dir: path.resolve(dir), summary };
+    } catch (error) {
+      throw new MergeError(`${file}: ${(error as Error).message}`);
+    }
+  });
+  const first = summaries[0]!.summary.meta;
+  const key = (meta: NightlyMeta): string => JSON.stringify({ ...meta, shard: meta.shard?.count ?? null });
+  for (const { dir, summary } of summaries) {
+    if (key(summary.meta) !== key(first)) throw new MergeError(`${dir} is a shard of another matrix (its system, rows, seeds, versions or shard count differ from ${summaries[0]!.dir})`);
+  }
+  const seen = new Map<number, string>();
+  const cells: NightlyCell[] = [];
+  for (const { dir, summary } of summaries) {
+    for (const cell of summary.cells) {
+      const index = cell.index ?? -1;
+      if (seen.has(index)) throw new MergeError(`cell ${cell.name} is in both ${seen.get(index)} and ${dir}: overlapping shards`);
+      seen.set(index, dir);
+      const runDir = cell.runDir === undefined ? undefined : rebase(cell.runDir, summary.out, dir);
+      cells.push(runDir === undefined ? cell : { ...cell, runDir });
+    }
+  }
+  cells.sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
+  const notes: string[] = [];
+  const count = first.shard?.count;
+  if (count !== undefined) {
+    const shards = new Set(summaries.map(({ summary }) => summary.meta.shard?.index));
+    const missing = Array.from({ length: count }, (_, k) => k + 1).filter((k) => !shards.has(k));
+    if (missing.length > 0) notes.push(`missing shard${missing.length === 1 ? '' : 's'} ${missing.join(', ')} of ${count}: ${first.cellsInMatrix - cells.length} cells never ran`);
+  }
+  const missingCells = cells.length < first.cellsInMatrix;
+  const worst = worstExitCode(cells);
+  const exitCode = worst === 1 ? 1 : missingCells ? 255 : worst;
+  const { shard: _shard, ...whole } = first;
+  mkdirSync(out, { recursive: true });
+  writeSummary(path.resolve(out), { exitCode, meta: whole, out: path.resolve(out), cells }, notes);
+  for (const note of notes) log(`nightly merge: ${note}`);
+  log(`nightly merge: ${cells.length} of ${first.cellsInMatrix} cells from ${dirs.length} shard${dirs.length === 1 ? '' : 's'}; summary in ${path.join(out, 'summary.html')}, exit ${exitCode}`);
+  return { cells, exitCode };
+}
+
+/** A run folder recorded under `from` (where a shard ran), found under `to` (where its artifact is now). */
+function rebase(runDir: string, from: string | undefined, to: string): string {
+  if (from === undefined) return runDir;
+  const relative = path.relative(from, runDir);
+  return relative.startsWith('..') || path.isAbsolute(relative) ? runDir : path.join(to, relative);
 }
 
 function readCell(pkg: string, seed: number, name: string, exitCode: number, runDir: string, seconds: number, replay: string, output: string): NightlyCell {
@@ -182,11 +326,11 @@ export function junitXml(cells: readonly NightlyCell[]): string {
   ].join('\n');
 }
 
-export function summaryHtml(cells: readonly NightlyCell[], options: NightlyOptions): string {
+export function summaryHtml(cells: readonly NightlyCell[], meta: Pick<NightlyMeta, 'system' | 'nodes' | 'timeLimitSeconds' | 'seeds'>, out: string, notes: readonly string[] = []): string {
   const colour = (valid: NightlyCell['valid']): string => (valid === true ? '#2e7d32' : valid === false ? '#c62828' : valid === 'crashed' ? '#4a2b6b' : '#ef6c00');
   const rows = cells
     .map((cell) => {
-      const link = cell.runDir ? `<a href="${xml(path.relative(options.out, path.join(cell.runDir, 'index.html')))}">report</a>` : '-';
+      const link = cell.runDir ? `<a href="${xml(path.relative(out, path.join(cell.runDir, 'index.html')))}">report</a>` : '-';
       const anomalies = Object.entries(cell.anomalies).map(([name, count]) => `${name} (${count})`).join(', ') || '-';
       const why = cell.error ?? cell.reason;
       const cause = why === undefined ? '' : `<div class="cause">${xml(why)}</div>`;
@@ -197,8 +341,8 @@ export function summaryHtml(cells: readonly NightlyCell[], options: NightlyOptio
   return `<!doctype html><html><head><meta charset="utf-8"><title>zabkit nightly</title>
 <style>body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:6px 10px;text-align:left;vertical-align:top}code{font-size:12px}.cause{font-size:12px;color:#555;white-space:pre-wrap;max-width:420px}</style></head>
 <body><h1>zabkit nightly</h1>
-<p>System <b>${xml(options.system)}</b>, ${options.nodes} nodes, ${options.timeLimitSeconds}s per run, ${cells.length} runs; exit code <b>${worst}</b>.
-Seeds: ${options.seeds.join(', ')}.</p>
+<p>System <b>${xml(meta.system)}</b>, ${meta.nodes} nodes, ${meta.timeLimitSeconds}s per run, ${cells.length} runs; exit code <b>${worst}</b>.
+Seeds: ${meta.seeds.join(', ')}.</p>${notes.map((note) => `<p style="color:#c62828;font-weight:600">${xml(note)}</p>`).join('')}
 <table><thead><tr><th>row</th><th>seed</th><th>verdict</th><th>anomalies</th><th>acknowledged</th><th>time</th><th>report</th><th>replay</th></tr></thead>
 <tbody>${rows}</tbody></table></body></html>`;
 }

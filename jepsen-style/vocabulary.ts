@@ -127,7 +127,8 @@ export function isProcessRestartOp(f: string): boolean {
 
 /**
  * Parse a --nemesis LIST: comma-separated package names, `none` (no faults) or `all` (every
- * package). Duplicates collapse; order is the canonical order. Unknown names → UsageError.
+ * package, interleaved in one run). Duplicates collapse; order is the canonical order. Unknown
+ * names → UsageError.
  */
 export function parsePackages(text: string): FaultPackage[] {
   const names = text.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name.length > 0);
@@ -136,6 +137,7 @@ export function parsePackages(text: string): FaultPackage[] {
   for (const name of names) {
     if (name === 'none') continue;
     if (name === 'all') { for (const p of faultPackages) chosen.add(p); continue; }
+    if (name === 'each') throw new UsageError('--nemesis each is a word of zabkit nightly (one row per package); one run takes all, every package interleaved');
     if (!isFaultPackage(name)) {
       throw new UsageError(`unknown fault package "${name}" in --nemesis; valid: none, all, ${faultPackages.join(', ')}`);
     }
@@ -143,4 +145,26 @@ export function parsePackages(text: string): FaultPackage[] {
   }
   if (names.includes('none') && chosen.size > 0) throw new UsageError('--nemesis: "none" cannot be combined with fault packages');
   return faultPackages.filter((name) => chosen.has(name));
+}
+
+/**
+ * The rows of a nightly matrix (`zabkit nightly --nemesis LIST`, alias `--packages`): each entry is
+ * one row run with `zabkit test --nemesis ROW`, so `all` is one row with every package interleaved,
+ * the same meaning as in `zabkit test`; `each` expands into one row per package; `none` is a row
+ * without faults. Order as given, duplicates dropped. Unknown names → UsageError.
+ */
+export function parseNightlyRows(text: string): string[] {
+  const names = text.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name.length > 0);
+  if (names.length === 0) throw new UsageError(`--nemesis is empty; valid: each, all, none, ${faultPackages.join(', ')}`);
+  const rows: string[] = [];
+  for (const name of names) {
+    const expanded = name === 'each' ? [...faultPackages] : [name];
+    for (const row of expanded) {
+      if (row !== 'all' && row !== 'none' && !isFaultPackage(row)) {
+        throw new UsageError(`unknown fault package "${row}" in --nemesis; valid: each, all, none, ${faultPackages.join(', ')}`);
+      }
+      if (!rows.includes(row)) rows.push(row);
+    }
+  }
+  return rows;
 }

@@ -25,6 +25,25 @@ describe('zabkit nightly', () => {
     expect(junit).toContain('tests="1" failures="0" errors="0"');
   });
 
+  it('two shards run here and merged equal the unsharded nightly: the same cells, verdicts and JUnit cases', async () => {
+    const matrix = ['--nemesis', 'kill,pause', '--seed-list', '3,4', '--nodes', '3', '--time-limit', '4', '--rate', '100'];
+    const run = (args: string[]) => execa('node', [cliPath, 'nightly', ...matrix, ...args], { reject: false, all: true, timeout: 400_000 });
+    const whole = await run(['--out', path.join(out, 'whole')]);
+    const first = await run(['--shard', '1/2', '--out', path.join(out, 'shard1')]);
+    const second = await run(['--shard', '2/2', '--out', path.join(out, 'shard2')]);
+    expect([whole.exitCode, first.exitCode, second.exitCode], whole.all).toEqual([0, 0, 0]);
+    const merged = await execa('node', [cliPath, 'nightly', 'merge', path.join(out, 'shard1'), path.join(out, 'shard2'), '--out', path.join(out, 'merged')], { reject: false, all: true, timeout: 60_000 });
+    expect(merged.exitCode, merged.all).toBe(0);
+    type Summary = { cells: { index: number; name: string; package: string; seed: number; valid: unknown }[] };
+    const cellsOf = (dir: string): unknown[] => (JSON.parse(readFileSync(path.join(out, dir, 'summary.json'), 'utf8')) as Summary).cells
+      .map((cell) => [cell.index, cell.name, cell.package, cell.seed, cell.valid]);
+    expect(cellsOf('shard1')).toHaveLength(2);
+    expect(cellsOf('merged')).toEqual(cellsOf('whole'));
+    const cases = (dir: string): number => (readFileSync(path.join(out, dir, 'junit.xml'), 'utf8').match(/<testcase /g) ?? []).length;
+    expect(cases('merged')).toBe(cases('whole'));
+    expect(cases('merged')).toBe(4);
+  });
+
   it('takes scenarios as rows of the matrix, beside packages', async () => {
     const dir = path.join(out, 'scenarios');
     const result = await execa('node', [cliPath, 'nightly', '--scenarios', 'zk-4785', '--packages', 'kill', '--seed-list', '2', '--nodes', '3', '--time-limit', '5', '--rate', '100', '--out', dir],

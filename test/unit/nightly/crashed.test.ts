@@ -19,10 +19,7 @@ describe('a crashed nightly cell', () => {
 
   it('shows the cause in the summary and in the JUnit error message', () => {
     const crashed = cell({ valid: 'crashed', exitCode: 255, error: 'toxiproxy <pid 12> did not restart' });
-    const html = summaryHtml([cell({}), crashed], {
-      packages: ['kill'], seeds: [7], system: 'zabkit', nodes: 3, timeLimitSeconds: 10, rate: 100, bug: undefined, out: '/tmp/x',
-      toxiproxyUrl: undefined, cli: 'main.js', extraArgs: [],
-    });
+    const html = summaryHtml([cell({}), crashed], { seeds: [7], system: 'zabkit', nodes: 3, timeLimitSeconds: 10 }, '/tmp/x');
     expect(html).toContain('toxiproxy &lt;pid 12&gt; did not restart');
     expect(junitXml([crashed])).toContain('<error message="crashed: toxiproxy &lt;pid 12&gt; did not restart">');
   });
