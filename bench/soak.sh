@@ -5,8 +5,8 @@
 # the reason of every unknown or crashed run and the anomalies of every invalid one (from each run's
 # results.json). Figures go into bench/README.md.
 #
-# Why not `zabkit nightly --packages all`: there `all` expands into one row per package (9 rows), not
-# the interleaved package `zabkit test --nemesis all` means (the nightly issue unifies the two).
+# It loops `zabkit test` (written before `zabkit nightly --nemesis all` meant the same interleaved
+# package; `zabkit nightly --nemesis all --seeds N` now runs the same cells, with a summary).
 #
 #   bench/soak.sh [OUT_DIR] [SEEDS] [TIME_LIMIT_S] [BUG_SEEDS]
 #   defaults:     soak      30      60             5
