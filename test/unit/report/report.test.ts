@@ -66,6 +66,30 @@ describe('report model', () => {
 });
 
 describe('writeReport', () => {
+  it('a scenario run: every step a marker on the timeline and a row of the steps table; an unmet precondition in red', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zabkit-report-unit-'));
+    dirs.push(dir);
+    const h = new H();
+    h.bcast(1, 'a', z(1, 1));
+    h.nemesis('scenario-step', { step: 1, do: 'stop', as: 'F2', note: 'F2 goes stale', nodes: ['n1'], tookMs: 12 });
+    h.nemesis('kill', { nodes: ['n3'], id: 1, package: 'kill', step: 2 });
+    h.nemesis('scenario-step', { step: 2, do: 'kill', nodes: ['n3'], tookMs: 9, reactionMs: 2, strikeLine: 'Creating new log file: log.100000023' });
+    h.nemesis('scenario-step', { step: 3, do: 'await-leader', tookMs: 60010, unmet: 'no single leader within 60000 ms' });
+    h.bcast(2, 'b', z(1, 2));
+    writeFileSync(join(dir, 'history.jsonl'), h.jsonl());
+    writeFileSync(join(dir, 'results.json'), JSON.stringify(checkHistory(h.ops)));
+    writeFileSync(join(dir, 'test.json'), JSON.stringify({ scenario: { source: 'zk-4785.json', scenario: { name: 'zk-4785', description: 'the epoch before the DIFF', steps: [{}, {}, {}, {}] } } }));
+    writeReport(dir);
+    const html = readFileSync(join(dir, 'index.html'), 'utf8');
+    expect((html.match(/data-kind="step"/g) ?? []).length).toBe(3);
+    expect(html).toContain('<h2 id="scenario">Scenario zk-4785</h2>');
+    expect(html).toContain('3 of 4 steps ran');
+    expect(html).toContain('step 2 kill n3 (strike: 2 ms after its line)');
+    expect(html).toMatch(/<tr class="hot"><td>3<\/td>.*no single leader within 60000 ms/);
+    // The scenario's own kill is a fault window like any kill.
+    expect(faultWindows(h.ops).map((w) => w.label)).toEqual(['kill n3']);
+  });
+
   it('shows the verdict first and each anomaly with its cited operations highlighted', () => {
     const dir = mkdtempSync(join(tmpdir(), 'zabkit-report-unit-'));
     dirs.push(dir);
