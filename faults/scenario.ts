@@ -134,34 +134,15 @@ class ScenarioRun {
       case 'resume':
       case 'isolate': {
         const node = await this.resolve(step.node!, k);
-        const strike = step.on === undefined ? undefined : await this.arm(k, step, node);
-        const done = this.act(k, step, node);
-        const dealtAt = Date.now(); // the signal or toxic request left inside act()'s synchronous part
-        await done;
-        // Judged once the fault has been dealt (a missed window throws; the fault stays dealt).
-        const struck = strike === undefined ? {} : this.strikeRecord(strike, dealtAt, step.on!.withinMs);
-        return { nodes: [node], ...struck };
+        return { nodes: [node], ...(await this.deal(k, step, node, () => this.act(k, step, node))) };
       }
       case 'cut': {
         const from = await this.resolve(step.from!, k);
         const to = await this.resolve(step.to!, k);
-        const strike = step.on === undefined ? undefined : await this.arm(k, step, from);
-        const done = this.cut([[from, to]], k);
-        const dealtAt = Date.now();
-        await done;
-        // Judged once the fault has been dealt (a missed window throws; the fault stays dealt).
-        const struck = strike === undefined ? {} : this.strikeRecord(strike, dealtAt, step.on!.withinMs);
-        return { nodes: [from, to], ...struck };
+        return { nodes: [from, to], ...(await this.deal(k, step, from, () => this.cut([[from, to]], k))) };
       }
-      case 'heal': {
-        const strike = step.on === undefined ? undefined : await this.arm(k, step, undefined);
-        const done = this.heal(k);
-        const dealtAt = Date.now();
-        await done;
-        // Judged once the fault has been dealt (a missed window throws; the fault stays dealt).
-        const struck = strike === undefined ? {} : this.strikeRecord(strike, dealtAt, step.on!.withinMs);
-        return struck;
-      }
+      case 'heal':
+        return this.deal(k, step, undefined, () => this.heal(k));
       case 'write': {
         const node = await this.resolve(step.node ?? 'leader', k);
         const count = step.count!;
@@ -199,6 +180,20 @@ class ScenarioRun {
         await sleep(step.ms!, this.context.signal);
         return {};
     }
+  }
+
+  /**
+   * Deal a fault step's fault, at once or, with a strike (`on`), the moment its line appears. The
+   * signal or toxic request leaves inside `act`'s synchronous part, so the time right after the call
+   * is when the fault was dealt; the window is judged once it is done (a missed one throws Unmet,
+   * and the fault stays dealt).
+   */
+  private async deal(k: number, step: ScenarioStep, stepNode: string | undefined, act: () => Promise<void>): Promise<StepRecord> {
+    const strike = step.on === undefined ? undefined : await this.arm(k, step, stepNode);
+    const done = act();
+    const dealtAt = Date.now();
+    await done;
+    return strike === undefined ? {} : this.strikeRecord(strike, dealtAt, step.on!.withinMs);
   }
 
   /** Wait for a strike's line (the step's `on`); throws Unmet if it does not come in time. */
