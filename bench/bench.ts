@@ -38,6 +38,8 @@ export interface BenchOptions {
   readonly throughProxy: boolean;
   readonly repoRoot: string;
   readonly toxiproxyUrl?: string;
+  /** The ZooKeeper release (cluster/zookeeper/versions.ts); default Debian's 3.8.0. */
+  readonly zookeeperVersion?: string;
   /** Where clusters live; a temporary directory (removed afterwards) when absent. */
   readonly dir?: string;
   readonly log: (line: string) => void;
@@ -134,6 +136,7 @@ async function zookeeperTarget(options: BenchOptions, dir: string): Promise<Benc
     dir,
     nodes: options.nodes,
     repoRoot: options.repoRoot,
+    ...(options.zookeeperVersion ? { version: options.zookeeperVersion } : {}),
     throughProxy: options.throughProxy,
     ...(options.toxiproxyUrl ? { toxiproxyUrl: options.toxiproxyUrl } : {}),
     setupTimeoutMs: benchLimits.setupTimeoutMs,

@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { formatBenchTable, parseConcurrency, runBench, writeBenchJson, benchLimits, type BenchSystem } from '../bench/bench.js';
 import { repoRoot } from '../cluster/zabkit/db.js';
+import { assertZookeeperVersion } from '../cluster/zookeeper/versions.js';
 import { maxNodes } from '../jepsen-style/types.js';
 import { intOption, UsageError } from './exit.js';
 
@@ -21,6 +22,7 @@ interface BenchCliOptions {
   toxiproxyUrl?: string;
   dir?: string;
   json?: string;
+  zookeeperVersion?: string;
 }
 
 export function registerBenchCommand(program: Command): void {
@@ -37,6 +39,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--toxiproxy-url <url>', 'use this running Toxiproxy')
     .option('--dir <dir>', 'keep the clusters\' folders (logs, data) here; default: a temporary folder, removed')
     .option('--json <file>', 'also write {"results": [...]} to FILE')
+    .option('--zookeeper-version <version>', 'the ZooKeeper release to measure (3.8.0 is Debian\'s; others are resolved with Maven into .tools/zookeeper/)')
     .action(async (options: BenchCliOptions) => {
       const systems = options.systems.split(',').map((s) => s.trim()).filter((s) => s !== '');
       for (const system of systems) {
@@ -68,6 +71,7 @@ export function registerBenchCommand(program: Command): void {
           failover: options.failover === true,
           throughProxy: options.throughProxy === true,
           repoRoot: repoRoot(),
+          ...(options.zookeeperVersion === undefined ? {} : { zookeeperVersion: checkedVersion(options.zookeeperVersion) }),
           ...(options.toxiproxyUrl ? { toxiproxyUrl: options.toxiproxyUrl } : {}),
           ...(options.dir ? { dir: resolve(options.dir) } : {}),
           log: (line) => process.stderr.write(`${line}\n`),
@@ -82,4 +86,13 @@ export function registerBenchCommand(program: Command): void {
         process.off('SIGTERM', onSignal);
       }
     });
+}
+
+function checkedVersion(version: string): string {
+  try {
+    assertZookeeperVersion(version);
+    return version;
+  } catch (error) {
+    throw new UsageError(`--zookeeper-version: ${(error as Error).message}`);
+  }
 }
