@@ -4,12 +4,13 @@ import { rejoin } from '../../../faults/rejoin.js';
 import { createPrng } from '../../../src/core/prng.js';
 import type { Db, NodeStatus } from '../../../jepsen-style/types.js';
 
-const fast = { gapMinMs: 0, gapMaxMs: 1, settleMs: 50, quietWaitMs: 20, pollMs: 1 };
+const fast = { budgetMs: 5_000, gapMinMs: 0, gapMaxMs: 1, settleMs: 50, quietWaitMs: 20, pollMs: 1 };
 
 /** A cluster that elects the highest-id live node whenever its leader is gone; every change is logged. */
-function modelDb(n: number): { db: Db; maxDown: () => number; events: string[]; up: () => string[] } {
+function modelDb(n: number, restartedNeverFollow = false): { db: Db; maxDown: () => number; events: string[]; up: () => string[] } {
   const names = Array.from({ length: n }, (_, k) => `n${k + 1}`);
   const alive = new Set(names);
+  const restarted = new Set<string>();
   let leader = names[0]!;
   let maxDown = 0;
   const events: string[] = [];
@@ -20,7 +21,7 @@ function modelDb(n: number): { db: Db; maxDown: () => number; events: string[]; 
   };
   const status = (name: string): NodeStatus => ({
     name, pid: alive.has(name) ? 1 : undefined, alive: alive.has(name), paused: false, answers: alive.has(name),
-    role: !alive.has(name) ? 'unknown' : name === leader && alive.size > n / 2 ? 'leading' : 'following', lastZxid: '0x100000001',
+    role: !alive.has(name) ? 'unknown' : restartedNeverFollow && restarted.has(name) ? 'looking' : name === leader && alive.size > n / 2 ? 'leading' : 'following', lastZxid: '0x100000001',
   });
   const db: Db = {
     system: 'zabkit',
@@ -29,7 +30,7 @@ function modelDb(n: number): { db: Db; maxDown: () => number; events: string[]; 
     teardown: async () => undefined,
     kill: async (name) => { alive.delete(name); change(`kill ${name}`); },
     stop: async (name) => { alive.delete(name); change(`stop ${name}`); },
-    start: async (name) => { alive.add(name); change(`start ${name}`); },
+    start: async (name) => { alive.add(name); restarted.add(name); change(`start ${name}`); },
     pause: async () => undefined,
     resume: async () => undefined,
     leader: async () => leader,
@@ -63,6 +64,18 @@ describe('the rejoin fault', () => {
       else expect(secondFollower).toBe(0);
     });
   }
+
+  it('keeps to its budget when restarted nodes never follow again, and still brings the first follower back', async () => {
+    for (let pick = 1; pick <= 4; pick++) {
+      const model = modelDb(5, true);
+      const began = Date.now();
+      // Without the budget, the waits for a follower that never comes back alone would take 2-3 s.
+      const { result } = await rejoin(model.db, createPrng(pick), { budgetMs: 300, gapMinMs: 20, gapMaxMs: 40, settleMs: 1_000, quietWaitMs: 50, pollMs: 5 });
+      expect(Date.now() - began).toBeLessThan(1_500);
+      const steps = result['steps'] as { action: string; node: string }[];
+      expect(steps.some((step) => step.action === 'start' && step.node === steps[0]!.node)).toBe(true);
+    }
+  });
 
   it('is the same sequence for the same pick', async () => {
     const a = modelDb(5);
