@@ -95,7 +95,7 @@ export function registerTest(program: Command): void {
     .option('--reads-during-run', "each run also reads a random node's whole delivered sequence during the faults")
     .option('--shard <k/n>', 'run only shard K of N of the matrix (the same cells on any machine; needs --seed-list); join them with nightly merge')
     .action(async (raw: RawOptions) => {
-      const scenarios = text(raw, 'scenarios') === undefined ? [] : (text(raw, 'scenarios') as string).split(',').map((name) => name.trim()).filter(Boolean);
+      const scenarios = commaList(text(raw, 'scenarios')) ?? [];
       const system = oneOf('--system', text(raw, 'system'), systems);
       for (const scenario of scenarios) loadScenarioOption(scenario, system);
       if (raw['nemesis'] !== undefined && raw['packages'] !== undefined) throw new UsageError('--nemesis and --packages are the same option: give one');
@@ -106,7 +106,7 @@ export function registerTest(program: Command): void {
       if (shard !== undefined && text(raw, 'seedList') === undefined) {
         throw new UsageError('--shard needs --seed-list: every shard must run the same matrix, and fresh seeds differ from machine to machine');
       }
-      const versions = text(raw, 'zookeeperVersions') === undefined ? undefined : (text(raw, 'zookeeperVersions') as string).split(',').map((v) => v.trim()).filter(Boolean);
+      const versions = commaList(text(raw, 'zookeeperVersions'));
       if (versions !== undefined) {
         if (system !== 'zookeeper') throw new UsageError('--zookeeper-versions applies to --system zookeeper only');
         for (const version of versions) {
@@ -205,6 +205,11 @@ function parseZookeeperOptions(raw: RawOptions, system: string): ZookeeperRunOpt
 function text(raw: RawOptions, name: string): string | undefined {
   const value = raw[name];
   return Array.isArray(value) ? value[value.length - 1] : value;
+}
+
+/** A comma-separated option's entries, trimmed, empty ones dropped; undefined when not given. */
+function commaList(value: string | undefined): string[] | undefined {
+  return value === undefined ? undefined : value.split(',').map((entry) => entry.trim()).filter(Boolean);
 }
 
 function list(raw: RawOptions, name: string): string[] {

@@ -15,7 +15,7 @@
  * the rest of that family (3911, 4643, 4646) was found. The result records every step with its time.
  */
 import type { Db, NodeStatus } from '../jepsen-style/types.js';
-import { sleep } from '../jepsen-style/async.js';
+import { sleep, waitFor } from '../jepsen-style/async.js';
 import type { Prng } from '../src/core/prng.js';
 
 /**
@@ -127,12 +127,7 @@ function quiet(statuses: readonly NodeStatus[]): boolean {
   return live.length > 0 && live.every((s) => s.answers) && live.filter((s) => s.role === 'leading').length === 1 && new Set(live.map((s) => s.lastZxid)).size === 1;
 }
 
-async function awaitStatus(db: Db, wanted: (statuses: readonly NodeStatus[]) => boolean, timeoutMs: number, pollMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const statuses = await db.status().catch((): NodeStatus[] => []);
-    if (wanted(statuses)) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(pollMs);
-  }
+/** Poll the nodes' status until `wanted` holds (true) or `timeoutMs` passes (false). */
+function awaitStatus(db: Db, wanted: (statuses: readonly NodeStatus[]) => boolean, timeoutMs: number, pollMs: number): Promise<boolean> {
+  return waitFor(async () => wanted(await db.status().catch((): NodeStatus[] => [])), timeoutMs, pollMs);
 }

@@ -138,7 +138,8 @@ export async function runNightly(options: NightlyOptions, log: (line: string) =>
   const mine = options.shard === undefined ? plan : plan.filter((cell) => inShard(cell, options.shard!));
   const cells: NightlyCell[] = [];
   const versions = options.versions ?? [];
-  log(`nightly: ${plan.length / Math.max(1, options.seeds.length) / Math.max(1, versions.length)} rows x ${options.seeds.length} seeds${versions.length === 0 ? '' : ` x ${versions.length} versions (${versions.join(', ')})`}; seeds: ${options.seeds.join(', ')}${options.shard ? `; shard ${options.shard.index}/${options.shard.count}: ${mine.length} of ${plan.length} cells` : ''}`);
+  const rows = options.packages.length + (options.scenarios?.length ?? 0);
+  log(`nightly: ${rows} rows x ${options.seeds.length} seeds${versions.length === 0 ? '' : ` x ${versions.length} versions (${versions.join(', ')})`}; seeds: ${options.seeds.join(', ')}${options.shard ? `; shard ${options.shard.index}/${options.shard.count}: ${mine.length} of ${plan.length} cells` : ''}`);
   for (const planned of mine) {
     const replay = ['zabkit', ...planned.args].map(shellQuote).join(' ');
     log(`nightly: ${planned.name}: ${replay}`);
