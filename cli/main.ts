@@ -16,6 +16,7 @@ import { registerCheckCommand } from './check.js';
 import { registerReportCommand } from './report.js';
 import { registerServeCommand } from './serve.js';
 import { registerTest } from './test.js';
+import { registerShrinkCommand } from './shrink.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerReportCommand(program);
   registerServeCommand(program);
   registerTest(program);
+  registerShrinkCommand(program);
   return program;
 }
 

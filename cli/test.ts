@@ -20,6 +20,8 @@ import type { ZookeeperRunOptions } from '../jepsen-style/run-test.js';
 import { repoRoot } from '../cluster/zabkit/db.js';
 
 const systems = ['zabkit', 'zookeeper'] as const;
+const defaultRate = 200;
+const defaultConcurrency = 10;
 const defaultNightlyPackages = 'kill,pause,power,partition,one-way,latency,reset,all';
 
 /** The options of `zabkit test`, with their defaults. */
@@ -28,8 +30,8 @@ function withTestOptions(command: Command): Command {
     .option('--system <name>', `system under test: ${systems.join(' | ')}`, 'zabkit')
     .option('--nodes <n>', `number of servers (1-${maxNodes}; default 5, or the scenario's)`)
     .option('--time-limit <seconds>', 'how long faults are injected', '60')
-    .option('--rate <ops>', 'broadcasts per second, all workers together', '200')
-    .option('--concurrency <n>', 'client workers (each a Jepsen process)', '10')
+    .option('--rate <ops>', "broadcasts per second, all workers together (default 200, or a scenario's workload rate)")
+    .option('--concurrency <n>', "client workers, each a Jepsen process (default 10, or a scenario's workload concurrency)")
     .option('--nemesis <list>', "comma-separated fault packages, 'none' or 'all' (default all: every package interleaved in one run; zabkit nightly --nemesis each makes one row per package)")
     .option('--scenario <name|file>', `an exact fault choreography instead of the random schedule: ${shippedScenarios().join(', ')}, or a scenario JSON file`)
     .option('--nemesis-interval <seconds>', 'mean time between faults', '5')
@@ -177,7 +179,7 @@ function parseRunBasics(raw: RawOptions) {
     system,
     nodes: intOption('--nodes', text(raw, 'nodes') ?? '5', 1, maxNodes),
     timeLimitSeconds: intOption('--time-limit', text(raw, 'timeLimit'), 1, 86_400),
-    rate: intOption('--rate', text(raw, 'rate'), 1, 100_000),
+    rate: intOption('--rate', text(raw, 'rate') ?? String(defaultRate), 1, 100_000),
     bug,
     toxiproxyUrl: text(raw, 'toxiproxyUrl') ?? process.env['TOXIPROXY_URL'],
     zookeeper: parseZookeeperOptions(raw, system),
@@ -236,11 +238,14 @@ export function parseTestOptions(raw: RawOptions): TestCliOptions {
   const version = system === 'zookeeper' && basics.zookeeper.version !== debianZookeeperVersion ? `-${basics.zookeeper.version}` : '';
   const name = text(raw, 'name') ?? `${system}${version}-${scenario ? `scenario-${scenario.scenario.name}` : nemesisLabel}${bug ? `-${bug}` : ''}`;
   if (!/^[\w.-]{1,100}$/.test(name)) throw new UsageError(`--name must be letters, digits, . - _ (got ${JSON.stringify(name)})`);
+  // A scenario's workload sets the load; --rate and --concurrency given on the command line win.
+  const workload = scenario?.scenario.workload;
   return {
     ...basics,
     ...(scenario === undefined ? {} : { nodes: scenario.scenario.nodes, scenario }),
+    ...(workload !== undefined && raw['rate'] === undefined ? { rate: workload.rate } : {}),
     name,
-    concurrency: intOption('--concurrency', text(raw, 'concurrency'), 1, 1000),
+    concurrency: raw['concurrency'] === undefined && workload !== undefined ? workload.concurrency : intOption('--concurrency', text(raw, 'concurrency') ?? String(defaultConcurrency), 1, 1000),
     nemesis,
     nemesisIntervalSeconds: positiveNumber('--nemesis-interval', text(raw, 'nemesisInterval')),
     seed,

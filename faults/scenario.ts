@@ -13,11 +13,10 @@
 import type { Db, HealableNet, NodeStatus, SystemName } from '../jepsen-style/types.js';
 import type { Script, ScriptContext, ScriptOutcome } from '../jepsen-style/runner.js';
 import { sleep } from '../jepsen-style/async.js';
-import { scenarioStepF } from '../jepsen-style/vocabulary.js';
+import { packageOps, scenarioStepF } from '../jepsen-style/vocabulary.js';
 import { createPrng, type Prng } from '../src/core/prng.js';
 import { logOffset, watchLog, type LogMatch } from './log-watch.js';
-import { patternFor, stepDefaults, type LogPattern, type Scenario, type ScenarioStep } from '../jepsen-style/scenario-format.js';
-
+import { patternFor, stepDefaults, type FaultDraw, type LogPattern, type Scenario, type ScenarioStep } from '../jepsen-style/scenario-format.js';
 
 /** Timing of the executor (docs/LIMITS.md). */
 export const scenarioTiming = {
@@ -55,6 +54,7 @@ export function createScenarioScript(options: ScenarioScriptOptions): Script {
   return {
     name: options.scenario.name,
     steps: options.scenario.steps.length,
+    ...(options.scenario.workload === undefined ? {} : { workload: true }),
     run: (context) => new ScenarioRun(options, context, createPrng(options.seed ^ 0x5ce7a410)).run(),
   };
 }
@@ -72,6 +72,8 @@ class ScenarioRun {
   private readonly cuts: [string, string][] = [];
   /** Per node: the byte offset just after the last line a step matched in its log. */
   private readonly cursor = new Map<string, number>();
+  /** Fault steps not ended yet: their name -> the id and package their start op carried. */
+  private readonly openFaults = new Map<string, { id: number; package: FaultDraw['package'] }>();
 
   constructor(
     private readonly options: ScenarioScriptOptions,
@@ -83,9 +85,12 @@ class ScenarioRun {
     const { scenario } = this.options;
     const { log, signal } = this.context;
     log(`scenario ${scenario.name}: ${scenario.steps.length} steps`);
+    const began = Date.now();
     for (let k = 1; k <= scenario.steps.length; k++) {
       if (signal.aborted) return { unmet: `the run was cut short before step ${k}` };
       const step = scenario.steps[k - 1]!;
+      if (step.at !== undefined) await sleep(began + step.at - Date.now(), signal);
+      if (signal.aborted) return { unmet: `the run was cut short before step ${k}` };
       this.offsets.set(k, new Map(this.options.db.nodes().map((node) => [node.name, logOffset(node.logFile)])));
       const startedAt = Date.now();
       try {
@@ -179,7 +184,31 @@ class ScenarioRun {
       case 'sleep':
         await sleep(step.ms!, this.context.signal);
         return {};
+      case 'fault':
+        return this.fault(k, step);
+      case 'end':
+        return this.endFault(k, step);
     }
+  }
+
+  /** A fault of the random nemesis, dealt (and recorded) as the random runs deal it. */
+  private async fault(k: number, step: ScenarioStep): Promise<StepRecord> {
+    const draw = step.fault as FaultDraw;
+    const id = this.nextId++;
+    const outcome = await this.context.invoke({ f: packageOps[draw.package].start, value: { ...draw, id, pick: step.pick!, step: k } });
+    if (outcome.error !== undefined) throw new Error(`the nemesis could not deal ${draw.package}: ${outcome.error}`);
+    this.openFaults.set(step.as!, { id, package: draw.package });
+    return { ...nodesOf(outcome.done.value), fault: step.as!, id };
+  }
+
+  private async endFault(k: number, step: ScenarioStep): Promise<StepRecord> {
+    const name = step.fault as string;
+    const open = this.openFaults.get(name);
+    if (open === undefined) throw new Error(`fault ${name} is not open`);
+    this.openFaults.delete(name);
+    const outcome = await this.context.invoke({ f: packageOps[open.package].stop, value: { id: open.id, package: open.package, step: k } });
+    if (outcome.error !== undefined) throw new Error(`the nemesis could not end ${name} (${open.package}): ${outcome.error}`);
+    return { ...nodesOf(outcome.done.value), fault: name, id: open.id };
   }
 
   /**
@@ -371,6 +400,14 @@ class ScenarioRun {
       await sleep(scenarioTiming.statusPollMs, this.context.signal);
     }
   }
+}
+
+/** The nodes a nemesis op's completion names (its `nodes`, or the nodes of its grudge or links), for the step marker. */
+function nodesOf(value: unknown): StepRecord {
+  if (typeof value !== 'object' || value === null) return {};
+  const v = value as Record<string, unknown>;
+  if (Array.isArray(v['nodes']) && v['nodes'].every((n) => typeof n === 'string')) return { nodes: v['nodes'] as string[] };
+  return {};
 }
 
 function byId(db: Db): (a: NodeStatus, b: NodeStatus) => number {

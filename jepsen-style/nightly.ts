@@ -249,6 +249,23 @@ function rebase(runDir: string, from: string | undefined, to: string): string {
 }
 
 function readCell(pkg: string, seed: number, name: string, exitCode: number, runDir: string, seconds: number, replay: string, output: string): NightlyCell {
+  const { valid, dir, anomalies, acknowledged, crashedCause, reason } = readRunOutcome(runDir, exitCode);
+  const error = valid === 'crashed' ? crashCause(crashedCause, output) : undefined;
+  return { package: pkg, seed, name, exitCode, valid, runDir: dir, anomalies, acknowledged, seconds, replay, error, ...(valid === 'unknown' && reason !== undefined ? { reason } : {}) };
+}
+
+/** What a finished `zabkit test` left: its verdict (from the exit code, then results.json), anomaly counts, and why it could not decide. */
+export interface StoredRun {
+  readonly valid: NightlyCell['valid'];
+  /** The run folder, when it holds results.json. */
+  readonly dir: string | undefined;
+  readonly anomalies: Record<string, number>;
+  readonly acknowledged: number | undefined;
+  readonly crashedCause: string | undefined;
+  readonly reason: string | undefined;
+}
+
+export function readRunOutcome(runDir: string, exitCode: number): StoredRun {
   let valid: NightlyCell['valid'] = exitCode === 0 ? true : exitCode === 1 ? false : exitCode === 2 ? 'unknown' : 'crashed';
   const anomalies: Record<string, number> = {};
   let acknowledged: number | undefined;
@@ -275,8 +292,7 @@ function readCell(pkg: string, seed: number, name: string, exitCode: number, run
       // A crashed run may leave a partial file; the exit code already says what happened.
     }
   }
-  const error = valid === 'crashed' ? crashCause(crashedCause, output) : undefined;
-  return { package: pkg, seed, name, exitCode, valid, runDir: dir, anomalies, acknowledged, seconds, replay, error, ...(valid === 'unknown' && reason !== undefined ? { reason } : {}) };
+  return { valid, dir, anomalies, acknowledged, crashedCause, reason };
 }
 
 /**
@@ -352,6 +368,6 @@ function xml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-function shellQuote(arg: string): string {
+export function shellQuote(arg: string): string {
   return /^[\w./:=,@-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }

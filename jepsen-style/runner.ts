@@ -60,7 +60,15 @@ export interface ScriptContext {
    * processes, each recorded in the history like any client's; bounded by `timeoutMs` in all.
    */
   write(node: string, count: number, timeoutMs: number, label: string): Promise<{ ok: number; fail: number; info: number }>;
+  /**
+   * Deal one op of the random nemesis (a fault's start or its end), recorded as the random runs
+   * record it (the op, then what it did, or the op with `error`); bounded like theirs.
+   */
+  invoke(op: NemesisEvent): Promise<NemesisResult>;
 }
+
+/** What a nemesis op did (its completion), or why it could not. */
+export type NemesisResult = { readonly done: NemesisEvent; readonly error?: undefined } | { readonly done?: undefined; readonly error: string };
 
 export interface ScriptOutcome {
   /** Set when a precondition did not hold: the run ends `unknown` with this reason (unless the checker finds an anomaly). */
@@ -69,10 +77,12 @@ export interface ScriptOutcome {
   readonly failed?: string;
 }
 
-/** An exact fault choreography that replaces the random schedule and the background workload. */
+/** An exact fault choreography that replaces the random schedule (and, unless `workload`, the background workload). */
 export interface Script {
   readonly name: string;
   readonly steps: number;
+  /** Run the background workload (after the warm-up, with its guard) while the steps run. */
+  readonly workload?: boolean;
   run(context: ScriptContext): Promise<ScriptOutcome>;
 }
 
@@ -148,6 +158,8 @@ export const runnerLimits = {
   readDuringRunEveryMs: 2_000,
   /** A scenario's write step: broadcasts in flight at once (each on its own process). */
   scriptWriteLanes: 8,
+  /** With a background workload, a scenario's own client processes are numbered from here (the workers never get this far). */
+  scriptProcessBase: 1_000_000_000,
 } as const;
 
 export async function runTest(options: TestOptions, env: RunEnvironment, deps: RunDeps): Promise<RunOutcome> {
@@ -204,17 +216,7 @@ export async function runTest(options: TestOptions, env: RunEnvironment, deps: R
     checkFatal();
     const healthy = signal.aborted ? false : await db.awaitHealthy(30_000);
     if (!healthy) guards.push('the cluster was not healthy before the faults');
-    if (env.script !== undefined) {
-      // Phase 2, scripted: the scenario's exact steps, with its own writes and no background load.
-      const outcome = signal.aborted ? {} : await env.script.run({
-        history,
-        signal,
-        log,
-        write: (node, count, timeoutMs, label) => writeBatch(db.nodes().find((n) => n.name === node), count, timeoutMs, label, factory, () => nextProcess++, history, signal),
-      });
-      if (outcome.unmet !== undefined) guards.push(`scenario ${env.script.name}: precondition not met: ${outcome.unmet}`);
-      if (outcome.failed !== undefined) guards.push(`scenario ${env.script.name}: the testbed could not run ${outcome.failed}`);
-    } else {
+    if (env.script?.workload === true || env.script === undefined) {
       workload.start();
       await sleep(options.warmupSeconds * 1000, signal);
       const warmupOk = workload.counters.ok;
@@ -222,7 +224,21 @@ export async function runTest(options: TestOptions, env: RunEnvironment, deps: R
       if (warmupOk < minimum && !signal.aborted) {
         guards.push(`traffic was not flowing when the faults began: ${warmupOk} broadcasts acknowledged in the ${options.warmupSeconds}s warm-up, at least ${minimum} needed`);
       }
-
+    }
+    if (env.script !== undefined) {
+      // Phase 2, scripted: the scenario's exact steps, with its own writes (and the background load if it asks for it).
+      // Beside the workers (whose processes go up by the concurrency on each retirement), its own start far above them.
+      if (env.script.workload === true) nextProcess = runnerLimits.scriptProcessBase;
+      const outcome = signal.aborted ? {} : await env.script.run({
+        history,
+        signal,
+        log,
+        write: (node, count, timeoutMs, label) => writeBatch(db.nodes().find((n) => n.name === node), count, timeoutMs, label, factory, () => nextProcess++, history, signal),
+        invoke: (op) => invokeNemesis(nemesis, op, history, activeFaults, log),
+      });
+      if (outcome.unmet !== undefined) guards.push(`scenario ${env.script.name}: precondition not met: ${outcome.unmet}`);
+      if (outcome.failed !== undefined) guards.push(`scenario ${env.script.name}: the testbed could not run ${outcome.failed}`);
+    } else {
       // Phase 2: faults on the seeded schedule, for the time limit (cut short if the testbed fails).
       const faultPhaseStart = Date.now();
       const deadline = faultPhaseStart + options.timeLimitSeconds * 1000;
@@ -406,10 +422,10 @@ function safeCheck(check: RunDeps['check']): CheckResult {
 async function invokeNemesis(
   nemesis: Nemesis,
   op: NemesisEvent,
-  history: RunDeps['history'],
+  history: HistorySink,
   active: Map<string, string>,
   log: (line: string) => void,
-): Promise<void> {
+): Promise<NemesisResult> {
   history.append({ process: 'nemesis', type: 'info', f: op.f, value: op.value });
   try {
     const done = await withTimeout(nemesis.invoke(op), runnerLimits.nemesisOperationMs, `nemesis ${op.f} timed out`);
@@ -419,9 +435,11 @@ async function invokeNemesis(
     const id = String((done.value as { id?: unknown } | null)?.id ?? done.f);
     if (stopOps.has(op.f)) active.delete(id);
     else active.set(id, label);
+    return { done };
   } catch (error) {
     history.append({ process: 'nemesis', type: 'info', f: op.f, value: op.value, error: String(error).slice(0, 200) });
     log(`nemesis ${op.f} failed: ${String(error)}`);
+    return { error: String(error).slice(0, 200) };
   }
 }
 

@@ -21,6 +21,15 @@
  *                         "failOn": a line that means the scenario took another path
  *   require-log           precondition on lines already written since step "since": present, or "absent": true
  *   sleep                 "ms"
+ *   fault                 a fault of the random nemesis, exactly as its schedule draws one: "fault": {"package":
+ *                         "partition", "shape": "leader", "mode": "silent"} (the fields of the package's draw,
+ *                         faults/schedule.ts FaultSpec), "pick": the seed of every choice made when it lands (which
+ *                         node is "one", which halves); named with "as" so that a later step can end it
+ *   end                   "fault": the name of an earlier fault step: its matching heal (restart, resume, heal)
+ * Any step may carry "at": it begins no earlier than that many ms after the first step began (the
+ * random schedule's clock: `zabkit shrink` writes its candidates this way).
+ * A scenario with "workload": {"rate": R, "concurrency": C} runs the random runs' background
+ * workload (after the warm-up) while its steps run; --rate and --concurrency override the numbers.
  * Any process or link step can be a **strike**: `"on": {"log": PATTERN, "node": NODE, "timeoutMs": N,
  * "withinMs": M}` waits for the line, then acts at once; the reaction time (line timestamp to the
  * fault) is recorded, and above `withinMs` the strike missed its window (a failed precondition).
@@ -36,9 +45,10 @@
  */
 import type { SystemName } from './types.js';
 import { maxNodes } from './types.js';
+import { isFaultPackage, type FaultPackage } from './vocabulary.js';
 
 export const processStepKinds = ['kill', 'stop', 'start', 'pause', 'resume'] as const;
-export const stepKinds = [...processStepKinds, 'isolate', 'cut', 'heal', 'write', 'quiesce', 'await-leader', 'await-log', 'require-log', 'sleep'] as const;
+export const stepKinds = [...processStepKinds, 'isolate', 'cut', 'heal', 'write', 'quiesce', 'await-leader', 'await-log', 'require-log', 'sleep', 'fault', 'end'] as const;
 export type StepKind = (typeof stepKinds)[number];
 export type ProcessStepKind = (typeof processStepKinds)[number];
 
@@ -70,8 +80,43 @@ export interface ScenarioStep {
   readonly ms?: number;
   readonly jvmFlags?: readonly string[];
   readonly on?: Strike;
+  /** `fault`: the fault as the schedule draws it (`package` and its fields); `end`: the name of the fault step it ends. */
+  readonly fault?: FaultDraw | string;
+  /** `fault`: the seed of the choices made when it lands. */
+  readonly pick?: number;
+  /** Begin no earlier than this many ms after the first step began. */
+  readonly at?: number;
   /** Free text shown in the report. */
   readonly note?: string;
+}
+
+/**
+ * A fault as faults/schedule.ts draws one (its FaultSpec): `package` and that package's fields.
+ * This layer checks the fields' names and kinds (faultDrawFields); the nemesis gives them meaning.
+ */
+export interface FaultDraw {
+  readonly package: FaultPackage;
+  readonly [field: string]: string | number;
+}
+
+/** The fields each package's draw has, and what each may be (a list of words, or a whole number). */
+export const faultDrawFields: Record<FaultPackage, Readonly<Record<string, readonly string[] | 'integer'>>> = {
+  kill: { targets: ['one', 'leader', 'follower', 'followers', 'minority'] },
+  pause: { targets: ['one', 'leader', 'follower', 'followers', 'minority'] },
+  power: { targets: ['majority', 'all'] },
+  partition: { shape: ['halves', 'leader', 'minority-with-leader', 'ring', 'bridge', 'handover'], mode: ['silent', 'refuse'] },
+  'one-way': { direction: ['from-leader', 'to-leader', 'random'] },
+  latency: { scope: ['all', 'leader', 'one'], latencyMs: 'integer', jitterMs: 'integer' },
+  bandwidth: { scope: ['all', 'leader', 'one'], rateKBps: 'integer' },
+  reset: { scope: ['all', 'leader', 'one'], timeoutMs: 'integer' },
+  slice: { scope: ['all', 'leader', 'one'], averageSize: 'integer', sizeVariation: 'integer', delayUs: 'integer' },
+  rejoin: {},
+};
+
+/** A scenario's background workload (the random runs' clients), while its steps run. */
+export interface ScenarioWorkload {
+  readonly rate: number;
+  readonly concurrency: number;
 }
 
 export interface Scenario {
@@ -81,6 +126,7 @@ export interface Scenario {
   readonly systems: readonly SystemName[];
   readonly reference?: Readonly<Record<string, string>>;
   readonly zookeeper?: { readonly properties?: Readonly<Record<string, string>>; readonly jvmFlags?: readonly string[] };
+  readonly workload?: ScenarioWorkload;
   readonly steps: readonly ScenarioStep[];
 }
 
@@ -91,6 +137,11 @@ export const scenarioLimits = {
   maxWriteCount: 100_000,
   /** Any one wait of a step. */
   maxTimeoutMs: 600_000,
+  /** A step's `at`: a scenario's clock runs a day at most. */
+  maxAtMs: 86_400_000,
+  /** A workload's rate (broadcasts per second) and clients, as for zabkit test. */
+  maxRate: 100_000,
+  maxConcurrency: 1_000,
   maxFileBytes: 1 << 20,
 } as const;
 
@@ -124,7 +175,7 @@ export function validateScenario(raw: unknown, source: string): Scenario {
     throw new ScenarioError(`${source}: ${where}: ${what}`);
   };
   if (!isObject(raw)) return fail('top level', 'must be an object');
-  known(raw, ['name', 'description', 'nodes', 'systems', 'reference', 'zookeeper', 'steps'], 'top level', fail);
+  known(raw, ['name', 'description', 'nodes', 'systems', 'reference', 'zookeeper', 'workload', 'steps'], 'top level', fail);
   const name = raw['name'];
   if (typeof name !== 'string' || !/^[\w.-]{1,60}$/.test(name)) fail('name', 'letters, digits, . - _ (1-60)');
   const nodes = raw['nodes'];
@@ -139,12 +190,21 @@ export function validateScenario(raw: unknown, source: string): Scenario {
     if (z['properties'] !== undefined && (!isObject(z['properties']) || !Object.values(z['properties']).every((v) => typeof v === 'string'))) fail('zookeeper.properties', 'an object of string values');
     if (z['jvmFlags'] !== undefined && !isStringList(z['jvmFlags'])) fail('zookeeper.jvmFlags', 'a list of strings');
   }
+  const workload = raw['workload'];
+  if (workload !== undefined) {
+    if (!isObject(workload)) fail('workload', 'must be an object');
+    const w = workload as Record<string, unknown>;
+    known(w, ['rate', 'concurrency'], 'workload', fail);
+    if (!Number.isInteger(w['rate']) || (w['rate'] as number) < 1 || (w['rate'] as number) > scenarioLimits.maxRate) fail('workload.rate', `an integer from 1 to ${scenarioLimits.maxRate}`);
+    if (!Number.isInteger(w['concurrency']) || (w['concurrency'] as number) < 1 || (w['concurrency'] as number) > scenarioLimits.maxConcurrency) fail('workload.concurrency', `an integer from 1 to ${scenarioLimits.maxConcurrency}`);
+  }
   const reference = raw['reference'];
   if (reference !== undefined && (!isObject(reference) || !Object.values(reference).every((v) => typeof v === 'string'))) fail('reference', 'an object of strings');
   const steps = raw['steps'];
   if (!Array.isArray(steps) || steps.length === 0 || steps.length > scenarioLimits.maxSteps) fail('steps', `a list of 1 to ${scenarioLimits.maxSteps} steps`);
   const names = new Set<string>();
-  (steps as unknown[]).forEach((step, k) => validateStep(step, k + 1, names, nodes as number, (where, what) => fail(`step ${k + 1}${where === '' ? '' : ` ${where}`}`, what)));
+  const faults = new Set<string>();
+  (steps as unknown[]).forEach((step, k) => validateStep(step, k + 1, { names, faults }, nodes as number, (where, what) => fail(`step ${k + 1}${where === '' ? '' : ` ${where}`}`, what)));
   return {
     name: name as string,
     description: typeof raw['description'] === 'string' ? raw['description'] : '',
@@ -152,11 +212,18 @@ export function validateScenario(raw: unknown, source: string): Scenario {
     systems: systems as SystemName[],
     ...(reference === undefined ? {} : { reference: reference as Record<string, string> }),
     ...(zookeeper === undefined ? {} : { zookeeper: zookeeper as Scenario['zookeeper'] & object }),
+    ...(workload === undefined ? {} : { workload: workload as ScenarioWorkload }),
     steps: steps as ScenarioStep[],
   };
 }
 
-function validateStep(raw: unknown, index: number, names: Set<string>, nodes: number, fail: (where: string, what: string) => never): void {
+/** Names given so far: by any step (`as`), and by fault steps (what an `end` may name). */
+interface StepNames {
+  readonly names: Set<string>;
+  readonly faults: Set<string>;
+}
+
+function validateStep(raw: unknown, index: number, { names, faults }: StepNames, nodes: number, fail: (where: string, what: string) => never): void {
   if (!isObject(raw)) fail('', 'must be an object');
   const step = raw as Record<string, unknown>;
   const kind = step['do'];
@@ -166,8 +233,9 @@ function validateStep(raw: unknown, index: number, names: Set<string>, nodes: nu
     isolate: ['node', 'on'], cut: ['from', 'to', 'on'], heal: ['on'],
     write: ['count', 'node', 'timeoutMs'], quiesce: ['timeoutMs'], 'await-leader': ['timeoutMs', 'expect'],
     'await-log': ['node', 'log', 'failOn', 'timeoutMs', 'since'], 'require-log': ['node', 'log', 'since', 'absent'], sleep: ['ms'],
+    fault: ['fault', 'pick'], end: ['fault'],
   };
-  known(step, ['do', 'as', 'note', ...fields[kind as StepKind]], `(${kind as string})`, fail);
+  known(step, ['do', 'as', 'note', 'at', ...fields[kind as StepKind]], `(${kind as string})`, fail);
   const selector = (field: string, required: boolean, value: unknown = step[field]): void => {
     if (value === undefined) {
       if (required) fail(field, 'a node is required');
@@ -222,6 +290,16 @@ function validateStep(raw: unknown, index: number, names: Set<string>, nodes: nu
   if (step['absent'] !== undefined && typeof step['absent'] !== 'boolean') fail('absent', 'true or false');
   if (step['jvmFlags'] !== undefined && !isStringList(step['jvmFlags'])) fail('jvmFlags', 'a list of strings');
   if (k === 'sleep' && step['ms'] === undefined) fail('ms', 'required');
+  if (k === 'fault') {
+    validateFaultDraw(step['fault'], (what) => fail('fault', what));
+    if (!Number.isInteger(step['pick']) || (step['pick'] as number) < 0 || (step['pick'] as number) > 0x7fff_ffff) fail('pick', `an integer from 0 to ${0x7fff_ffff}`);
+    if (step['as'] === undefined) fail('as', 'a fault step needs a name, for the step that ends it');
+  }
+  if (k === 'end') {
+    if (typeof step['fault'] !== 'string' || !faults.has(step['fault'])) fail('fault', 'the name of an earlier fault step that is not ended yet');
+    faults.delete(step['fault'] as string);
+  }
+  bound('at', scenarioLimits.maxAtMs);
   bound('ms', scenarioLimits.maxTimeoutMs);
   bound('timeoutMs', scenarioLimits.maxTimeoutMs);
   const strike = step['on'];
@@ -240,7 +318,25 @@ function validateStep(raw: unknown, index: number, names: Set<string>, nodes: nu
     if (typeof as !== 'string' || !/^[A-Za-z][\w-]{0,30}$/.test(as)) fail('as', 'a name: a letter, then letters, digits, - _');
     if (names.has(as as string)) fail('as', `${as as string} names an earlier step already`);
     names.add(as as string);
+    if (k === 'fault') faults.add(as as string);
   }
+}
+
+function validateFaultDraw(raw: unknown, fail: (what: string) => never): void {
+  if (!isObject(raw)) fail('an object: {"package": NAME, and that package\'s fields}');
+  const draw = raw as Record<string, unknown>;
+  const pkg = draw['package'];
+  if (typeof pkg !== 'string' || !isFaultPackage(pkg)) return fail(`package: one of ${Object.keys(faultDrawFields).join(', ')}`);
+  const fields = faultDrawFields[pkg];
+  for (const [field, value] of Object.entries(draw)) {
+    if (field === 'package') continue;
+    const allowed = fields[field];
+    if (allowed === undefined) fail(`${pkg} has no field "${field}" (its fields: ${Object.keys(fields).join(', ') || 'none'})`);
+    if (allowed === 'integer' ? !(Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 10_000_000) : !(allowed as readonly string[]).includes(value as string)) {
+      fail(`${pkg}.${field}: ${allowed === 'integer' ? 'a whole number from 0 to 10000000' : `one of ${(allowed as readonly string[]).join(', ')}`}`);
+    }
+  }
+  for (const field of Object.keys(fields)) if (draw[field] === undefined) fail(`${pkg} needs "${field}"`);
 }
 
 /** The regex of a pattern for one system, or undefined when the scenario gives none for it. */

@@ -11,7 +11,7 @@
  * operation in `buckets` time buckets; witnesses show at most `maxExamplesShown` per anomaly.
  */
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { checkHistory } from '../checker.js';
 import type { CheckResult, Op } from '../types.js';
 import { loadHistory, readJson } from './loading.js';
@@ -262,7 +262,7 @@ export function writeReport(runDir: string): ReportResult {
   const html: string[] = [];
   html.push(`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${esc(verdictWord)} \u2014 ${esc(testName)} \u2014 zabkit</title><style>${css}</style></head><body>`);
   html.push(`<header><span class="brand">zabkit</span><span>${esc(testName)}</span><span class="path">${esc(runDir)}</span></header><main>`);
-  html.push(`<div class="verdict ${verdictClass}" id="verdict"><span class="word">${verdictWord}</span><span class="why">${esc(why)}</span></div>`);
+  html.push(`<div class="verdict ${verdictClass}" id="verdict"><span class="word">${verdictWord}</span><span class="why">${esc(why)}${shrunkFrom(test, runDir)}</span></div>`);
   html.push('<nav class="toc"><a href="#summary">summary</a><a href="#anomalies">anomalies</a><a href="#timeline">timeline</a><a href="#latency">latency</a><a href="#throughput">throughput</a><a href="#files">files &amp; logs</a></nav>');
   for (const p of problems) html.push(`<div class="warn">${esc(p)}</div>`);
 
@@ -357,6 +357,18 @@ export function writeReport(runDir: string): ReportResult {
   const path = join(runDir, 'index.html');
   writeFileSync(path, text);
   return { path, bytes: Buffer.byteLength(text), operations: intervals.length, drawnOperations: drawn.length, sampled };
+}
+
+/**
+ * A run of a scenario `zabkit shrink` wrote (its reference names the run it was shrunk from): a link
+ * to that run's report, inside the verdict, so the reproducer's verdict leads to the failure it reproduces.
+ */
+function shrunkFrom(test: Record<string, unknown> | undefined, runDir: string): string {
+  const reference = (test?.['scenario'] as { scenario?: { reference?: Record<string, unknown> } } | undefined)?.scenario?.reference;
+  const original = reference?.['shrunkFrom'];
+  if (typeof original !== 'string') return '';
+  const href = relative(runDir, join(original, 'index.html')).split(sep).join('/');
+  return ` <span class="from" id="shrunk-from">(a scenario shrunk from <a href="${esc(href)}" style="color:inherit">${esc(original)}</a>, seed ${esc(String(reference?.['seed'] ?? '?'))}${typeof reference?.['bug'] === 'string' ? `, --bug ${esc(reference['bug'])}` : ''})</span>`;
 }
 
 /** A scenario run's steps, as the `scenario-step` markers recorded them: what each did and found. */

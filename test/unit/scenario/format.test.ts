@@ -67,7 +67,7 @@ describe('scenario errors', () => {
 
   it('an unknown field on a step names the step, its kind and the field', () => {
     const e = errorOf(scenario([{ do: 'kill', node: 'n1', count: 3 }]));
-    expect(e.message).toMatch(/^t\.json: step 1 \(kill\): unknown field "count" \(allowed: do, as, note, node, on\)/);
+    expect(e.message).toMatch(/^t\.json: step 1 \(kill\): unknown field "count" \(allowed: do, as, note, at, node, on\)/);
   });
 
   it('a bad node selector is refused with the forms allowed', () => {
@@ -180,5 +180,40 @@ describe('patternFor', () => {
     expect(patternFor('SNAP|TRUNC', 'zookeeper')?.test('Truncating: TRUNC')).toBe(true);
     expect(patternFor({ zookeeper: 'x' }, 'zabkit')).toBeUndefined();
     expect(patternFor(undefined, 'zabkit')).toBeUndefined();
+  });
+});
+
+describe('fault steps, at and workload (the scenarios zabkit shrink writes)', () => {
+  const partition = { package: 'partition', shape: 'leader', mode: 'silent' };
+
+  it('a fault step deals a drawn fault, an end step names it, at times the steps, workload sets the load', () => {
+    const s = validateScenario(scenario([
+      { do: 'fault', as: 'f1', fault: partition, pick: 7, at: 1000 },
+      { do: 'end', fault: 'f1', at: 3500 },
+      { do: 'sleep', ms: 0, at: 5500 },
+    ], { workload: { rate: 100, concurrency: 4 } }), 't.json');
+    expect(s.workload).toEqual({ rate: 100, concurrency: 4 });
+    expect(s.steps[0]).toMatchObject({ do: 'fault', fault: partition, pick: 7, at: 1000 });
+  });
+
+  it('a fault must be one the schedule could draw: its package, every field, known values', () => {
+    expect(errorOf(scenario([{ do: 'fault', as: 'f', fault: { package: 'flood' }, pick: 1 }])).message).toMatch(/step 1 fault: package: one of kill, /);
+    expect(errorOf(scenario([{ do: 'fault', as: 'f', fault: { package: 'partition', shape: 'leader' }, pick: 1 }])).message).toMatch(/partition needs "mode"/);
+    expect(errorOf(scenario([{ do: 'fault', as: 'f', fault: { package: 'kill', targets: 'everyone' }, pick: 1 }])).message).toMatch(/kill.targets: one of one, leader/);
+    expect(errorOf(scenario([{ do: 'fault', as: 'f', fault: { package: 'latency', scope: 'all', latencyMs: -5, jitterMs: 0 }, pick: 1 }])).message).toMatch(/latency.latencyMs: a whole number/);
+    expect(errorOf(scenario([{ do: 'fault', as: 'f', fault: { package: 'rejoin', speed: 2 }, pick: 1 }])).message).toMatch(/rejoin has no field "speed"/);
+  });
+
+  it('a fault step needs a pick and a name; an end names an open fault, once', () => {
+    expect(errorOf(scenario([{ do: 'fault', as: 'f', fault: partition }])).message).toMatch(/step 1 pick/);
+    expect(errorOf(scenario([{ do: 'fault', fault: partition, pick: 1 }])).message).toMatch(/step 1 as: a fault step needs a name/);
+    expect(errorOf(scenario([{ do: 'end', fault: 'f' }])).message).toMatch(/step 1 fault: the name of an earlier fault step/);
+    expect(errorOf(scenario([{ do: 'fault', as: 'f', fault: partition, pick: 1 }, { do: 'end', fault: 'f' }, { do: 'end', fault: 'f' }])).message).toMatch(/step 3 fault/);
+  });
+
+  it('at and workload are checked', () => {
+    expect(errorOf(scenario([{ do: 'sleep', ms: 1, at: -1 }])).message).toMatch(/step 1 at: an integer from 0/);
+    expect(errorOf(scenario([{ do: 'sleep', ms: 1 }], { workload: { rate: 0, concurrency: 1 } })).message).toMatch(/workload.rate/);
+    expect(errorOf(scenario([{ do: 'sleep', ms: 1 }], { workload: { rate: 5, concurrency: 1, burst: 3 } })).message).toMatch(/workload: unknown field "burst"/);
   });
 });
