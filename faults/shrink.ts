@@ -205,7 +205,8 @@ async function prefix(current: () => ShrinkPlan, attempt: Attempt): Promise<void
   const plan = current();
   if (!plan.trimmed) {
     const trimmed = normalize({ ...plan, trimmed: true });
-    if (!(await attempt(trimmed, `end ${shrinkLimits.tailMs / 1000} s after the last fault (${(plan.durationMs / 1000).toFixed(1)} -> ${(trimmed.durationMs / 1000).toFixed(1)} s)`, 'prefix'))) return;
+    // When the last fault ends at the time limit there is no tail to cut: the prefixes below are trimmed anyway.
+    if (trimmed.durationMs < plan.durationMs && !(await attempt(trimmed, `end ${shrinkLimits.tailMs / 1000} s after the last fault (${(plan.durationMs / 1000).toFixed(1)} -> ${(trimmed.durationMs / 1000).toFixed(1)} s)`, 'prefix'))) return;
   }
   let lo = 1;
   let hi = current().faults.length;
@@ -213,7 +214,7 @@ async function prefix(current: () => ShrinkPlan, attempt: Attempt): Promise<void
     const mid = Math.floor((lo + hi) / 2);
     const faults = current().faults;
     const kept = faults.slice(0, mid);
-    if (await attempt({ ...current(), faults: kept }, `keep the first ${mid} faults (to ${describeFault(kept[kept.length - 1]!)}; ${faults.length} -> ${mid})`, 'prefix')) hi = mid;
+    if (await attempt({ ...current(), trimmed: true, faults: kept }, `keep the first ${mid} faults (to ${describeFault(kept[kept.length - 1]!)}; ${faults.length} -> ${mid}), the run ending ${shrinkLimits.tailMs / 1000} s after it`, 'prefix')) hi = mid;
     else lo = mid + 1;
   }
 }

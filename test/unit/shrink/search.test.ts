@@ -84,6 +84,9 @@ describe('the search', () => {
     // ddmin with a binary search of the prefix first: a few dozen trials, not one per subset.
     expect(trials.length).toBeLessThan(60);
     expect(trials[0]!.pass).toBe('prefix');
+    // Its last fault ends at the time limit: trimming alone would lengthen the run, so it is not tried.
+    expect(original.faults.at(-1)!.endMs + 2_000).toBeGreaterThan(original.durationMs);
+    expect(trials.some((t) => t.change.startsWith('end 2 s after the last fault'))).toBe(false);
   });
 
   it('keeps two faults the bug needs together, and what it needs of holds, nodes and load', async () => {
