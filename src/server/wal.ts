@@ -10,9 +10,19 @@
  * writev, then fdatasync), once per Ready batch. A kill -9 therefore loses exactly what a power cut
  * would: everything not yet synced.
  *
- * Recovery: a record cut short at the end of the file (or whose CRC fails and that ends exactly at
- * the end of the file, or a zero-filled tail) is a torn write: it is cut off and reported. Any other
- * bad record is corruption: recovery stops with a WalCorruptionError naming the file and offset.
+ * Sync markers: each sync ends its batch with a marker record, u32 0xFFFFFFFF | u32 crc32(marker) |
+ * u32 batchBytes | u32 crc32(batch), where the batch is every byte since the previous marker (or
+ * the start of the file). Syncs run one at a time (one queue), so at most one batch is ever not yet
+ * durable: the last one.
+ *
+ * Recovery tells a torn tail from corruption of what was synced by what follows the first bad
+ * record (cut short, zero-filled, a CRC or zxid that fails): if any later marker verifies, a whole
+ * batch was synced after the bad one, so the bad one was synced too and is corrupt (a
+ * WalCorruptionError naming the file and offset; the server refuses to start). If none does, the
+ * bad record lies in the last batch, whose fdatasync never returned: a power cut lost, tore or
+ * reordered its pages (tools/faultfs does all three), nothing it held was acknowledged, and it is
+ * cut off and reported. A corruption inside the last synced batch looks the same as a torn one and
+ * is cut the same way; it needs a later batch to be told apart.
  */
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -29,6 +39,9 @@ export const acceptedEpochFileName = 'acceptedEpoch';
 export const currentEpochFileName = 'currentEpoch';
 
 const recordHeaderBytes = 8;
+/** A sync marker: tag | crc32(the 8 bytes after it) | batchBytes | crc32(batch). */
+const markerTag = 0xffff_ffff;
+const markerBytes = 16;
 /** Largest body a valid record can have; anything larger is corruption, not a torn write. */
 const maxRecordBodyBytes = txnFixedBytes + maxSessionLength + maxPayloadBytes;
 
@@ -56,39 +69,78 @@ export interface RecoveredLog {
 }
 
 /** Parses a whole log image. Pure; exported for tests. */
-export function parseLog(file: string, data: Buffer): { txns: Txn[]; offsets: number[]; validBytes: number; tornTail: TornTail | undefined } {
+export function parseLog(file: string, data: Buffer): { txns: Txn[]; offsets: number[]; validBytes: number; tornTail: TornTail | undefined; markerEnds: number[] } {
   const txns: Txn[] = [];
   const offsets: number[] = [];
+  const markerEnds: number[] = [];
   let offset = 0;
   let lastZxid = -1;
-  const torn = (): TornTail => ({ offset, bytes: data.length - offset });
+  // The first bad record: torn when no later batch verifies, corruption when one does.
+  const bad = (reason: string): { txns: Txn[]; offsets: number[]; validBytes: number; tornTail: TornTail; markerEnds: number[] } => {
+    const later = verifiedMarkerAfter(data, offset);
+    if (later !== undefined) throw new WalCorruptionError(file, offset, `${reason}, and the synced batch ending at byte ${later} follows it`);
+    return { txns, offsets, validBytes: offset, tornTail: { offset, bytes: data.length - offset }, markerEnds };
+  };
   while (offset < data.length) {
     const remaining = data.length - offset;
-    if (remaining < recordHeaderBytes) return { txns, offsets, validBytes: offset, tornTail: torn() };
+    if (remaining < recordHeaderBytes) return bad('a record header cut short');
     const bodyLength = data.readUInt32BE(offset);
+    if (bodyLength === markerTag) {
+      const batchStart = markerEnds.length === 0 ? 0 : (markerEnds[markerEnds.length - 1] as number);
+      if (!markerVerifies(data, offset, batchStart)) return bad('a sync marker that does not verify');
+      offset += markerBytes;
+      markerEnds.push(offset);
+      continue;
+    }
     const crc = data.readUInt32BE(offset + 4);
-    if (bodyLength === 0 && isAllZero(data, offset)) return { txns, offsets, validBytes: offset, tornTail: torn() };
-    if (bodyLength < txnFixedBytes || bodyLength > maxRecordBodyBytes) {
-      throw new WalCorruptionError(file, offset, `record length ${bodyLength} is outside ${txnFixedBytes}..${maxRecordBodyBytes}`);
-    }
+    if (bodyLength === 0 && isAllZero(data, offset)) return bad('a zero-filled tail');
+    if (bodyLength < txnFixedBytes || bodyLength > maxRecordBodyBytes) return bad(`record length ${bodyLength} is outside ${txnFixedBytes}..${maxRecordBodyBytes}`);
     const end = offset + recordHeaderBytes + bodyLength;
-    if (end > data.length) return { txns, offsets, validBytes: offset, tornTail: torn() };
+    if (end > data.length) return bad('a record cut short');
     const body = data.subarray(offset + recordHeaderBytes, end);
-    if (crc32(body) !== crc) {
-      if (end === data.length) return { txns, offsets, validBytes: offset, tornTail: torn() };
-      throw new WalCorruptionError(file, offset, 'CRC mismatch');
-    }
+    if (crc32(body) !== crc) return bad('CRC mismatch');
     const txn = readTxn(body, 0);
-    if (typeof txn === 'string') throw new WalCorruptionError(file, offset, txn);
-    if (!Number.isSafeInteger(txn.zxid) || txn.zxid <= lastZxid) {
-      throw new WalCorruptionError(file, offset, `zxid ${txn.zxid} does not follow ${lastZxid}`);
-    }
+    if (typeof txn === 'string') return bad(txn);
+    if (!Number.isSafeInteger(txn.zxid) || txn.zxid <= lastZxid) return bad(`zxid ${txn.zxid} does not follow ${lastZxid}`);
     lastZxid = txn.zxid;
     txns.push(txn);
     offsets.push(offset);
     offset = end;
   }
-  return { txns, offsets, validBytes: offset, tornTail: undefined };
+  return { txns, offsets, validBytes: offset, tornTail: undefined, markerEnds };
+}
+
+/** Does the marker at `offset` verify: its own CRC, and its batch (from `batchStart`) as written? */
+function markerVerifies(data: Buffer, offset: number, batchStart: number | undefined): boolean {
+  if (offset + markerBytes > data.length) return false;
+  if (crc32(data.subarray(offset + 8, offset + markerBytes)) !== data.readUInt32BE(offset + 4)) return false;
+  const batchBytes = data.readUInt32BE(offset + 8);
+  const start = offset - batchBytes;
+  if (start < 0 || (batchStart !== undefined && start !== batchStart)) return false;
+  return crc32(data.subarray(start, offset)) === data.readUInt32BE(offset + 12);
+}
+
+/**
+ * The end of the first marker after `from` whose batch verifies (wherever its batch starts), or
+ * undefined. A batch that covers `from` and verifies would vouch for it too: `from` is then bad for
+ * what it says (a zxid out of order), not for torn bytes, and that is corruption all the same.
+ */
+function verifiedMarkerAfter(data: Buffer, from: number): number | undefined {
+  const tag = Buffer.from([0xff, 0xff, 0xff, 0xff]);
+  for (let at = data.indexOf(tag, from + 1); at !== -1; at = data.indexOf(tag, at + 1)) {
+    if (markerVerifies(data, at, undefined)) return at + markerBytes;
+  }
+  return undefined;
+}
+
+/** A sync marker for a batch whose bytes have CRC `batchCrc`. */
+function encodeMarker(batchBytes: number, batchCrc: number): Buffer {
+  const marker = Buffer.alloc(markerBytes);
+  marker.writeUInt32BE(markerTag, 0);
+  marker.writeUInt32BE(batchBytes, 8);
+  marker.writeUInt32BE(batchCrc >>> 0, 12);
+  marker.writeUInt32BE(crc32(marker.subarray(8, markerBytes)), 4);
+  return marker;
 }
 
 function isAllZero(data: Buffer, from: number): boolean {
@@ -133,11 +185,33 @@ export class TxnLog {
   private queue: Promise<unknown> = Promise.resolve();
   private dirty = false;
   private closed = false;
+  /** Where each sync marker in the file ends; the batch the next marker closes begins at the last. */
+  private readonly markerEnds: number[];
+  /** crc32 of the bytes since the last marker (written and pending). */
+  private batchCrc: number;
 
-  private constructor(readonly file: string, private fd: number, recovered: { txns: Txn[]; offsets: number[]; validBytes: number }) {
+  private constructor(readonly file: string, private fd: number, recovered: { txns: Txn[]; offsets: number[]; validBytes: number; markerEnds: number[] }, batchCrc: number) {
     this.writtenBytes = recovered.validBytes;
     this.zxids = recovered.txns.map((txn) => txn.zxid);
     this.offsets = recovered.offsets;
+    this.markerEnds = recovered.markerEnds;
+    this.batchCrc = batchCrc;
+  }
+
+  private get batchStart(): number {
+    return this.markerEnds.length === 0 ? 0 : (this.markerEnds[this.markerEnds.length - 1] as number);
+  }
+
+  /** crc32 of the file's bytes [from, to) (after a truncate or for a rewrite: the open batch, read back). */
+  private crcOfFile(from: number, to: number): number {
+    const bytes = Buffer.alloc(Math.max(0, to - from));
+    let read = 0;
+    while (read < bytes.length) {
+      const n = fs.readSync(this.fd, bytes, read, bytes.length - read, from + read);
+      if (n === 0) break;
+      read += n;
+    }
+    return crc32(bytes.subarray(0, read));
   }
 
   /** Opens (creating if needed) and recovers `dir/txnlog`: a torn tail is cut off, and what remains is fsynced. */
@@ -157,7 +231,8 @@ export class TxnLog {
       // files' renames are durable (their contents were fsynced before the rename).
       fs.fsyncSync(fd);
       await fsyncDirectory(dir);
-      return { log: new TxnLog(file, fd, parsed), recovered: { txns: parsed.txns, tornTail: parsed.tornTail } };
+      const batchStart = parsed.markerEnds.length === 0 ? 0 : (parsed.markerEnds[parsed.markerEnds.length - 1] as number);
+      return { log: new TxnLog(file, fd, parsed, crc32(data.subarray(batchStart, parsed.validBytes))), recovered: { txns: parsed.txns, tornTail: parsed.tornTail } };
     } catch (error) {
       fs.closeSync(fd);
       throw error;
@@ -187,6 +262,7 @@ export class TxnLog {
     }
     this.pending.push(records);
     this.pendingBytes += records.length;
+    this.batchCrc = crc32(records, this.batchCrc);
     this.dirty = true;
   }
 
@@ -203,6 +279,8 @@ export class TxnLog {
       this.writtenBytes = newSize;
       this.zxids.length = index;
       this.offsets.length = index;
+      while (this.markerEnds.length > 0 && (this.markerEnds[this.markerEnds.length - 1] as number) > newSize) this.markerEnds.pop();
+      this.batchCrc = this.crcOfFile(this.batchStart, newSize);
       this.dirty = true;
       return removed;
     });
@@ -218,9 +296,14 @@ export class TxnLog {
       let index = this.zxids.length;
       while (index > 0 && (this.zxids[index - 1] as number) > zxid) index--;
       const removed = this.zxids.length - index;
-      const records = encodeRecords(txns, index > 0 ? (this.zxids[index - 1] as number) : 0);
+      const encoded = encodeRecords(txns, index > 0 ? (this.zxids[index - 1] as number) : 0);
       await this.writePending();
       const keepBytes = index < this.offsets.length ? (this.offsets[index] as number) : this.writtenBytes;
+      // The new file ends with a marker over everything since the last marker it keeps.
+      const markersKept = this.markerEnds.filter((end) => end <= keepBytes);
+      const batchStart = markersKept.length === 0 ? 0 : (markersKept[markersKept.length - 1] as number);
+      const batchCrc = crc32(encoded, this.crcOfFile(batchStart, keepBytes));
+      const records = Buffer.concat([encoded, encodeMarker(keepBytes + encoded.length - batchStart, batchCrc)]);
       const temp = `${this.file}.new`;
       const dir = path.dirname(this.file);
       try {
@@ -247,13 +330,16 @@ export class TxnLog {
       let offset = keepBytes;
       let recordStart = 0;
       for (const txn of txns) {
-        const length = recordHeaderBytes + records.readUInt32BE(recordStart);
+        const length = recordHeaderBytes + encoded.readUInt32BE(recordStart);
         this.zxids.push(txn.zxid);
         this.offsets.push(offset);
         offset += length;
         recordStart += length;
       }
-      this.writtenBytes = offset;
+      this.writtenBytes = offset + markerBytes;
+      this.markerEnds.length = 0;
+      this.markerEnds.push(...markersKept, this.writtenBytes);
+      this.batchCrc = 0;
       return removed;
     });
   }
@@ -270,6 +356,14 @@ export class TxnLog {
     return this.enqueue(async () => {
       if (!this.dirty) return;
       this.dirty = false;
+      // The batch's marker goes out with it: durable together, or (power cut) not vouched for.
+      const end = this.writtenBytes + this.pendingBytes;
+      if (end > this.batchStart) {
+        this.pending.push(encodeMarker(end - this.batchStart, this.batchCrc));
+        this.pendingBytes += markerBytes;
+        this.markerEnds.push(end + markerBytes);
+        this.batchCrc = 0;
+      }
       await this.writePending();
       await new Promise<void>((resolve, reject) => fs.fdatasync(this.fd, (e) => (e ? reject(storageError('fdatasync', this.file, e)) : resolve())));
     });

@@ -88,6 +88,15 @@ var _ = (fs.NodeCreater)((*node)(nil))
 var _ = (fs.NodeGetattrer)((*node)(nil))
 var _ = (fs.NodeSetattrer)((*node)(nil))
 var _ = (fs.NodeStatxer)((*node)(nil))
+var _ = (fs.NodeTmpfiler)((*node)(nil))
+
+// Tmpfile (O_TMPFILE) is refused: its file would bypass the cache. Callers fall back to a named file.
+func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	return nil, nil, 0, syscall.EOPNOTSUPP
+}
+
+// copy_file_range is not served by the cache either: LoopbackNode.CopyFileRange refuses handles that
+// are not its own (ours), so the kernel copies through read and write, and the cache sees both.
 
 // Statx: the kernel asks this instead of Getattr when it can (FUSE_STATX); the size is the cache's too.
 func (n *node) Statx(ctx context.Context, f fs.FileHandle, flags uint32, mask uint32, out *fuse.StatxOut) syscall.Errno {

@@ -6,7 +6,7 @@
  * no process.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -52,6 +52,21 @@ describe('the fault filesystem', () => {
     expect(cut).toMatchObject({ mode: 'lose', lostBytes: 11, keptBytes: 0 });
     expect(readFileSync(file, 'utf8')).toBe('synced\n');
     expect(statSync(file).size).toBe(7);
+  });
+
+  it('a copy of a file with unsynced writes holds them (the kernel copies through the cache), and is unsynced itself', async () => {
+    const fs = await mount();
+    const source = path.join(fs.mountpoint, 'source');
+    const fd = openSync(source, 'w');
+    writeSync(fd, 'synced;');
+    fsyncSync(fd);
+    writeSync(fd, 'cached');
+    closeSync(fd);
+    copyFileSync(source, path.join(fs.mountpoint, 'copy'));
+    expect(readFileSync(path.join(fs.mountpoint, 'copy'), 'utf8')).toBe('synced;cached');
+    await fs.powerCut('lose', 1);
+    expect(readFileSync(source, 'utf8')).toBe('synced;');
+    expect(readFileSync(path.join(fs.mountpoint, 'copy'), 'utf8')).toBe('');
   });
 
   it('a torn cut keeps a proper prefix of the unsynced writes; a reordered one whole pages of them, holes between', async () => {

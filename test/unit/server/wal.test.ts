@@ -56,7 +56,8 @@ describe('transaction log', () => {
     await writeLog(dir, [txn(1, 1), txn(1, 2), txn(1, 3)]);
     const file = join(dir, txnLogFileName);
     const whole = readFileSync(file);
-    writeFileSync(file, whole.subarray(0, whole.length - 5));
+    // Into the last record (the batch's 16-byte sync marker follows it).
+    writeFileSync(file, whole.subarray(0, whole.length - 16 - 5));
     const { log, recovered } = await TxnLog.open(dir);
     expect(recovered.txns.map((t) => t.zxid)).toEqual([makeZxid(1, 1), makeZxid(1, 2)]);
     expect(recovered.tornTail?.bytes).toBeGreaterThan(0);
@@ -80,19 +81,60 @@ describe('transaction log', () => {
     expect(recovered.tornTail?.bytes).toBe(4096);
   });
 
-  it('reports corruption before the tail with the file and the byte offset', async () => {
+  it('reports corruption of a synced batch (a later batch verifies) with the file and the byte offset', async () => {
     const dir = tempDir();
-    await writeLog(dir, [txn(1, 1), txn(1, 2), txn(1, 3)]);
+    // Three syncs: three batches, each a record and its marker.
+    const { log } = await TxnLog.open(dir);
+    for (const t of [txn(1, 1), txn(1, 2), txn(1, 3)]) {
+      log.append([t]);
+      await log.sync();
+    }
+    log.close();
     const file = join(dir, txnLogFileName);
     const bytes = readFileSync(file);
-    const recordLength = bytes.length / 3;
-    bytes[recordLength + 20] = (bytes[recordLength + 20] as number) ^ 0xff; // inside the second record
+    const batchLength = bytes.length / 3;
+    bytes[batchLength + 20] = (bytes[batchLength + 20] as number) ^ 0xff; // inside the second record
     writeFileSync(file, bytes);
     const error = await TxnLog.open(dir).then(() => undefined, (e: unknown) => e);
     expect(error).toBeInstanceOf(WalCorruptionError);
-    expect((error as WalCorruptionError).offset).toBe(recordLength);
+    expect((error as WalCorruptionError).offset).toBe(batchLength);
     expect((error as Error).message).toContain(file);
-    expect((error as Error).message).toContain(`offset ${recordLength}`);
+    expect((error as Error).message).toContain(`offset ${batchLength}`);
+    expect((error as Error).message).toContain(`the synced batch ending at byte ${bytes.length} follows it`);
+  });
+
+  it('a power cut inside the last batch (lost, torn or reordered pages) is a torn tail, never corruption', async () => {
+    const dir = tempDir();
+    const { log } = await TxnLog.open(dir);
+    log.append([txn(1, 1)]);
+    await log.sync();
+    const synced = statSync(join(dir, txnLogFileName)).size;
+    // The last batch: several records of 1.5 KiB, then its marker.
+    log.append(Array.from({ length: 8 }, (_, k) => txn(1, 2 + k, 'y'.repeat(1500))));
+    await log.sync();
+    log.close();
+    const file = join(dir, txnLogFileName);
+    const whole = readFileSync(file);
+    const variants: [string, Buffer][] = [
+      ['lost', whole.subarray(0, synced)],
+      ['torn', whole.subarray(0, synced + 2000)],
+      // reordered: a page in the middle of the batch never reached the disk, the pages after it did
+      ['reordered', Buffer.concat([whole.subarray(0, 4096), Buffer.alloc(4096), whole.subarray(8192)])],
+      ['the marker alone lost', whole.subarray(0, whole.length - 16)],
+    ];
+    for (const [what, image] of variants) {
+      writeFileSync(file, image);
+      const { log: reopened, recovered } = await TxnLog.open(dir);
+      reopened.close();
+      expect(recovered.txns[0]?.zxid, what).toBe(makeZxid(1, 1));
+      const zxids = recovered.txns.map((t) => t.zxid);
+      // What survives is a prefix of what was written: never a record after a hole.
+      expect(zxids, what).toEqual(Array.from({ length: zxids.length }, (_, k) => makeZxid(1, 1 + k)));
+      if (what === 'torn' || what === 'reordered') expect(recovered.tornTail, what).toBeDefined();
+      // Records whose bytes are whole are kept even when their batch's marker is not: they are as written.
+      if (what === 'the marker alone lost') expect(zxids, what).toHaveLength(9);
+      if (what === 'lost') expect(zxids, what).toHaveLength(1);
+    }
   });
 
   it('asserts that appended zxids increase, as recovery will demand', async () => {
