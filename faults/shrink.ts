@@ -318,7 +318,7 @@ async function lessLoad(current: () => ShrinkPlan, attempt: Attempt): Promise<vo
   }
   while (current().concurrency > shrinkLimits.minConcurrency) {
     const concurrency = Math.max(shrinkLimits.minConcurrency, Math.floor(current().concurrency / 2));
-    if (!(await attempt({ ...current(), concurrency }, `${concurrency} clients instead of ${current().concurrency}`, 'load'))) break;
+    if (!(await attempt({ ...current(), concurrency }, `${concurrency} client${concurrency === 1 ? '' : 's'} instead of ${current().concurrency}`, 'load'))) break;
   }
 }
 

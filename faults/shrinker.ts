@@ -7,8 +7,10 @@
  * Replays: timing varies from run to run (the scheduler, Toxiproxy, fsync), so a candidate that
  * failed once may have been lucky. A candidate is kept only if each of its `replays` runs (default
  * 2) fails with the target anomaly; the first run that does not ends its trial, so a candidate that
- * does not fail usually costs one run. The smallest plan is then replayed `verify` times (default
- * 5) and the count reported: how reliable the reproducer is.
+ * does not fail usually costs one run. The original schedule only has to fail again once, in up to
+ * 3 replays: it has failed already, and a failure that comes back one time in three can still
+ * shrink to a schedule that fails every time. The smallest plan is then replayed `verify` times
+ * (default 5) and the count reported: how reliable the reproducer is.
  *
  * Everything lands in OUT (default RUN_DIR/shrink): shrink.json (the state: every trial and its
  * runs; a second invocation with the same OUT resumes from it, reusing every finished run),
@@ -37,6 +39,12 @@ export interface ShrinkOptions {
   readonly cli: string;
   readonly toxiproxyUrl?: string;
 }
+
+/** Limits of the shrinker (docs/LIMITS.md). */
+export const shrinkerLimits = {
+  /** The original schedule is replayed up to this many times (or --replays, if more) until it fails once. */
+  baselineAttempts: 3,
+} as const;
 
 /** A run folder that cannot be shrunk (not a run, not invalid, a schedule the shrinker cannot read): exit 254. */
 export class ShrinkError extends Error {
@@ -153,13 +161,25 @@ export async function runShrink(options: ShrinkOptions, log: (line: string) => v
       state.trials.push(record);
       save();
     }
-    while (record.runs.length < options.replays) {
-      const run = await replay(plan, record.scenarioFile, `t${record.index}-r${record.runs.length + 1}`);
-      record.runs.push(run);
-      if (!run.reproduced) break;
+    if (pass === 'original') {
+      // The original already failed once: its replays must show that it can fail again as a
+      // scenario, not that it always does. The first failure settles it.
+      while (record.runs.length < Math.max(options.replays, shrinkerLimits.baselineAttempts) && !record.runs.some((run) => run.reproduced)) {
+        record.runs.push(await replay(plan, record.scenarioFile, `t${record.index}-r${record.runs.length + 1}`));
+        save();
+      }
+      record.outcome = record.runs.some((run) => run.reproduced) ? 'fails' : 'passes';
+    } else {
+      while (record.runs.length < options.replays) {
+        const run = await replay(plan, record.scenarioFile, `t${record.index}-r${record.runs.length + 1}`);
+        record.runs.push(run);
+        save();
+        if (!run.reproduced) break;
+      }
+      record.outcome = record.runs.every((run) => run.reproduced) && record.runs.length >= options.replays ? 'fails' : 'passes';
     }
-    record.outcome = record.runs.every((run) => run.reproduced) && record.runs.length >= options.replays ? 'fails' : 'passes';
-    if (record.outcome === 'fails' && (state.best === undefined || pass !== 'original')) state.best = { key, plan, trial: record.index };
+    // The search keeps every candidate that fails (it is smaller than the best so far, by construction).
+    if (record.outcome === 'fails') state.best = { key, plan, trial: record.index };
     save();
     progress(log, state, record, elapsedMinutes() + spentBefore, options.budgetMinutes);
     return record.outcome;
@@ -174,7 +194,7 @@ export async function runShrink(options: ShrinkOptions, log: (line: string) => v
     save();
     log(baseline === 'budget'
       ? `shrink: the budget of ${options.budgetMinutes} min does not cover one replay (spent ${state.spentMinutes.toFixed(1)} min); nothing shrunk`
-      : `shrink: the original schedule did not fail again as a scenario (${state.trials[0]?.runs.map((r) => String(r.valid)).join(', ')}): timing decides this failure; nothing to shrink`);
+      : `shrink: the original schedule did not fail again as a scenario in ${state.trials[0]?.runs.length ?? 0} replays (${state.trials[0]?.runs.map((r) => String(r.valid)).join(', ')}): timing decides this failure; nothing to shrink`);
     exitCode = 2;
   } else {
     const { best, exhausted } = await shrinkSearch(original, trial);
@@ -299,7 +319,7 @@ function loadState(file: string, original: string, target: readonly string[], re
     throw new ShrinkError(`${file} is the state of another shrink (of ${state.original}, reproducing ${(state.target ?? []).join(',')}, ${state.replays} replays): give another --out, or the same run, anomaly and --replays to resume it`);
   }
   // A trial cut short (its invocation stopped mid-replay) is decided again from its finished runs.
-  for (const t of state.trials) if (t.outcome === undefined && t.runs.some((run) => !run.reproduced)) t.outcome = 'passes';
+  for (const t of state.trials) if (t.outcome === undefined && t.pass !== 'original' && t.runs.some((run) => !run.reproduced)) t.outcome = 'passes';
   return state;
 }
 
@@ -336,7 +356,7 @@ function shrinkHtml(state: ShrinkState, test: StoredTest, runDir: string, out: s
       ? '<p class="bad">The original schedule did not fail again as a scenario: nothing was shrunk.</p>'
       : `<p id="result">Smallest failing plan: <b>${esc(describePlan(best))}</b> (<a href="scenario.json">scenario.json</a>). Replayed ${verification.length} time${verification.length === 1 ? '' : 's'}: failed with ${esc(state.target.join(' or '))} in <b>${failed} of ${verification.length}</b>: ${verification.map(runCell).join(' ')}</p>`,
     best === undefined ? '' : `<pre>${esc(reproduceCommand(test, path.join(out, 'scenario.json')))}</pre>`,
-    `<p class="muted">${state.trials.length} trials, ${state.trials.reduce((n, t) => n + t.runs.length, 0) + verification.length} runs, ${state.spentMinutes.toFixed(1)} min in all; budget ${options.budgetMinutes} min${state.exhausted ? ' (spent: the search stopped before it was done)' : ''}. A candidate is kept when each of its ${state.replays} replays fails with the target anomaly; the first replay that does not rejects it.</p>`,
+    `<p class="muted">${state.trials.length} trials, ${state.trials.reduce((n, t) => n + t.runs.length, 0) + verification.length} runs, ${state.spentMinutes.toFixed(1)} min in all; budget ${options.budgetMinutes} min${state.exhausted ? ' (spent: the search stopped before it was done)' : ''}. A candidate is kept when each of its ${state.replays} replays fails with the target anomaly; the first replay that does not rejects it. The original schedule needs to fail once, in up to ${Math.max(state.replays, shrinkerLimits.baselineAttempts)} replays.</p>`,
     '<table><thead><tr><th>#</th><th>pass</th><th>change</th><th>faults</th><th>nodes</th><th>load</th><th>length</th><th>replays</th><th>outcome</th><th></th></tr></thead><tbody>',
     ...rows,
     '</tbody></table></body></html>',
