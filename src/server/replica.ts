@@ -216,9 +216,11 @@ class Replica {
       this.log.append(ready.append);
     }
     if (ready.deferSync || this.config.bugs.includes('ack-before-fsync')) {
-      // Planted bug ack-before-fsync: the ACKs leave before the bytes reach the disk. Every batch
-      // waits for the periodic flush (a later batch without ACKs must not flush the earlier ones
-      // early, or the bug would hide behind the next COMMIT).
+      // Planted bug ack-before-fsync: the ACKs leave once the bytes are in the OS's page cache,
+      // before they reach the disk. A kill -9 loses nothing then; a real power cut (the fault
+      // filesystem) loses them. Every batch waits for the periodic fdatasync (a later batch without
+      // ACKs must not sync the earlier ones early, or the bug would hide behind the next COMMIT).
+      await this.log.flush();
       this.deferredTimer ??= setTimeout(() => {
         this.deferredTimer = undefined;
         this.log.sync().catch((error: unknown) => this.fail(error as Error));
