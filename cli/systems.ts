@@ -18,9 +18,22 @@ import { handleOf } from '../cluster/toxiproxy.js';
 import { superviseToxiproxy } from '../cluster/toxiproxy-supervisor.js';
 import { zabkitClientFactory } from '../cluster/zabkit/client.js';
 import { zookeeperClientFactory } from '../cluster/zookeeper/client.js';
+import { faultFsSupport } from '../cluster/faultfs.js';
+import { UsageError } from '../jepsen-style/types.js';
+
+/** --fault-filesystem: the binary to mount under every node's data, or why there is none. */
+function faultFsChoice(options: TestCliOptions): { binary?: string; record: { used: boolean; why?: string } } {
+  const wanted = options.faultFilesystem ?? 'auto';
+  if (wanted === 'off') return { record: { used: false, why: '--fault-filesystem off' } };
+  const support = faultFsSupport(repoRoot());
+  if (support.ok) return { binary: support.binary, record: { used: true } };
+  if (wanted === 'on') throw new UsageError(`--fault-filesystem on: ${support.why}`);
+  return { record: { used: false, why: support.why } };
+}
 
 export const createEnvironment: CreateEnvironment = async (options: TestCliOptions, runDir: string, log: (line: string) => void): Promise<RunEnvironment> => {
   const packages = parsePackages(options.nemesis.join(','));
+  const faultFs = faultFsChoice(options);
   // A scenario replaces the random schedule; its steps run through the same Db and Net.
   const schedule = options.scenario !== undefined ? [] : generateSchedule({
     packages,
@@ -39,6 +52,7 @@ export const createEnvironment: CreateEnvironment = async (options: TestCliOptio
       ...(options.toxiproxyUrl ? { toxiproxyUrl: options.toxiproxyUrl } : {}),
       bugs: options.bug ? [options.bug] : [],
       seed: options.seed,
+      ...(faultFs.binary !== undefined ? { faultFs: faultFs.binary } : {}),
       hosts: {
         bind: options.bindHost,
         proxyListen: options.proxyListenHost,
@@ -63,7 +77,7 @@ export const createEnvironment: CreateEnvironment = async (options: TestCliOptio
     }) : undefined;
     const nemesis = createNemesis({ db, net, seed: options.seed });
     return {
-      db, nemesis, factory: zabkitClientFactory(), schedule, ...scriptFor(db, net), ...(supervisor ? { supervisor } : {}),
+      db, nemesis, factory: zabkitClientFactory(), schedule, ...scriptFor(db, net), ...(supervisor ? { supervisor } : {}), faultFilesystem: faultFs.record,
       close: async () => { supervisor?.stop(); },
     };
   }
@@ -78,6 +92,7 @@ export const createEnvironment: CreateEnvironment = async (options: TestCliOptio
     properties: { ...(fromScenario?.properties ?? {}), ...options.zookeeper.properties },
     jvmFlags: [...(fromScenario?.jvmFlags ?? []), ...options.zookeeper.jvmFlags],
     ...(options.toxiproxyUrl ? { toxiproxyUrl: options.toxiproxyUrl } : {}),
+    ...(faultFs.binary !== undefined ? { faultFs: faultFs.binary } : {}),
     log,
   });
   try {
@@ -89,7 +104,7 @@ export const createEnvironment: CreateEnvironment = async (options: TestCliOptio
   const supervisor = cluster.toxiproxy && cluster.net ? superviseToxiproxy({ handle: cluster.toxiproxy, net: cluster.net }) : undefined;
   const nemesis = createNemesis({ db: cluster.db, ...(cluster.net ? { net: cluster.net } : {}), seed: options.seed });
   return {
-    db: cluster.db, nemesis, factory: zookeeperClientFactory(), schedule, ...scriptFor(cluster.db, cluster.net), ...(supervisor ? { supervisor } : {}),
+    db: cluster.db, nemesis, factory: zookeeperClientFactory(), schedule, ...scriptFor(cluster.db, cluster.net), ...(supervisor ? { supervisor } : {}), faultFilesystem: faultFs.record,
     close: async () => { supervisor?.stop(); await cluster.close(); },
   };
 };

@@ -47,6 +47,7 @@ function withTestOptions(command: Command): Command {
     .option('--warmup <seconds>', 'fault-free traffic before the first fault', '3')
     .option('--recovery <seconds>', 'longest wait for the nodes to converge after healing', '30')
     .option('--reads-during-run', "during the faults, now and then read a random node's whole delivered sequence (f read)")
+    .option('--fault-filesystem <mode>', 'auto: every node\'s data on the fault filesystem where the machine can mount it (FUSE, root), so power cuts lose what was not fsynced and the disk package works; on: fail without it; off: a power cut is a kill -9', 'auto')
     .option('--zookeeper-version <version>', `with --system zookeeper: the release (${debianZookeeperVersion} is Debian's package; any other is resolved once with Maven into .tools/zookeeper/)`, debianZookeeperVersion)
     .option('--zk-property <key=value>', 'with --system zookeeper: a zoo.cfg entry over the testbed\'s (repeatable)', collect, [])
     .option('--zk-jvm-flag <flag>', 'with --system zookeeper: a JVM option for every server, like -Dzookeeper.maxBatchSize=1, or nK:FLAG for server nK only (repeatable)', collect, []);
@@ -253,6 +254,7 @@ export function parseTestOptions(raw: RawOptions): TestCliOptions {
     warmupSeconds: intOption('--warmup', text(raw, 'warmup'), 1, 3600),
     recoverySeconds: intOption('--recovery', text(raw, 'recovery'), 1, 3600),
     readsDuringRun: flag(raw, 'readsDuringRun'),
+    faultFilesystem: oneOf('--fault-filesystem', text(raw, 'faultFilesystem') ?? 'auto', ['auto', 'on', 'off'] as const),
     proxyListenHost: text(raw, 'proxyListenHost') ?? '127.0.0.1',
     proxyHost: text(raw, 'proxyHost') ?? '127.0.0.1',
     nodeHost: text(raw, 'nodeHost') ?? '127.0.0.1',

@@ -14,7 +14,9 @@ import { isAlive, killGroup, signalGroup } from './proc.js';
 import { waitFor } from '../jepsen-style/async.js';
 import { buildLinkProxies, createProxies, removeProxies } from './topology.js';
 import { startToxiproxy, type ToxiproxyHandle } from './toxiproxy.js';
-import type { ClusterFile, ClusterNode, ClusterProxy } from './types.js';
+import type { ClusterDisk, ClusterFile, ClusterNode, ClusterProxy } from './types.js';
+import { FaultFs } from './faultfs.js';
+import type { DiskFaults, PowerCutMode } from '../jepsen-style/types.js';
 
 /** The testbed could not bring a cluster up (ports, Toxiproxy, a process, a quorum in time). */
 export class ClusterSetupError extends Error {
@@ -114,6 +116,8 @@ export interface ClusterAssemblyOptions<Port extends string> {
   readonly toxiproxyUrl?: string;
   /** `zabkit cluster up`: the cluster outlives the process that started it. */
   readonly background?: boolean;
+  /** The fault filesystem's binary (cluster/faultfs.ts): set, each node's data lives on one (mountDisk). */
+  readonly faultFs?: string;
   readonly log?: (line: string) => void;
 }
 
@@ -122,6 +126,8 @@ export class ClusterAssembly<Port extends string> {
   readonly groups = new ProcessGroups();
   readonly createdAt = new Date().toISOString();
   private closed = false;
+  /** Each node's fault filesystem, when the cluster has them. */
+  private readonly disks = new Map<string, FaultFs>();
 
   private constructor(
     private readonly options: ClusterAssemblyOptions<Port>,
@@ -219,7 +225,53 @@ export class ClusterAssembly<Port extends string> {
       ...(this.options.background ? { background: true } : {}),
       portLocks: this.block.lockFiles,
       ...(toxiproxy?.pid !== undefined ? { toxiproxyLog: join(this.dir, 'toxiproxy.log') } : {}),
+      ...(this.disks.size > 0 ? { disks: [...this.disks.entries()].map(([node, disk]): ClusterDisk => ({ node, mountpoint: disk.mountpoint, backing: disk.backing, pid: disk.pid, control: disk.control })) } : {}),
     };
+  }
+
+  /** Does every node's data live on a fault filesystem? */
+  get faultFilesystem(): boolean {
+    return this.options.faultFs !== undefined;
+  }
+
+  /**
+   * With a fault filesystem: mount one at `dir` (a node's data folder, before the node first starts),
+   * its files kept in `dir`.disk; a no-op without. On failure, a ClusterSetupError.
+   */
+  async mountDisk(name: string, dir: string): Promise<void> {
+    if (this.options.faultFs === undefined || this.disks.has(name)) return;
+    try {
+      this.disks.set(name, await FaultFs.mount(this.options.faultFs, `${dir}.disk`, dir, `${dir}.faultfs.log`));
+    } catch (error) {
+      throw new ClusterSetupError(`could not mount the fault filesystem for ${name} at ${dir}`, { cause: error });
+    }
+  }
+
+  /** The second half of a real power cut (the Db has killed the nodes -9): their disks lose what was not fsynced. */
+  async cutDisks(names: readonly string[], mode: PowerCutMode, seed: number): Promise<Record<string, { lostBytes: number; keptBytes: number }>> {
+    const results = await Promise.all(names.map(async (name, k) => {
+      const disk = this.disks.get(name);
+      if (disk === undefined) throw new Error(`${name} has no fault filesystem`);
+      const { lostBytes, keptBytes } = await disk.powerCut(mode, seed + k);
+      return [name, { lostBytes, keptBytes }] as const;
+    }));
+    return Object.fromEntries(results);
+  }
+
+  /**
+   * Write back what every disk holds (sync(1)), once the cluster is up: its initial state (a
+   * ZooKeeper's first snapshot, which it does not fsync) was laid down long before any power cut
+   * of a real deployment; the cuts are for the writes of the run.
+   */
+  async syncDisks(): Promise<void> {
+    await Promise.all([...this.disks.values()].map((disk) => disk.sync()));
+  }
+
+  async diskFault(name: string, faults: DiskFaults): Promise<void> {
+    const disk = this.disks.get(name);
+    if (disk === undefined) throw new Error(`${name} has no fault filesystem`);
+    if (Object.keys(faults).length === 0) await disk.heal();
+    else await disk.setFaults(faults);
   }
 
   /** Write cluster.json and its registry copy (so a later run can clean up after a dead runner). */
@@ -237,6 +289,8 @@ export class ClusterAssembly<Port extends string> {
     this.closed = true;
     try {
       await this.groups.killAll();
+      // The nodes are gone: each disk writes back what it holds (a clean shutdown) and unmounts.
+      await Promise.all([...this.disks.values()].map((disk) => disk.unmount()));
       if (this.toxiproxy && this.toxiproxy.pid === undefined) await removeProxies(this.toxiproxy.api, this.proxies);
       await this.toxiproxy?.stop();
       this.block.release();

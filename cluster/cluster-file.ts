@@ -1,8 +1,8 @@
 /**
  * `DIR/cluster.json` (cluster/types.ts) plus a registry copy under os.tmpdir()/zabkit-runs/, so a
  * later run finds what a SIGKILLed runner left behind wherever its directory was: runnerPid dead
- * (and not a background `cluster up`) → kill its recorded process groups, remove its proxies and
- * its port locks. Every pid is checked against its recorded command line before it is signalled.
+ * (and not a background `cluster up`) → kill its recorded process groups, unmount its fault
+ * filesystems, remove its proxies and its port locks. Every pid is checked against its recorded command line before it is signalled.
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,8 @@ import { commandLine, isAlive, killGroup, signalGroup } from './proc.js';
 import { waitFor } from '../jepsen-style/async.js';
 import { ToxiproxyApi } from './toxiproxy.js';
 import type { ClusterFile } from './types.js';
+import { isMounted } from './faultfs.js';
+import { execa } from 'execa';
 
 export const clusterFileName = 'cluster.json';
 
@@ -101,6 +103,18 @@ export async function destroyCluster(cluster: ClusterFile): Promise<string[]> {
     await killGroup(node.pid);
     done.push(`killed ${node.name} (pid ${node.pid})`);
   }));
+  for (const disk of cluster.disks ?? []) {
+    if (isAlive(disk.pid) && (commandLine(disk.pid) ?? '').includes(disk.mountpoint)) {
+      signalGroup(disk.pid, 'SIGCONT');
+      signalGroup(disk.pid, 'SIGTERM');
+      if (!(await waitFor(() => !isAlive(disk.pid), 10_000, 50))) await killGroup(disk.pid);
+      done.push(`stopped the fault filesystem of ${disk.node} (pid ${disk.pid})`);
+    }
+    if (isMounted(disk.mountpoint)) {
+      await execa('umount', ['-l', disk.mountpoint], { reject: false, timeout: 10_000 });
+      done.push(`unmounted ${disk.mountpoint}`);
+    }
+  }
   if (cluster.toxiproxy) {
     const api = new ToxiproxyApi(cluster.toxiproxy.url, 2000);
     const pid = cluster.toxiproxy.pid;

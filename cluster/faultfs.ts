@@ -2,7 +2,9 @@
  * The fault filesystem (tools/faultfs, Go, on go-fuse): a FUSE passthrough under a node's data
  * directory that keeps every write not covered by an fsync of its file in memory, so that a power
  * cut really loses it (whole, torn after a random byte, or page by page out of order), and that can
- * slow or stall fsync, fail writes or fsyncs with EIO, and report a full disk. This file finds the
+ * slow or stall fsync, fail writes or fsyncs with EIO, and report a full disk. Like the kernel it
+ * writes back what has been dirty for 30 s (Linux's dirty_expire_centisecs), so a cut loses at most
+ * the last 30 s of unsynced writes. This file finds the
  * binary, mounts one filesystem per directory (its own process, in its own process group), talks to
  * its control API on 127.0.0.1, and unmounts it without leaving a mount behind.
  *
@@ -14,6 +16,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isAlive, killGroup, signalGroup } from './proc.js';
 import { waitFor } from '../jepsen-style/async.js';
+import type { DiskFaults, PowerCutMode } from '../jepsen-style/types.js';
 
 /** Limits of the fault filesystem (docs/LIMITS.md). */
 export const faultFsLimits = {
@@ -28,16 +31,7 @@ export const faultFsLimits = {
   maxStallMs: 120_000,
 } as const;
 
-export type PowerCutMode = 'lose' | 'torn' | 'reorder';
-export const powerCutModes: readonly PowerCutMode[] = ['lose', 'torn', 'reorder'];
-
-/** The disk faults the filesystem can hold (PUT /faults); the empty object heals them. */
-export interface DiskFaults {
-  readonly fsyncDelayMs?: number;
-  readonly fsyncStall?: boolean;
-  readonly eio?: 'write' | 'fsync' | 'both';
-  readonly enospc?: boolean;
-}
+export type { DiskFaults, PowerCutMode } from '../jepsen-style/types.js';
 
 export interface PowerCutResult {
   readonly mode: PowerCutMode;
@@ -145,6 +139,11 @@ export class FaultFs {
   /** Lose what was not fsynced (the processes writing here must already be dead). */
   async powerCut(mode: PowerCutMode, seed: number): Promise<PowerCutResult> {
     return (await this.call('POST', `/power-cut?mode=${mode}&seed=${Math.floor(seed)}`)) as PowerCutResult;
+  }
+
+  /** Write back everything cached (sync(1)): from here on a power cut loses only later writes. */
+  async sync(): Promise<void> {
+    await this.call('POST', '/sync');
   }
 
   async setFaults(faults: DiskFaults): Promise<void> {

@@ -24,6 +24,16 @@ export interface ClusterFile {
   readonly portLocks?: readonly string[];
   /** Where toxiproxy-server's output goes, when we started it. */
   readonly toxiproxyLog?: string;
+  /** The fault filesystems mounted under the nodes' data (cluster/faultfs.ts): unmounted at teardown. */
+  readonly disks?: readonly ClusterDisk[];
+}
+
+export interface ClusterDisk {
+  readonly node: string;
+  readonly mountpoint: string;
+  readonly backing: string;
+  readonly pid: number;
+  readonly control: string;
 }
 
 export interface ClusterNode {

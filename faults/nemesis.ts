@@ -7,12 +7,12 @@
  * Role targets use Db.leader(); when no single leader is known, a seeded random node stands in
  * (recorded as `leader: null`). Every random choice at run time comes from the op's seeded `pick`.
  */
-import type { Db, HealableNet, Nemesis, NemesisEvent, NodeStatus } from '../jepsen-style/types.js';
+import { powerCutModes, type Db, type DiskFaults, type HealableNet, type Nemesis, type NemesisEvent, type NodeStatus } from '../jepsen-style/types.js';
 import { createPrng, type Prng } from '../src/core/prng.js';
 import { zxidEpoch } from '../jepsen-style/zxid.js';
 import { grudgeLinks, halvesGrudge, isolateEachGrudge, isolateGrudge, majoritiesRingGrudge, bridgeGrudge, shuffle, majority, type Grudge } from './grudge.js';
 import { isFaultPackage, packageOps, type FaultPackage } from '../jepsen-style/vocabulary.js';
-import type { FaultSpec, LinkScope, NodeTarget, PartitionShape } from './schedule.js';
+import { diskFaultParameters, type FaultSpec, type LinkScope, type NodeTarget, type PartitionShape } from './schedule.js';
 import { rejoin } from './rejoin.js';
 
 /**
@@ -134,10 +134,19 @@ export class ZabNemesis implements Nemesis {
       }
       case 'power': {
         const { nodes } = await this.resolveTargets(spec.targets ?? 'all', prng);
+        const restart: Undo = async () => { await Promise.all(nodes.map((node) => db.start(node))); return { nodes }; };
+        if (db.faultFilesystem === true && db.powerCut) {
+          // A real power cut: what the disks held unsynced is lost, whole, torn or reordered.
+          const mode = powerCutModes[prng.int(powerCutModes.length)]!;
+          const disks = await db.powerCut(nodes, mode, prng.int(0x7fff_ffff));
+          return { result: { nodes, faultFilesystem: true, mode, disks }, undo: restart };
+        }
         if (db.killMany) await db.killMany(nodes);
         else await Promise.all(nodes.map((node) => db.kill(node)));
-        return { result: { nodes }, undo: async () => { await Promise.all(nodes.map((node) => db.start(node))); return { nodes }; } };
+        return { result: { nodes, faultFilesystem: false }, undo: restart };
       }
+      case 'disk':
+        return this.disk(spec, prng);
       case 'partition': {
         const net = this.requireNet();
         if (spec.shape === 'handover') return this.handover(net, prng);
@@ -184,6 +193,35 @@ export class ZabNemesis implements Nemesis {
         return { result: { links, leader }, undo: async () => { await Promise.all(links.map(([from, to]) => net.heal(from, to, kind))); return { links }; } };
       }
     }
+  }
+
+  /**
+   * A disk fault on one node's fault filesystem; its heal restarts the node if the fault made it
+   * exit (zabkit stops on a failed write or fsync). Without a fault filesystem nothing is dealt,
+   * and the op says so.
+   */
+  private async disk(spec: Extract<FaultSpec, { package: 'disk' }>, prng: Prng): Promise<{ result: Record<string, unknown>; undo: Undo }> {
+    const db = this.options.db;
+    const { nodes, leader } = await this.resolveTargets(spec.targets, prng);
+    if (db.faultFilesystem !== true || !db.diskFault) {
+      return { result: { nodes: [], dealt: false, why: 'no fault filesystem under the nodes' }, undo: async () => ({ nodes: [] }) };
+    }
+    const node = nodes[0]!;
+    const faults: DiskFaults = spec.kind === 'slow' ? { fsyncDelayMs: diskFaultParameters.fsyncDelayMs[prng.int(diskFaultParameters.fsyncDelayMs.length)]! }
+      : spec.kind === 'stall' ? { fsyncStall: true }
+        : spec.kind === 'eio-write' ? { eio: 'write' }
+          : spec.kind === 'eio-fsync' ? { eio: 'fsync' }
+            : { enospc: true };
+    await db.diskFault(node, faults);
+    return {
+      result: { nodes: [node], leader, kind: spec.kind, faults },
+      undo: async () => {
+        await db.diskFault!(node, {});
+        const down = (await db.status()).find((s) => s.name === node)?.alive === false;
+        if (down) await db.start(node);
+        return { nodes: [node], restarted: down };
+      },
+    };
   }
 
   /** Resolve a node target; `leader` is the leader used (null when none was known). */
@@ -334,6 +372,12 @@ export class ZabNemesis implements Nemesis {
     const events: NemesisEvent[] = [];
     this.active.clear();
     const db = this.options.db;
+    if (db.faultFilesystem === true && db.diskFault) {
+      // Healthy disks first, so that the nodes restarted below can write.
+      const failed: string[] = [];
+      await Promise.all(db.nodes().map((node) => db.diskFault!(node.name, {}).catch((error: unknown) => { failed.push(`${node.name}: ${String(error)}`); })));
+      if (failed.length > 0) events.push({ f: 'heal', value: 'disks', ...({ error: `disk heal failed: ${failed.join('; ')}`.slice(0, 500) } as object) });
+    }
     try {
       const statuses = await db.status();
       const paused = statuses.filter((s) => s.paused).map((s) => s.name);

@@ -4,14 +4,14 @@
  * a follower) are resolved at run time by the nemesis, but each start op carries a seeded `pick`
  * that drives every random choice made then, so the choice sequence is seeded too.
  *
- * Three lanes run side by side: process faults (kill, pause, power), network faults (partition,
- * one-way, latency, bandwidth, reset, slice) and membership churn (rejoin). Within a lane faults never overlap; each start is
+ * Four lanes run side by side: process faults (kill, pause, power), network faults (partition,
+ * one-way, latency, bandwidth, reset, slice), membership churn (rejoin) and disk faults (disk). Within a lane faults never overlap; each start is
  * followed by its own end event (the same `id`) before the lane's next start, and before the time
  * limit. Like Jepsen's combined packages: stagger, start, hold, stop.
  */
 import type { NemesisEvent } from '../jepsen-style/types.js';
 import { createPrng, type Prng } from '../src/core/prng.js';
-import { membershipPackages, networkPackages, packageOps, processPackages, type FaultPackage } from '../jepsen-style/vocabulary.js';
+import { membershipPackages, networkPackages, packageOps, processPackages, storagePackages, type FaultPackage } from '../jepsen-style/vocabulary.js';
 import { slicerMaximumSizeVariation } from '../cluster/toxic-limits.js';
 
 export interface ScheduledFault {
@@ -38,7 +38,12 @@ export type FaultSpec =
   | { readonly package: 'bandwidth'; readonly scope: LinkScope; readonly rateKBps: number }
   | { readonly package: 'reset'; readonly scope: LinkScope; readonly timeoutMs: number }
   | { readonly package: 'slice'; readonly scope: LinkScope; readonly averageSize: number; readonly sizeVariation: number; readonly delayUs: number }
-  | { readonly package: 'rejoin' };
+  | { readonly package: 'rejoin' }
+  | { readonly package: 'disk'; readonly kind: DiskFaultKind; readonly targets: 'one' | 'leader' | 'follower' };
+
+/** What a disk fault does: fsyncs slowed (`delayMs` each), stalled until the heal, writes or fsyncs failing with EIO, or the disk full (ENOSPC). */
+export type DiskFaultKind = 'slow' | 'stall' | 'eio-write' | 'eio-fsync' | 'full';
+export const diskFaultKinds: readonly DiskFaultKind[] = ['slow', 'stall', 'eio-write', 'eio-fsync', 'full'];
 
 export type StartValue = FaultSpec & { readonly id: number; readonly pick: number };
 export interface StopValue { readonly id: number; readonly package: FaultPackage }
@@ -98,6 +103,8 @@ export function drawFault(prng: Prng, pkg: FaultPackage): FaultSpec {
     case 'rejoin':
       // Every choice of a rejoin is made at run time from the op's pick (faults/rejoin.ts).
       return { package: pkg };
+    case 'disk':
+      return { package: pkg, kind: choose(prng, diskFaultKinds), targets: choose(prng, ['one', 'leader', 'follower'] as const) };
   }
 }
 
@@ -133,6 +140,11 @@ function jitterChoices(latencyMs: number): number[] {
 function sliceSizeVariation(averageSize: number, drawn: number): number {
   return Math.min(drawn, slicerMaximumSizeVariation(averageSize));
 }
+
+/** A slow disk's delay per fsync, chosen when the fault lands (from its pick). */
+export const diskFaultParameters = {
+  fsyncDelayMs: [20, 100, 500],
+} as const;
 
 /** A link fault's parameters, without where it goes (the scope). */
 export type LinkFaultParameters =
@@ -176,7 +188,7 @@ export interface ScheduleOptions {
  * slow-network faults.
  */
 export const packageWeights: Record<FaultPackage, number> = {
-  kill: 2, pause: 1, power: 2, partition: 3, 'one-way': 1, latency: 1, bandwidth: 1, reset: 1, slice: 1, rejoin: 1,
+  kill: 2, pause: 1, power: 2, partition: 3, 'one-way': 1, latency: 1, bandwidth: 1, reset: 1, slice: 1, rejoin: 1, disk: 1,
 };
 
 /** Why: a fault held for less than this cannot be told apart from scheduling noise. */
@@ -195,9 +207,9 @@ export function generateSchedule(
   const root = createPrng(options.seed);
   const intervalMs = options.intervalSeconds * 1000;
   const limitMs = Math.floor(options.timeLimitSeconds * 1000);
-  // The membership lane comes last, so its stream is forked after the other two and every seed
-  // keeps the process and network faults it had before the lane existed.
-  const lanes = [processPackages, networkPackages, membershipPackages].map((lane) => lane.filter((p) => options.packages.includes(p)));
+  // The membership lane, then the storage lane, come last, so their streams are forked after the
+  // others and every seed keeps the faults it had before each lane existed.
+  const lanes = [processPackages, networkPackages, membershipPackages, storagePackages].map((lane) => lane.filter((p) => options.packages.includes(p)));
   const events: { atMs: number; lane: number; seq: number; op: NemesisEvent }[] = [];
   let nextId = 1;
   let seq = 0;

@@ -26,6 +26,8 @@ export interface TestCliOptions extends TestOptions {
   readonly zookeeper: ZookeeperRunOptions;
   /** `--scenario`: the file it came from and its steps (recorded whole in test.json, for the replay). */
   readonly scenario?: { readonly source: string; readonly scenario: Scenario };
+  /** `--fault-filesystem`: auto (mount it where the machine can), on (fail without it), off (power is a kill -9). */
+  readonly faultFilesystem?: 'auto' | 'on' | 'off';
   readonly proxyListenHost: string;
   readonly proxyHost: string;
   readonly nodeHost: string;
@@ -61,10 +63,9 @@ export async function executeTest(options: TestCliOptions, argv: readonly string
   const runDir = createRunDir(options.store, options.name);
   log(`zabkit test: run folder ${runDir}`);
   const replay = replayCommand(options, argv);
-  writeFileSync(
-    path.join(runDir, 'test.json'),
-    JSON.stringify({ ...options, commit: gitCommit(), command: replay, argv, startedAt: new Date().toISOString(), node: process.version }, null, 2) + '\n',
-  );
+  const testRecord: Record<string, unknown> = { ...options, commit: gitCommit(), command: replay, argv, startedAt: new Date().toISOString(), node: process.version };
+  const writeTestRecord = (): void => writeFileSync(path.join(runDir, 'test.json'), JSON.stringify(testRecord, null, 2) + '\n');
+  writeTestRecord();
 
   const writer = new HistoryWriter(path.join(runDir, 'history.jsonl'));
   const crashedRun = (cause: string): void => {
@@ -85,6 +86,11 @@ export async function executeTest(options: TestCliOptions, argv: readonly string
     crashedRun(`the cluster could not be set up: ${error instanceof Error ? error.message : String(error)}`);
     throw error;
   }
+  // What the environment could give: is a power cut a real one (interfaces: test.json faultFilesystem)?
+  testRecord['faultFilesystem'] = env.faultFilesystem?.used ?? false;
+  if (env.faultFilesystem?.why !== undefined) testRecord['faultFilesystemWhy'] = env.faultFilesystem.why;
+  writeTestRecord();
+  if (env.faultFilesystem !== undefined) log(env.faultFilesystem.used ? 'zabkit test: every node\'s data is on the fault filesystem: power cuts lose what was not fsynced' : `zabkit test: no fault filesystem (${env.faultFilesystem.why ?? 'off'}): a power cut is a kill -9, which loses nothing the kernel already had`);
   let tornDown = false;
   const teardown = async (): Promise<void> => {
     if (tornDown) return;

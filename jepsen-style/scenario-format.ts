@@ -111,6 +111,7 @@ export const faultDrawFields: Record<FaultPackage, Readonly<Record<string, reado
   reset: { scope: ['all', 'leader', 'one'], timeoutMs: 'integer' },
   slice: { scope: ['all', 'leader', 'one'], averageSize: 'integer', sizeVariation: 'integer', delayUs: 'integer' },
   rejoin: {},
+  disk: { kind: ['slow', 'stall', 'eio-write', 'eio-fsync', 'full'], targets: ['one', 'leader', 'follower'] },
 };
 
 /** A scenario's background workload (the random runs' clients), while its steps run. */

@@ -111,6 +111,28 @@ export interface Db {
   awaitHealthy(timeoutMs: number): Promise<boolean>;
   /** Optional: kill several nodes at one instant (the power package); absent, kills run in parallel. */
   killMany?(names: readonly string[]): Promise<void>;
+  /**
+   * Optional, with a fault filesystem under every node's data (cluster/faultfs.ts): a real power
+   * cut of `names`: killed -9 at one instant, then what their disks held unsynced is lost whole,
+   * torn or reordered (`mode`, choices seeded by `seed`). Absent: the power package kills -9.
+   */
+  /** True when every node's data lives on a fault filesystem: then powerCut and diskFault work. */
+  readonly faultFilesystem?: boolean;
+  powerCut?(names: readonly string[], mode: PowerCutMode, seed: number): Promise<Record<string, { lostBytes: number; keptBytes: number }>>;
+  /** Optional, with a fault filesystem: hold disk faults on a node's disk (`{}` heals them). */
+  diskFault?(name: string, faults: DiskFaults): Promise<void>;
+}
+
+/** What a power cut does to the writes a disk holds unsynced: all lost, a prefix kept (torn), pages kept at random (reorder). */
+export type PowerCutMode = 'lose' | 'torn' | 'reorder';
+export const powerCutModes: readonly PowerCutMode[] = ['lose', 'torn', 'reorder'];
+
+/** Disk faults a fault filesystem can hold; the empty object is a healthy disk. */
+export interface DiskFaults {
+  readonly fsyncDelayMs?: number;
+  readonly fsyncStall?: boolean;
+  readonly eio?: 'write' | 'fsync' | 'both';
+  readonly enospc?: boolean;
 }
 
 /** A bad option or argument (a fault package name, a CLI flag): the CLI prints the message and exits 254. */

@@ -16,6 +16,7 @@
  *   reset       reset                heal        Toxiproxy reset_peer toxic
  *   slice       slice                heal        Toxiproxy slicer toxic
  *   rejoin      rejoin               rejoin-end  followers down and back one at a time, leader killed when quiet (faults/rejoin.ts)
+ *   disk        disk-fault           disk-heal   a node's fault filesystem slow, stalled, failing (EIO) or full; the heal restarts the node if it exited
  *
  * A start and its stop share `value.id` and `value.package`. Besides those, the history holds:
  *   heal                {value: "all"}                      the runner's final heal (closes every fault)
@@ -30,13 +31,15 @@
  */
 import { UsageError } from './types.js';
 
-export const faultPackages = ['kill', 'pause', 'power', 'partition', 'one-way', 'latency', 'bandwidth', 'reset', 'slice', 'rejoin'] as const;
+export const faultPackages = ['kill', 'pause', 'power', 'partition', 'one-way', 'latency', 'bandwidth', 'reset', 'slice', 'rejoin', 'disk'] as const;
 export type FaultPackage = (typeof faultPackages)[number];
 
 export const processPackages: readonly FaultPackage[] = ['kill', 'pause', 'power'];
 export const networkPackages: readonly FaultPackage[] = ['partition', 'one-way', 'latency', 'bandwidth', 'reset', 'slice'];
 /** Membership churn: its own lane of the schedule (faults/schedule.ts), beside the process and network lanes. */
 export const membershipPackages: readonly FaultPackage[] = ['rejoin'];
+/** Disk faults (a fault filesystem under each node's data): the fourth lane, after the other three, so every seed keeps their faults. */
+export const storagePackages: readonly FaultPackage[] = ['disk'];
 
 /** The history `f` of each package's start and of its end (interfaces.md nemesis ops). */
 export const packageOps: Record<FaultPackage, { readonly start: string; readonly stop: string }> = {
@@ -50,6 +53,7 @@ export const packageOps: Record<FaultPackage, { readonly start: string; readonly
   reset: { start: 'reset', stop: 'heal' },
   slice: { start: 'slice', stop: 'heal' },
   rejoin: { start: 'rejoin', stop: 'rejoin-end' },
+  disk: { start: 'disk-fault', stop: 'disk-heal' },
 };
 
 /** How the report groups a package's fault window (its colour lane). */
@@ -65,6 +69,8 @@ export const packageGroup: Record<FaultPackage, FaultGroup> = {
   reset: 'network',
   slice: 'network',
   rejoin: 'kill',
+  // A slow or stalled disk freezes a node like a pause; a failing or full one makes it exit (and the heal restart it).
+  disk: 'pause',
 };
 
 export function isFaultPackage(name: string): name is FaultPackage {
@@ -107,11 +113,13 @@ export function isMarkerOp(f: string): boolean {
 
 /**
  * Ops that restart a node's process (the node named in `value` lost its volatile state and came
- * back, or will): the starts and stops of the kill, power and rejoin packages. A subscription to that node
- * may legitimately start over. Pause and resume are not restarts.
+ * back, or will): the starts and stops of the kill, power, rejoin and disk packages (a disk error
+ * makes a node exit; its heal starts it again). A subscription to that node may legitimately start
+ * over. Pause and resume are not restarts.
  */
 export const processRestartOps: readonly string[] = [
   packageOps.kill.start, packageOps.kill.stop, packageOps.power.start, packageOps.power.stop, packageOps.rejoin.start, packageOps.rejoin.stop,
+  packageOps.disk.start, packageOps.disk.stop,
 ];
 
 /**

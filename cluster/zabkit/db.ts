@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assertNodeCount, type Db, type NodeInfo, type NodeStatus } from '../../jepsen-style/types.js';
+import { assertNodeCount, type Db, type DiskFaults, type NodeInfo, type NodeStatus, type PowerCutMode } from '../../jepsen-style/types.js';
 import type { PlantedBug, Timing } from '../../src/core/types.js';
 import type { NodeConfig } from '../../src/wire/node-config.js';
 import { defaultTickMs, defaultTiming } from '../../src/wire/node-config.js';
@@ -62,6 +62,8 @@ export interface ZabkitDbOptions {
    * and the host Toxiproxy reaches the nodes at. All default to 127.0.0.1.
    */
   readonly hosts?: Partial<ClusterHosts>;
+  /** The fault filesystem's binary: each node's data folder is one (cluster/faultfs.ts), for real power cuts and disk faults. */
+  readonly faultFs?: string;
 }
 
 export interface ClusterHosts {
@@ -142,6 +144,7 @@ export class ZabkitDb implements Db {
       repoRoot: this.root,
       ...(this.options.toxiproxyUrl ? { toxiproxyUrl: this.options.toxiproxyUrl } : {}),
       ...(this.options.background ? { background: true } : {}),
+      ...(this.options.faultFs !== undefined ? { faultFs: this.options.faultFs } : {}),
       log: this.log,
     });
     this.assembly = assembly;
@@ -151,6 +154,7 @@ export class ZabkitDb implements Db {
       const folder = join(this.dir, 'nodes', name);
       const dataDir = join(folder, 'data');
       mkdirSync(dataDir, { recursive: true });
+      await assembly.mountDisk(name, dataDir);
       const own = assembly.ports(name);
       const config: NodeConfig = {
         clusterId: this.clusterId,
@@ -187,7 +191,10 @@ export class ZabkitDb implements Db {
     const timeoutMs = this.options.setupTimeoutMs ?? defaultSetupTimeoutMs;
     const deadline = Date.now() + timeoutMs;
     while (!signal?.aborted) {
-      if (await this.healthy(true)) return;
+      if (await this.healthy(true)) {
+        await this.assembly?.syncDisks();
+        return;
+      }
       if (Date.now() > deadline) break;
       await sleep(100);
     }
@@ -244,6 +251,23 @@ export class ZabkitDb implements Db {
   async killMany(names: readonly string[]): Promise<void> {
     for (const name of names) this.state(name);
     await this.groups().killMany(names);
+  }
+
+  get faultFilesystem(): boolean {
+    return this.options.faultFs !== undefined;
+  }
+
+  async powerCut(names: readonly string[], mode: PowerCutMode, seed: number): Promise<Record<string, { lostBytes: number; keptBytes: number }>> {
+    for (const name of names) this.state(name);
+    if (!this.assembly) throw new Error('ZabkitDb: call setup() first');
+    await this.killMany(names);
+    return this.assembly.cutDisks(names, mode, seed);
+  }
+
+  async diskFault(name: string, faults: DiskFaults): Promise<void> {
+    this.state(name);
+    if (!this.assembly) throw new Error('ZabkitDb: call setup() first');
+    await this.assembly.diskFault(name, faults);
   }
 
   async pause(name: string): Promise<void> {

@@ -11,6 +11,7 @@ import type { ToxiproxyHandle } from '../toxiproxy.js';
 import type { ClusterNode, ClusterProxy } from '../types.js';
 import { createZookeeperDb, type ZookeeperDb, type ZookeeperDbOptions } from './db.js';
 import { debianZookeeperVersion, resolveZookeeper } from './versions.js';
+import type { DiskFaults, PowerCutMode } from '../../jepsen-style/types.js';
 
 export interface ZookeeperClusterOptions extends Omit<ZookeeperDbOptions, 'ports' | 'basePort' | 'dial'> {
   /** Route quorum and election links through Toxiproxy (default true). */
@@ -23,6 +24,8 @@ export interface ZookeeperClusterOptions extends Omit<ZookeeperDbOptions, 'ports
   readonly owner?: string;
   /** The release to run (versions.ts): Debian's 3.8.0 by default, any other through the Maven cache. */
   readonly version?: string;
+  /** The fault filesystem's binary: each node's dataDir is one (cluster/faultfs.ts). */
+  readonly faultFs?: string;
 }
 
 export interface ZookeeperCluster {
@@ -54,6 +57,7 @@ export async function createZookeeperCluster(options: ZookeeperClusterOptions): 
     proxyPrefix: (block) => `zk${block.base}`,
     repoRoot: options.repoRoot,
     ...(options.toxiproxyUrl ? { toxiproxyUrl: options.toxiproxyUrl } : {}),
+    ...(options.faultFs !== undefined ? { faultFs: options.faultFs } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
   const dial = assembly.toxiproxy
@@ -83,6 +87,13 @@ export async function createZookeeperCluster(options: ZookeeperClusterOptions): 
       // best effort: the record only serves the cleanup of a crashed run
     }
   };
+  // With a fault filesystem, each node's dataDir (snapshots and the txn log) is one, mounted before anything is written there.
+  try {
+    for (let k = 0; k < options.nodes; k++) await assembly.mountDisk(`n${k + 1}`, path.join(dir, 'nodes', `n${k + 1}`, 'data'));
+  } catch (error) {
+    await assembly.close(() => []);
+    throw error;
+  }
   const db: ZookeeperDb = createZookeeperDb({
     ...options,
     dir,
@@ -95,6 +106,24 @@ export async function createZookeeperCluster(options: ZookeeperClusterOptions): 
       options.onProcessChange?.();
     },
   });
+  if (assembly.faultFilesystem) {
+    const setup = db.setup.bind(db);
+    Object.assign(db, {
+      faultFilesystem: true,
+      // Once the ensemble is up, its disks write back (its first snapshot, snapshot.0, is never
+      // fsynced by ZooKeeper; a cut that tears it leaves a server that will not start:
+      // "No snapshot found, but there are log entries").
+      async setup(signal?: AbortSignal) {
+        await setup(signal);
+        await assembly.syncDisks();
+      },
+      async powerCut(names: readonly string[], mode: PowerCutMode, seed: number) {
+        await db.killMany(names);
+        return assembly.cutDisks(names, mode, seed);
+      },
+      diskFault: (name: string, faults: DiskFaults) => assembly.diskFault(name, faults),
+    });
+  }
   record();
   return {
     db,

@@ -14,7 +14,7 @@
  * (lastProcessedZxid; epoch = zxid >> 32).
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, writeFileSync, existsSync, readFileSync, writeSync, fsyncSync } from 'node:fs';
 import path from 'node:path';
 import { assertNodeCount, type Db, type NodeInfo, type NodeStatus, type StartOptions } from '../../jepsen-style/types.js';
 import {
@@ -137,7 +137,8 @@ export function createZookeeperDb(options: ZookeeperDbOptions): ZookeeperDb {
 
   function writeFiles(node: ZookeeperNodeInfo): void {
     mkdirSync(node.dataDir, { recursive: true });
-    writeFileSync(path.join(node.dataDir, 'myid'), `${node.id}\n`);
+    // fsynced: on a fault filesystem a power cut would take back an unsynced myid, and the server would not start.
+    writeFileDurably(path.join(node.dataDir, 'myid'), `${node.id}\n`);
     const servers = infos.map((peer) => ({
       id: peer.id,
       quorum: peer.name === node.name ? { host, port: peer.ports.quorum } : dialOf(node.name, peer, 'quorum'),
@@ -335,6 +336,16 @@ function firstError(logFile: string): string | undefined {
     return line?.trim().slice(0, 300);
   } catch {
     return undefined;
+  }
+}
+
+function writeFileDurably(file: string, text: string): void {
+  const fd = openSync(file, 'w');
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -254,6 +254,7 @@ export function writeReport(runDir: string): ReportResult {
     ['nemesis', (() => { const n = field('nemesis'); return Array.isArray(n) ? (n.length > 0 ? n.join(', ') : 'none') : n; })()],
     ['seed', field('seed')],
     ['bug', field('bug')],
+    ['power cuts', field('faultFilesystem') === true ? 'real: the fault filesystem loses unsynced writes' : field('faultFilesystem') === false ? `kill -9 only (${String(field('faultFilesystemWhy') ?? 'no fault filesystem')})` : undefined],
     ['git commit', field('commit') ?? field('gitCommit')],
     ['started', field('startedAt') ?? field('date')],
   ];

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // pageSize is the unit a reordering power cut keeps or loses, as a disk writes back pages.
@@ -33,6 +34,8 @@ type dirtyFile struct {
 	// size is the file's size as its readers see it: the backing size, then every write and truncate since.
 	size  int64
 	bytes int64
+	// since: when the file became dirty (the kernel's dirtied_when), for the periodic writeback.
+	since time.Time
 }
 
 // overlay lays the file's unsynced extents over buf, which holds the backing bytes at off.

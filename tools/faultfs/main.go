@@ -2,7 +2,7 @@
 // by an fsync/fdatasync of its file in a cache of its own (cache.go), so that a power cut can really
 // lose it, and that can slow fsync, stall it, fail writes or fsyncs with EIO, and run out of space.
 //
-//	faultfs -backing DIR -mount DIR [-control 127.0.0.1:0]
+//	faultfs -backing DIR -mount DIR [-control 127.0.0.1:0] [-writeback 30s]
 //
 // It mounts DIR (-mount) over the files of -backing, prints one JSON line
 // {"mount": ..., "backing": ..., "control": "127.0.0.1:PORT", "pid": N} once the mount is up, and
@@ -13,8 +13,12 @@
 //	                                        what was not fsynced is lost (lose), cut after a random byte
 //	                                        (torn), or kept page by page at random (reorder); the caller
 //	                                        has killed the processes using the mount first
+//	POST   /sync                            write every cached write back (as sync(1) does)
 //	PUT    /faults  {"fsyncDelayMs": N, "fsyncStall": bool, "eio": "write"|"fsync"|"both", "enospc": bool}
 //	DELETE /faults                          heal: no delay, stalls released, no errors
+//
+// Like the kernel's writeback, a file dirty for longer than -writeback (30 s, Linux's
+// dirty_expire_centisecs) is written back on its own: a power cut loses at most that much.
 //
 // An fsync that fails with EIO forgets the file's unsynced writes (as Linux drops the dirty pages
 // after a writeback error), so a server that retries the fsync cannot take the second call's
@@ -235,7 +239,7 @@ func (h *file) entry(create bool) (*dirtyFile, syscall.Errno) {
 	if err != nil {
 		return nil, fs.ToErrno(err)
 	}
-	d = &dirtyFile{fd: fd, path: h.path, size: st.Size}
+	d = &dirtyFile{fd: fd, path: h.path, size: st.Size, since: time.Now()}
 	h.ffs.dirty[h.ino] = d
 	return d, 0
 }
@@ -396,11 +400,22 @@ func (h *file) Allocate(ctx context.Context, off uint64, size uint64, mode uint3
 	return syscall.ENOTSUP
 }
 
-// writeBackAll writes every cached write back and fsyncs it (a clean shutdown).
+// writeBackAll writes every cached write back and fsyncs it (a clean shutdown, POST /sync).
 func (f *faultFS) writeBackAll() {
+	f.writeBackOlderThan(-1)
+}
+
+// writeBackOlderThan writes back the files dirty for longer than age (all of them when age < 0): the
+// kernel's periodic writeback (dirty_expire_centisecs, 30 s by default on Linux).
+func (f *faultFS) writeBackOlderThan(age time.Duration) int {
 	f.mu.Lock()
-	files := f.dirty
-	f.dirty = map[uint64]*dirtyFile{}
+	files := map[uint64]*dirtyFile{}
+	for ino, d := range f.dirty {
+		if age < 0 || time.Since(d.since) > age {
+			files[ino] = d
+			delete(f.dirty, ino)
+		}
+	}
 	f.mu.Unlock()
 	for _, d := range files {
 		d.mu.Lock()
@@ -411,6 +426,7 @@ func (f *faultFS) writeBackAll() {
 		syscall.Close(d.fd)
 		d.mu.Unlock()
 	}
+	return len(files)
 }
 
 func (f *faultFS) powerCut(mode string, seed int64) ([]cutResult, error) {
@@ -470,6 +486,13 @@ func (f *faultFS) serveControl(listener net.Listener) {
 		status := map[string]any{"dirtyFiles": len(f.dirty), "dirtyBytes": bytes, "writes": f.writes, "fsyncs": f.fsyncs, "powerCuts": f.powerCuts, "faults": f.faults}
 		f.mu.Unlock()
 		writeJSON(w, http.StatusOK, status)
+	})
+	mux.HandleFunc("/sync", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			fail(w, http.StatusMethodNotAllowed, "POST /sync")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]int{"files": f.writeBackOlderThan(-1)})
 	})
 	mux.HandleFunc("/power-cut", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -556,6 +579,7 @@ func main() {
 	backing := flag.String("backing", "", "the directory whose files the mount shows (required)")
 	mountpoint := flag.String("mount", "", "where to mount (required; an empty directory)")
 	control := flag.String("control", "127.0.0.1:0", "the control API's address (127.0.0.1 only)")
+	writeback := flag.Duration("writeback", 30*time.Second, "write back what has been dirty this long, as the kernel does (0: never)")
 	flag.Parse()
 	if *backing == "" || *mountpoint == "" {
 		fmt.Fprintln(os.Stderr, "faultfs: -backing and -mount are required")
@@ -601,6 +625,13 @@ func main() {
 		os.Exit(1)
 	}
 	go ffs.serveControl(listener)
+	if *writeback > 0 {
+		go func() {
+			for range time.Tick(time.Second) {
+				ffs.writeBackOlderThan(*writeback)
+			}
+		}()
+	}
 	ready, _ := json.Marshal(map[string]any{"mount": *mountpoint, "backing": *backing, "control": listener.Addr().String(), "pid": os.Getpid()})
 	fmt.Println(string(ready))
 

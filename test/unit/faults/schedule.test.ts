@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { faultPackages, membershipPackages, networkPackages, packageOps, processPackages, type FaultPackage } from '../../../jepsen-style/vocabulary.js';
+import { faultPackages, membershipPackages, networkPackages, packageOps, processPackages, storagePackages, type FaultPackage } from '../../../jepsen-style/vocabulary.js';
 import { generateSchedule, type StartValue, type StopValue } from '../../../faults/schedule.js';
 
 const all = [...faultPackages];
-const laneOf = (pkg: FaultPackage): number => (processPackages.includes(pkg) ? 0 : networkPackages.includes(pkg) ? 1 : 2);
+const laneOf = (pkg: FaultPackage): number => (processPackages.includes(pkg) ? 0 : networkPackages.includes(pkg) ? 1 : membershipPackages.includes(pkg) ? 2 : 3);
 
 describe('fault schedule', () => {
   it('is the same for the same seed, and differs for another seed', () => {
@@ -18,7 +18,7 @@ describe('fault schedule', () => {
     for (const seed of [1, 2, 3, 99, 12345]) {
       const schedule = generateSchedule(all, seed, 3, 60);
       const open = new Map<number, { pkg: string; at: number }>();
-      const activeByLane = [0, 0, 0];
+      const activeByLane = [0, 0, 0, 0];
       let last = 0;
       for (const { atMs, op } of schedule) {
         expect(atMs).toBeGreaterThanOrEqual(last);
@@ -53,14 +53,19 @@ describe('fault schedule', () => {
     expect(generateSchedule(all, 7, 10, 0)).toEqual([]);
   });
 
-  it('the process and network lanes do not change when the membership lane is added (old seeds keep their faults)', () => {
+  it('the process and network lanes do not change when the membership and storage lanes are added (old seeds keep their faults)', () => {
+    const later = [...membershipPackages, ...storagePackages];
     const before = generateSchedule([...processPackages, ...networkPackages], 11, 5, 60);
     const after = generateSchedule([...faultPackages], 11, 5, 60);
     const strip = (list: typeof before): string[] => list
-      .filter((s) => !membershipPackages.some((pkg) => s.op.f === packageOps[pkg].start || s.op.f === packageOps[pkg].stop))
+      .filter((s) => !later.some((pkg) => s.op.f === packageOps[pkg].start || s.op.f === packageOps[pkg].stop))
       .map((s) => `${s.atMs}:${s.op.f}:${JSON.stringify({ ...(s.op.value as object), id: 0 })}`);
     expect(strip(after)).toEqual(strip(before));
     expect(after.some((s) => s.op.f === 'rejoin')).toBe(true);
+    expect(after.some((s) => s.op.f === 'disk-fault')).toBe(true);
+    // And the membership lane keeps its rejoins when the storage lane is added.
+    const rejoins = (list: typeof before): string[] => list.filter((s) => s.op.f === 'rejoin').map((s) => `${s.atMs}:${(s.op.value as { pick: number }).pick}`);
+    expect(rejoins(after)).toEqual(rejoins(generateSchedule(faultPackages.filter((p) => p !== 'disk'), 11, 5, 60)));
   });
 
   it('the process lane does not change when network packages are added', () => {

@@ -38,7 +38,7 @@ describe('the nightly plan', () => {
   it('one meaning of all: one interleaved row in nightly as in test; each expands into a row per package', () => {
     expect(parseNightlyRows('all')).toEqual(['all']);
     expect(parseNightlyRows('kill,all,kill')).toEqual(['kill', 'all']);
-    expect(parseNightlyRows('each')).toEqual(['kill', 'pause', 'power', 'partition', 'one-way', 'latency', 'bandwidth', 'reset', 'slice', 'rejoin']);
+    expect(parseNightlyRows('each')).toEqual(['kill', 'pause', 'power', 'partition', 'one-way', 'latency', 'bandwidth', 'reset', 'slice', 'rejoin', 'disk']);
     expect(() => parseNightlyRows('kill,meteor')).toThrow(/unknown fault package "meteor"/);
     expect(() => parsePackages('each')).toThrow(/a word of zabkit nightly/);
   });
