@@ -18,13 +18,15 @@ import { handleOf } from '../cluster/toxiproxy.js';
 import { superviseToxiproxy } from '../cluster/toxiproxy-supervisor.js';
 import { zabkitClientFactory } from '../cluster/zabkit/client.js';
 import { zookeeperClientFactory } from '../cluster/zookeeper/client.js';
-import { faultFsSupport } from '../cluster/faultfs.js';
+import { ensureFaultFsBinary, faultFsSupport } from '../cluster/faultfs.js';
+import { existsSync } from 'node:fs';
 import { UsageError } from '../jepsen-style/types.js';
 
 /** --fault-filesystem: the binary to mount under every node's data, or why there is none. */
-function faultFsChoice(options: TestCliOptions): { binary?: string; record: { used: boolean; why?: string } } {
+async function faultFsChoice(options: TestCliOptions, log: (line: string) => void): Promise<{ binary?: string; record: { used: boolean; why?: string } }> {
   const wanted = options.faultFilesystem ?? 'auto';
   if (wanted === 'off') return { record: { used: false, why: '--fault-filesystem off' } };
+  if (existsSync('/dev/fuse')) await ensureFaultFsBinary(repoRoot(), log);
   const support = faultFsSupport(repoRoot());
   if (support.ok) return { binary: support.binary, record: { used: true } };
   if (wanted === 'on') throw new UsageError(`--fault-filesystem on: ${support.why}`);
@@ -33,7 +35,7 @@ function faultFsChoice(options: TestCliOptions): { binary?: string; record: { us
 
 export const createEnvironment: CreateEnvironment = async (options: TestCliOptions, runDir: string, log: (line: string) => void): Promise<RunEnvironment> => {
   const packages = parsePackages(options.nemesis.join(','));
-  const faultFs = faultFsChoice(options);
+  const faultFs = await faultFsChoice(options, log);
   // A scenario replaces the random schedule; its steps run through the same Db and Net.
   const schedule = options.scenario !== undefined ? [] : generateSchedule({
     packages,

@@ -68,6 +68,25 @@ export function faultFsSupport(repoRoot: string): { ok: true; binary: string } |
   return { ok: true, binary };
 }
 
+/**
+ * The binary, built first if it is missing and Go is there (like Toxiproxy: `go install` of this
+ * repository's own module tools/faultfs into .tools/bin, about 10 s the first time); undefined
+ * (the caller says why) when it cannot be.
+ */
+export async function ensureFaultFsBinary(repoRoot: string, log: (line: string) => void): Promise<string | undefined> {
+  const found = faultFsBinary(repoRoot);
+  if (found !== undefined || !existsSync(path.join(repoRoot, 'tools/faultfs/go.mod'))) return found;
+  const binDir = path.join(repoRoot, '.tools/bin');
+  log(`zabkit: the fault filesystem is not built; building tools/faultfs with go install into ${binDir} ...`);
+  mkdirSync(binDir, { recursive: true });
+  const result = await execa('go', ['install', '.'], { cwd: path.join(repoRoot, 'tools/faultfs'), env: { GOBIN: binDir }, reject: false, timeout: 600_000, all: true });
+  if (result.exitCode !== 0) {
+    log(`zabkit: building tools/faultfs failed (${String(result.exitCode ?? result.signal)}): ${String(result.all ?? '').slice(-300)}`);
+    return undefined;
+  }
+  return faultFsBinary(repoRoot);
+}
+
 /** Is `dir` a mount point now (per /proc/self/mountinfo)? */
 export function isMounted(dir: string): boolean {
   const target = path.resolve(dir);
