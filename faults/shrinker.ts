@@ -44,6 +44,8 @@ export interface ShrinkOptions {
 export const shrinkerLimits = {
   /** The original schedule is replayed up to this many times (or --replays, if more) until it fails once. */
   baselineAttempts: 3,
+  /** The verification reserved inside the budget is at most this share of it. */
+  maxVerifyShare: 0.25,
 } as const;
 
 /** A run folder that cannot be shrunk (not a run, not invalid, a schedule the shrinker cannot read): exit 254. */
@@ -136,11 +138,13 @@ export async function runShrink(options: ShrinkOptions, log: (line: string) => v
   const meta = scenarioMeta(test, runDir);
   log(`shrink: ${runDir}: ${describePlan(original)}; reproducing ${target.join(' or ')}; ${options.replays} replay${options.replays === 1 ? '' : 's'} per candidate, budget ${options.budgetMinutes} min${resumed ? `; resuming (${state.trials.length} trials done)` : ''}`);
 
-  // The verification's share of the budget: `verify` runs as long as the best candidate's last run took.
+  // The verification's share of the budget: `verify` runs as long as the best candidate's longest
+  // run, but never more than a quarter of the budget (while the best is still the 60 s original, 5
+  // such runs would leave the search half the budget; the verification may then run past it).
   const verifyReserveMinutes = (): number => {
     const bestTrial = state.best === undefined ? undefined : state.trials[state.best.trial];
     const seconds = bestTrial?.runs.reduce((max, run) => Math.max(max, run.seconds), 0) ?? 0;
-    return (options.verify * seconds) / 60;
+    return Math.min((options.verify * seconds) / 60, options.budgetMinutes * shrinkerLimits.maxVerifyShare);
   };
   let ran = 0;
   const replay = async (plan: ShrinkPlan, file: string, name: string): Promise<ShrinkRun> => {
