@@ -119,8 +119,10 @@ func (f *faultFS) adjustStatxSize(ino uint64, st *fuse.Statx) {
 		return
 	}
 	d.mu.Lock()
-	st.Size = uint64(d.size)
-	st.Blocks = (st.Size + 511) / 512
+	if !d.closed {
+		st.Size = uint64(d.size)
+		st.Blocks = (st.Size + 511) / 512
+	}
 	d.mu.Unlock()
 }
 
@@ -178,8 +180,10 @@ func (f *faultFS) adjustSize(ino uint64, attr *fuse.Attr) {
 		return
 	}
 	d.mu.Lock()
-	attr.Size = uint64(d.size)
-	attr.Blocks = (attr.Size + 511) / 512
+	if !d.closed {
+		attr.Size = uint64(d.size)
+		attr.Blocks = (attr.Size + 511) / 512
+	}
 	d.mu.Unlock()
 }
 
@@ -189,7 +193,9 @@ func (f *faultFS) truncated(ino uint64, size int64) {
 	f.mu.Unlock()
 	if d != nil {
 		d.mu.Lock()
-		d.truncate(size)
+		if !d.closed {
+			d.truncate(size)
+		}
 		d.mu.Unlock()
 	}
 }
@@ -246,6 +252,13 @@ func (h *file) entry(create bool) (*dirtyFile, syscall.Errno) {
 
 func (h *file) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	d, _ := h.entry(false)
+	if d != nil {
+		d.mu.Lock()
+		if d.closed {
+			d.mu.Unlock()
+			d = nil
+		}
+	}
 	if d == nil {
 		n, err := syscall.Pread(h.fd, dest, off)
 		if err != nil {
@@ -253,7 +266,6 @@ func (h *file) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResul
 		}
 		return fuse.ReadResultData(dest[:n]), 0
 	}
-	d.mu.Lock()
 	defer d.mu.Unlock()
 	if off >= d.size {
 		return fuse.ReadResultData(nil), 0
@@ -279,11 +291,19 @@ func (h *file) Write(ctx context.Context, data []byte, off int64) (uint32, sysca
 	if faults.ENOSPC {
 		return 0, syscall.ENOSPC
 	}
-	d, errno := h.entry(true)
-	if errno != 0 {
-		return 0, errno
+	var d *dirtyFile
+	for {
+		var errno syscall.Errno
+		if d, errno = h.entry(true); errno != 0 {
+			return 0, errno
+		}
+		d.mu.Lock()
+		if !d.closed {
+			break
+		}
+		// An fsync or a cut took this entry out of the map meanwhile: take the file's new one.
+		d.mu.Unlock()
 	}
-	d.mu.Lock()
 	d.extents = append(d.extents, extent{off, append([]byte(nil), data...)})
 	d.bytes += int64(len(data))
 	d.size = max64(d.size, off+int64(len(data)))
@@ -320,17 +340,22 @@ func (h *file) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 		delete(h.ffs.dirty, h.ino)
 		h.ffs.mu.Unlock()
 		if d != nil {
+			d.mu.Lock()
+			d.closed = true
 			syscall.Close(d.fd)
+			d.mu.Unlock()
 		}
 		return syscall.EIO
 	}
 	h.ffs.fsyncs++
 	h.ffs.mu.Unlock()
 	if d != nil {
+		// Written back and taken out of the map under the entry's lock: a write that comes meanwhile
+		// waits, finds the entry closed, and starts a new one (nothing it writes is dropped).
 		d.mu.Lock()
 		err := d.writeBack()
-		d.mu.Unlock()
 		if err != nil {
+			d.mu.Unlock()
 			return fs.ToErrno(err)
 		}
 		h.ffs.mu.Lock()
@@ -338,7 +363,9 @@ func (h *file) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 			delete(h.ffs.dirty, h.ino)
 		}
 		h.ffs.mu.Unlock()
-		defer syscall.Close(d.fd)
+		d.closed = true
+		syscall.Close(d.fd)
+		d.mu.Unlock()
 	}
 	if err := syscall.Fsync(h.fd); err != nil {
 		return fs.ToErrno(err)
@@ -424,6 +451,7 @@ func (f *faultFS) writeBackOlderThan(age time.Duration) int {
 		}
 		syscall.Fsync(d.fd)
 		syscall.Close(d.fd)
+		d.closed = true
 		d.mu.Unlock()
 	}
 	return len(files)
@@ -452,6 +480,7 @@ func (f *faultFS) powerCut(mode string, seed int64) ([]cutResult, error) {
 			err = syscall.Fsync(d.fd)
 		}
 		syscall.Close(d.fd)
+		d.closed = true
 		d.mu.Unlock()
 		if err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("%s: %v", d.path, err)
