@@ -505,15 +505,21 @@ func (f *faultFS) serveControl(listener net.Listener) {
 			fail(w, http.StatusMethodNotAllowed, "GET /status")
 			return
 		}
+		// The entries are read after f.mu is released: an fsync holds an entry's lock while it takes f.mu.
 		f.mu.Lock()
-		var bytes int64
+		files := make([]*dirtyFile, 0, len(f.dirty))
 		for _, d := range f.dirty {
+			files = append(files, d)
+		}
+		status := map[string]any{"dirtyFiles": len(f.dirty), "writes": f.writes, "fsyncs": f.fsyncs, "powerCuts": f.powerCuts, "faults": f.faults}
+		f.mu.Unlock()
+		var bytes int64
+		for _, d := range files {
 			d.mu.Lock()
 			bytes += d.bytes
 			d.mu.Unlock()
 		}
-		status := map[string]any{"dirtyFiles": len(f.dirty), "dirtyBytes": bytes, "writes": f.writes, "fsyncs": f.fsyncs, "powerCuts": f.powerCuts, "faults": f.faults}
-		f.mu.Unlock()
+		status["dirtyBytes"] = bytes
 		writeJSON(w, http.StatusOK, status)
 	})
 	mux.HandleFunc("/sync", func(w http.ResponseWriter, r *http.Request) {

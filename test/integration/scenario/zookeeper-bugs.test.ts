@@ -25,7 +25,9 @@ describe('real ZooKeeper bugs, by scenario', () => {
   afterAll(() => rmSync(store, { recursive: true, force: true }));
 
   async function run(name: string, args: string[]): Promise<{ exitCode: number | undefined; output: string; results: Results; history: string }> {
-    const result = await execa('node', [cliPath, 'test', ...args, '--seed', '1', '--store', store, '--name', name], { reject: false, all: true, timeout: 600_000 });
+    // The scenarios were measured with a kill -9 that keeps the page cache (no fault filesystem);
+    // 3.8.5 under zk-4785 on the fault filesystem once failed to elect within 60 s (an open lead).
+    const result = await execa('node', [cliPath, 'test', ...args, '--seed', '1', '--fault-filesystem', 'off', '--store', store, '--name', name], { reject: false, all: true, timeout: 600_000 });
     const dir = path.join(store, name, 'latest');
     const results = JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8')) as Results;
     return { exitCode: result.exitCode, output: result.all ?? '', results, history: readFileSync(path.join(dir, 'history.jsonl'), 'utf8') };
