@@ -112,18 +112,23 @@ func (n *node) Statx(ctx context.Context, f fs.FileHandle, flags uint32, mask ui
 }
 
 func (f *faultFS) adjustStatxSize(ino uint64, st *fuse.Statx) {
+	if size, ok := f.cachedSize(ino); ok {
+		st.Size = size
+		st.Blocks = (size + 511) / 512
+	}
+}
+
+// cachedSize is the size readers see of a file with unsynced writes (false: the backing file's own).
+func (f *faultFS) cachedSize(ino uint64) (uint64, bool) {
 	f.mu.Lock()
 	d := f.dirty[ino]
 	f.mu.Unlock()
 	if d == nil {
-		return
+		return 0, false
 	}
 	d.mu.Lock()
-	if !d.closed {
-		st.Size = uint64(d.size)
-		st.Blocks = (st.Size + 511) / 512
-	}
-	d.mu.Unlock()
+	defer d.mu.Unlock()
+	return uint64(d.size), !d.closed
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
@@ -173,18 +178,10 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 }
 
 func (f *faultFS) adjustSize(ino uint64, attr *fuse.Attr) {
-	f.mu.Lock()
-	d := f.dirty[ino]
-	f.mu.Unlock()
-	if d == nil {
-		return
+	if size, ok := f.cachedSize(ino); ok {
+		attr.Size = size
+		attr.Blocks = (size + 511) / 512
 	}
-	d.mu.Lock()
-	if !d.closed {
-		attr.Size = uint64(d.size)
-		attr.Blocks = (attr.Size + 511) / 512
-	}
-	d.mu.Unlock()
 }
 
 func (f *faultFS) truncated(ino uint64, size int64) {
