@@ -7,8 +7,8 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { checkHistory } from '../jepsen-style/checker.js';
-import { HistoryFormatError, readHistory } from '../jepsen-style/history.js';
+import { checkHistoryFile, type BroadcastCheckResult } from '../jepsen-style/checker.js';
+import { HistoryFormatError } from '../jepsen-style/history.js';
 import type { CheckResult } from '../jepsen-style/types.js';
 import { exitCodeForValidity, exitCodes, UsageError } from './exit.js';
 
@@ -38,11 +38,11 @@ export function registerCheckCommand(program: Command): void {
     .option('--out <file>', 'write the checker result (results.json) here')
     .action((historyPath: string, options: { out?: string }) => {
       if (!existsSync(historyPath)) throw new UsageError(`no such history file: ${historyPath}`);
-      let ops;
+      let result: BroadcastCheckResult;
       try {
-        const parsed = readHistory(historyPath);
-        for (const warning of parsed.warnings) process.stderr.write(`zabkit check: warning: ${warning}\n`);
-        ops = parsed.ops;
+        const checked = checkHistoryFile(historyPath);
+        for (const warning of checked.warnings) process.stderr.write(`zabkit check: warning: ${warning}\n`);
+        result = checked.result;
       } catch (error) {
         if (error instanceof HistoryFormatError) {
           process.stderr.write(`zabkit check: ${error.message}\n`);
@@ -51,7 +51,6 @@ export function registerCheckCommand(program: Command): void {
         }
         throw error;
       }
-      const result = checkHistory(ops);
       if (options.out !== undefined) writeFileSync(options.out, `${JSON.stringify(result, null, 2)}\n`);
       process.stdout.write(formatSummary(result));
       process.exitCode = exitCodeForValidity(result.valid);

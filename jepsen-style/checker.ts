@@ -95,7 +95,8 @@
  * `stats.unknownBecause`); `testbedFailures` lists the failed ops' indices whenever there are any.
  * A checker exception yields "unknown" with the error, never a pass.
  *
- * Composition (Jepsen's `checker/compose`). `checkHistory` builds the indexed model of the history
+ * Composition (Jepsen's `checker/compose`). `checkHistory` (ops in memory) and `checkHistoryFile`
+ * (a file, streamed line by line: it never holds the history) build the indexed model of the history
  * once (checker/model.ts: broadcasts and completions, reads and each node's last read, the agreed
  * order with every read compared to it, deliver observations, final-phase markers, testbed
  * failures), runs one small checker per anomaly family on it, each testable alone and each
@@ -110,8 +111,9 @@
  * malformed-history error, zxids).
  */
 import type { Op } from './types.js';
+import { streamHistory } from './history.js';
 import { MalformedHistoryError } from './checker/anomaly.js';
-import { buildModel } from './checker/model.js';
+import { ModelBuilder, type HistoryModel } from './checker/model.js';
 import { checkDurability } from './checker/durability.js';
 import { checkIntegrity } from './checker/integrity.js';
 import { checkOrder } from './checker/order.js';
@@ -122,25 +124,66 @@ import { composeResult, type BroadcastCheckResult } from './checker/verdict.js';
 export { anomalyNames, compareZxid, livenessAnomalyNames, maxExamplesPerAnomaly, MalformedHistoryError, normalizeZxid, type AnomalyName } from './checker/anomaly.js';
 export type { BroadcastCheckResult } from './checker/verdict.js';
 
+function judge(model: HistoryModel): BroadcastCheckResult {
+  return composeResult(model, {
+    durability: checkDurability(model),
+    integrity: checkIntegrity(model),
+    order: checkOrder(model),
+    observation: checkObservation(model),
+    liveness: checkLiveness(model),
+  });
+}
+
+/** The result of a history the checker could not judge: "unknown" with the error, never a pass. */
+function failed(error: unknown, ops: number): BroadcastCheckResult {
+  return {
+    valid: 'unknown',
+    anomalies: {},
+    stats: { ops },
+    reason: error instanceof MalformedHistoryError ? error.message : 'the checker failed',
+    error: error instanceof MalformedHistoryError ? error.message : `checker failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  };
+}
+
 /** Check a history; never throws (an exception, or a malformed history, becomes "unknown" with the error). */
-export function checkHistory(ops: readonly Op[]): BroadcastCheckResult {
+export function checkHistory(ops: Iterable<Op>): BroadcastCheckResult {
+  const builder = new ModelBuilder();
+  let count = 0;
   try {
-    const model = buildModel(ops);
-    return composeResult(model, {
-      durability: checkDurability(model),
-      integrity: checkIntegrity(model),
-      order: checkOrder(model),
-      observation: checkObservation(model),
-      liveness: checkLiveness(model),
-    });
+    for (const op of ops) {
+      count += 1;
+      builder.add(op);
+    }
+    return judge(builder.finish());
   } catch (error) {
-    return {
-      valid: 'unknown',
-      anomalies: {},
-      stats: { ops: ops.length },
-      reason: error instanceof MalformedHistoryError ? error.message : 'the checker failed',
-      error: error instanceof MalformedHistoryError ? error.message : `checker failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
-    };
+    if (Array.isArray(ops)) count = ops.length;
+    return failed(error, count);
+  }
+}
+
+/**
+ * Check a history.jsonl file as it streams (history.ts `streamHistory`): memory is the model's
+ * per-message state, never the file or its ops. A line the reader refuses throws
+ * `HistoryFormatError` (as `readHistory` does); what the checker cannot judge is "unknown".
+ */
+export function checkHistoryFile(path: string): { result: BroadcastCheckResult; warnings: string[] } {
+  const builder = new ModelBuilder();
+  let count = 0;
+  let failure: { error: unknown } | undefined;
+  const { warnings } = streamHistory(path, (op) => {
+    count += 1;
+    if (failure !== undefined) return;
+    try {
+      builder.add(op);
+    } catch (error) {
+      failure = { error };
+    }
+  });
+  if (failure !== undefined) return { result: failed(failure.error, count), warnings };
+  try {
+    return { result: judge(builder.finish()), warnings };
+  } catch (error) {
+    return { result: failed(error, count), warnings };
   }
 }
 

@@ -9,7 +9,7 @@
  *   the first malformed line (`HistoryFormatError`). A last line without its newline that does not
  *   parse is the tail of a crashed writer: it is dropped and reported in `warnings`, not an error.
  */
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { finalPhaseF, finalPhaseProblem } from './checker/final-phase.js';
 import type { HistoryEvent, Op, OpType } from './types.js';
 
@@ -164,7 +164,8 @@ function parseLongLine(line: string, shared: SharedRead[]): unknown {
 }
 
 /**
- * Parse and validate history.jsonl text. Checks each line is a JSON object with the required fields
+ * The validator of history.jsonl, one line at a time (it keeps per-process and per-message state,
+ * never the ops). Checks each line is a JSON object with the required fields
  * of the right types, `index` strictly ascending, `time` never decreasing, `type` known, every
  * `ok`/`fail`/`info` of a client operation completing an `invoke` of the same process and `f`
  * (a `deliver` observation is an `ok` with no invoke), no invoke by a process retired by an `info`,
@@ -173,52 +174,51 @@ function parseLongLine(line: string, shared: SharedRead[]): unknown {
  * deliver and the final-phase marker (checker/final-phase.ts). Invokes left
  * without a completion at the end are allowed (indeterminate). Throws `HistoryFormatError`.
  */
-export function parseHistory(text: string, source = 'history'): ParsedHistory {
-  const ops: Op[] = [];
-  const warnings: string[] = [];
-  const pending = new Map<number, Pending[]>();
-  const sharedReads: SharedRead[] = [];
-  const broadcastIds = new Map<string, number>();
-  const validatedDeliveries = new WeakSet<unknown[]>();
-  const retired = new Map<number, number>();
-  let lastIndex = -1;
-  let lastTime = 0;
-  let start = 0;
-  let lineNumber = 0;
-  while (start < text.length) {
-    let end = text.indexOf('\n', start);
-    const hasNewline = end !== -1;
-    if (!hasNewline) end = text.length;
-    lineNumber += 1;
-    const line = text.slice(start, end).trim();
-    start = end + 1;
-    if (line === '') continue;
+export class HistoryValidator {
+  readonly warnings: string[] = [];
+  private readonly pending = new Map<number, Pending[]>();
+  private readonly sharedReads: SharedRead[] = [];
+  private readonly broadcastIds = new Map<string, number>();
+  private readonly validatedDeliveries = new WeakSet<unknown[]>();
+  private readonly retired = new Map<number, number>();
+  private lastIndex = -1;
+  private lastTime = 0;
+
+  constructor(readonly source = 'history') {}
+
+  /**
+   * One line (without its newline; `hasNewline` false for the file's last bytes when they end
+   * without one). Returns the op, or undefined for a blank line or a dropped half line.
+   */
+  accept(text: string, lineNumber: number, hasNewline: boolean): Op | undefined {
+    const { source, pending, broadcastIds, retired } = this;
+    const line = text.trim();
+    if (line === '') return undefined;
     if (line.length > maxHistoryLineBytes) throw new HistoryFormatError(source, lineNumber, `line longer than ${maxHistoryLineBytes} bytes`);
     let raw: unknown;
     try {
-      raw = line.length >= sharedReadMinBytes ? parseLongLine(line, sharedReads) : JSON.parse(line);
+      raw = line.length >= sharedReadMinBytes ? parseLongLine(line, this.sharedReads) : JSON.parse(line);
     } catch (error) {
       if (!hasNewline) {
-        warnings.push(`${source} line ${lineNumber}: truncated last line ignored (a crashed writer's tail)`);
-        break;
+        this.warnings.push(`${source} line ${lineNumber}: truncated last line ignored (a crashed writer's tail)`);
+        return undefined;
       }
       throw new HistoryFormatError(source, lineNumber, `not valid JSON (${(error as Error).message})`);
     }
-    const at = lineNumber;
     const fail = (problem: string): never => {
-      throw new HistoryFormatError(source, at, problem);
+      throw new HistoryFormatError(source, lineNumber, problem);
     };
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('not a JSON object');
     const o = raw as Record<string, unknown>;
-    for (const field of ['index', 'time', 'process', 'type', 'f']) {
+    for (const field of requiredFields) {
       if (!(field in o)) fail(`missing field "${field}"`);
     }
     if (!Number.isSafeInteger(o.index) || (o.index as number) < 0) fail(`"index" must be a non-negative integer, got ${describe(o.index)}`);
     const index = o.index as number;
-    if (index <= lastIndex) fail(`"index" ${index} is not above the previous ${lastIndex}`);
+    if (index <= this.lastIndex) fail(`"index" ${index} is not above the previous ${this.lastIndex}`);
     if (!Number.isSafeInteger(o.time) || (o.time as number) < 0) fail(`"time" must be non-negative integer nanoseconds, got ${describe(o.time)}`);
     const time = o.time as number;
-    if (time < lastTime) fail(`"time" ${time} is below the previous ${lastTime} (the clock must be monotonic)`);
+    if (time < this.lastTime) fail(`"time" ${time} is below the previous ${this.lastTime} (the clock must be monotonic)`);
     if (o.process !== 'nemesis' && !Number.isSafeInteger(o.process)) fail(`"process" must be an integer or "nemesis", got ${describe(o.process)}`);
     if (typeof o.type !== 'string' || !opTypes.has(o.type)) fail(`unknown type ${describe(o.type)} (expected invoke, ok, fail or info)`);
     if (typeof o.f !== 'string' || o.f === '') fail(`"f" must be a non-empty string, got ${describe(o.f)}`);
@@ -282,23 +282,98 @@ export function parseHistory(text: string, source = 'history'): ParsedHistory {
         if (f === 'read' && type === 'ok') {
           if (valueObject === undefined || !Array.isArray(valueObject.deliveries)) fail('read ok is missing value.deliveries (an array)');
           const deliveries = valueObject?.deliveries as unknown[];
-          if (!validatedDeliveries.has(deliveries)) {
+          if (!this.validatedDeliveries.has(deliveries)) {
             for (let i = 0; i < deliveries.length; i += 1) checkDelivery(deliveries[i], i);
-            validatedDeliveries.add(deliveries);
+            this.validatedDeliveries.add(deliveries);
           }
         }
       }
     }
-    lastIndex = index;
-    lastTime = time;
+    this.lastIndex = index;
+    this.lastTime = time;
     // The parsed object is the op (extra fields are kept, as Jepsen allows).
     if (o.value === undefined) o.value = null;
-    ops.push(o as unknown as Op);
+    return o as unknown as Op;
   }
-  return { ops, warnings };
+}
+
+const requiredFields = ['index', 'time', 'process', 'type', 'f'];
+
+/** Parse and validate history.jsonl text (`HistoryValidator`'s rules). Throws `HistoryFormatError`. */
+export function parseHistory(text: string, source = 'history'): ParsedHistory {
+  const ops: Op[] = [];
+  const validator = new HistoryValidator(source);
+  let start = 0;
+  let lineNumber = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    const hasNewline = end !== -1;
+    if (!hasNewline) end = text.length;
+    lineNumber += 1;
+    const op = validator.accept(text.slice(start, end), lineNumber, hasNewline);
+    start = end + 1;
+    if (op !== undefined) ops.push(op);
+  }
+  return { ops, warnings: validator.warnings };
 }
 
 /** Read and validate a history.jsonl file. Throws `HistoryFormatError` naming the line. */
 export function readHistory(path: string): ParsedHistory {
   return parseHistory(readFileSync(path, 'utf8'), path);
+}
+
+/** Limit: the bytes `streamHistory` reads at a time (a longer line grows its buffer, up to the line limit). */
+export const historyReadChunkBytes = 4 * 1024 * 1024;
+
+/**
+ * Validate a history.jsonl file one line at a time and hand each op to `onOp` as it is read: the
+ * file is never held whole, so memory is what `onOp` keeps (`zabkit check`). Same rules, errors and
+ * warnings as `readHistory`. `limits` lower the read size and the line limit (for tests).
+ */
+export function streamHistory(path: string, onOp: (op: Op) => void, limits: { chunkBytes?: number; maxLineBytes?: number } = {}): { warnings: string[] } {
+  const maxLineBytes = limits.maxLineBytes ?? maxHistoryLineBytes;
+  const validator = new HistoryValidator(path);
+  const fd = openSync(path, 'r');
+  try {
+    let buffer = Buffer.allocUnsafe(Math.min(limits.chunkBytes ?? historyReadChunkBytes, maxLineBytes + 1));
+    // buffer[0, filled) holds bytes read and not yet consumed; they start at a line's beginning.
+    let filled = 0;
+    let lineNumber = 0;
+    for (;;) {
+      if (filled === buffer.length) {
+        // One line fills the whole buffer: grow it, unless the line is already over the limit.
+        if (buffer.length > maxLineBytes) throw new HistoryFormatError(path, lineNumber + 1, `line longer than ${maxLineBytes} bytes`);
+        const grown = Buffer.allocUnsafe(Math.min(buffer.length * 2, maxLineBytes + 1));
+        buffer.copy(grown, 0, 0, filled);
+        buffer = grown;
+      }
+      const got = readSync(fd, buffer, filled, buffer.length - filled, null);
+      const eof = got === 0;
+      const scanFrom = filled;
+      filled += got;
+      const view = buffer.subarray(0, filled);
+      let start = 0;
+      let newline = view.indexOf(10, scanFrom);
+      while (newline !== -1) {
+        lineNumber += 1;
+        const op = validator.accept(view.toString('utf8', start, newline), lineNumber, true);
+        if (op !== undefined) onOp(op);
+        start = newline + 1;
+        newline = view.indexOf(10, start);
+      }
+      if (eof) {
+        if (start < filled) {
+          lineNumber += 1;
+          const op = validator.accept(buffer.toString('utf8', start, filled), lineNumber, false);
+          if (op !== undefined) onOp(op);
+        }
+        return { warnings: validator.warnings };
+      }
+      // Keep the unfinished line at the buffer's start.
+      buffer.copy(buffer, 0, start, filled);
+      filled -= start;
+    }
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -7,9 +7,9 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { RunEnvironment, TestOptions } from './runner.js';
 import { runTest } from './runner.js';
-import type { Op, Validity } from './types.js';
-import { HistoryWriter, readHistory } from './history.js';
-import { checkHistory } from './checker.js';
+import type { Validity } from './types.js';
+import { HistoryWriter } from './history.js';
+import { checkHistoryFile } from './checker.js';
 import { createRunDir } from './store.js';
 import { writeReport } from './report/index.js';
 import { parsePackages } from './vocabulary.js';
@@ -130,7 +130,7 @@ export async function executeTest(options: TestCliOptions, argv: readonly string
         now: () => writer.now(),
       },
       runDir,
-      check: () => checkHistory(readHistory(path.join(runDir, 'history.jsonl')).ops as Op[]),
+      check: () => checkHistoryFile(path.join(runDir, 'history.jsonl')).result,
       log,
       ...(hooks.afterHeal === undefined ? {} : { afterHeal: hooks.afterHeal }),
     });

@@ -129,8 +129,7 @@ export function checkIntegrity(model: HistoryModel): FamilyResult {
   }
 
   // Deliver observations, in history order.
-  for (const o of model.opObservation) {
-    if (o === undefined) continue;
+  for (const o of model.observationList) {
     deliveredAt(o.id, o.index, { node: o.node, observedBy: o.process });
     bind(o.id, o.zxid, o.index);
   }

@@ -7,27 +7,10 @@
  * A stream is (process, node, value.subscription); it starts over when the nemesis restarted its
  * node between two of its observations (a process-restart op of the nemesis vocabulary whose value
  * names the node, or names no node at all), since a restarted node may legitimately re-deliver.
- * Linear: one pass over the history, one hash lookup per observation.
+ * Linear: one pass over the model's event tape, one hash lookup per observation.
  */
-import { isProcessRestartOp } from '../vocabulary.js';
 import { Anomalies, familyResult, type FamilyResult } from './anomaly.js';
 import type { HistoryModel } from './model.js';
-
-/** Limit: how deep a nemesis value is searched for node names (values are small, this is a guard). */
-const maxValueDepth = 8;
-
-/** Every string inside a nemesis value (node names it targets), keys included. */
-function stringsIn(value: unknown, out: Set<string>, depth = 0): void {
-  if (depth > maxValueDepth) return;
-  if (typeof value === 'string') out.add(value);
-  else if (Array.isArray(value)) for (const v of value) stringsIn(v, out, depth + 1);
-  else if (typeof value === 'object' && value !== null) {
-    for (const [k, v] of Object.entries(value)) {
-      out.add(k);
-      stringsIn(v, out, depth + 1);
-    }
-  }
-}
 
 /** A node name that no read names yet (the testbed names nodes n1, n2, ...). */
 const nodeName = /^n\d+$/;
@@ -49,18 +32,14 @@ export interface ObservationStats extends Record<string, unknown> {
 
 export function checkObservation(model: HistoryModel): FamilyResult<ObservationStats> {
   const anomalies = new Anomalies();
-  const { ops, opObservation, lastRead, position } = model;
+  const { lastRead, position } = model;
   const someRead = model.reads.length > 0;
   const nodeRestarts = new Map<string, number>();
   let globalRestarts = 0;
   const streams = new Map<string, Stream>();
 
-  for (let at = 0; at < ops.length; at += 1) {
-    const op = ops[at] as (typeof ops)[number];
-    if (op.process === 'nemesis') {
-      if (!isProcessRestartOp(op.f)) continue;
-      const named = new Set<string>();
-      stringsIn(op.value, named);
+  model.forEachEvent({
+    restart({ named }) {
       let any = false;
       for (const node of lastRead.keys()) {
         if (named.has(node)) {
@@ -75,35 +54,34 @@ export function checkObservation(model: HistoryModel): FamilyResult<ObservationS
         }
       }
       if (!any) globalRestarts += 1;
-      continue;
-    }
-    const o = opObservation[at];
-    if (o === undefined) continue;
-    const { id, node } = o;
-    const pos = position.get(id);
-    const key = `${o.process}\u0000${node}\u0000${o.subscription}`;
-    const generation = (nodeRestarts.get(node) ?? 0) + globalRestarts;
-    let stream = streams.get(key);
-    if (stream === undefined || stream.generation !== generation) {
-      stream = { lastPos: -1, lastIndex: -1, lastId: '', generation, seen: new Map() };
-      streams.set(key, stream);
-    }
-    const s = stream;
-    const seenBefore = s.seen.get(id);
-    if (seenBefore !== undefined) {
-      anomalies.add('deliver-order', () => ({ kind: 'repeated', process: o.process, node, id, indices: [seenBefore, o.index] }));
-    } else if (pos !== undefined && pos < s.lastPos) {
-      anomalies.add('deliver-order', () => ({ kind: 'reordered', process: o.process, node, ids: [s.lastId, id], positions: [s.lastPos, pos], indices: [s.lastIndex, o.index] }));
-    } else if (pos === undefined && someRead && model.finalStateHolding(id) === undefined) {
-      anomalies.add('deliver-order', () => ({ kind: 'not-in-order', process: o.process, node, id, indices: [o.index] }));
-    }
-    if (seenBefore === undefined) s.seen.set(id, o.index);
-    if (pos !== undefined && pos > s.lastPos) {
-      s.lastPos = pos;
-      s.lastId = id;
-      s.lastIndex = o.index;
-    }
-  }
+    },
+    observe(o) {
+      const { id, node } = o;
+      const pos = position.get(id);
+      const key = `${o.process}\u0000${node}\u0000${o.subscription}`;
+      const generation = (nodeRestarts.get(node) ?? 0) + globalRestarts;
+      let stream = streams.get(key);
+      if (stream === undefined || stream.generation !== generation) {
+        stream = { lastPos: -1, lastIndex: -1, lastId: '', generation, seen: new Map() };
+        streams.set(key, stream);
+      }
+      const s = stream;
+      const seenBefore = s.seen.get(id);
+      if (seenBefore !== undefined) {
+        anomalies.add('deliver-order', () => ({ kind: 'repeated', process: o.process, node, id, indices: [seenBefore, o.index] }));
+      } else if (pos !== undefined && pos < s.lastPos) {
+        anomalies.add('deliver-order', () => ({ kind: 'reordered', process: o.process, node, ids: [s.lastId, id], positions: [s.lastPos, pos], indices: [s.lastIndex, o.index] }));
+      } else if (pos === undefined && someRead && model.finalStateHolding(id) === undefined) {
+        anomalies.add('deliver-order', () => ({ kind: 'not-in-order', process: o.process, node, id, indices: [o.index] }));
+      }
+      if (seenBefore === undefined) s.seen.set(id, o.index);
+      if (pos !== undefined && pos > s.lastPos) {
+        s.lastPos = pos;
+        s.lastId = id;
+        s.lastIndex = o.index;
+      }
+    },
+  });
 
   return familyResult(anomalies, model.failures.length > 0, {}, { subscriptionStreams: streams.size });
 }

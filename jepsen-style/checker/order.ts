@@ -65,39 +65,35 @@ export function checkOrder(model: HistoryModel): FamilyResult {
     const current = map.get(key);
     if (current === undefined || w.pos > current.pos) map.set(key, w);
   };
-  const { ops, opBroadcast, opObservation } = model;
-  for (let at = 0; at < ops.length; at += 1) {
-    const b = opBroadcast[at];
-    if (b !== undefined) {
+  model.forEachEvent({
+    invoke(b) {
       const pos = b.pos;
-      if (pos < 0) continue;
-      const op = ops[at] as (typeof ops)[number];
+      if (pos < 0) return;
       const id = b.id;
-      if (op.type === 'invoke') {
-        const fifo = fifoMax.get(b.process);
-        const seen = seenMax.get(b.process);
-        if (fifo !== undefined && fifo.pos > pos) {
-          fifoCounted.add(id);
-          anomalies.add('fifo', () => ({ kind: 'order', process: b.process, ids: [fifo.id, id], invoked: 'first before second', positions: [fifo.pos, pos], indices: [fifo.index, op.index] }));
-        } else if (seen !== undefined && seen.pos > pos) {
-          anomalies.add('causal', () => ({ process: b.process, ids: [seen.id, id], seenAt: seen.index, positions: [seen.pos, pos], indices: uniqueSorted([seen.index, op.index]) }));
-        } else if (ackMax !== undefined && ackMax.pos > pos) {
-          const a = ackMax;
-          anomalies.add('real-time', () => ({ ids: [a.id, id], acknowledgedAt: a.index, positions: [a.pos, pos], indices: uniqueSorted([a.index, op.index]) }));
-        }
-        raise(fifoMax, b.process, { pos, id, index: op.index });
-      } else if (op.type === 'ok') {
-        const w = { pos, id, index: op.index };
-        raise(seenMax, b.process, w);
-        if (ackMax === undefined || pos > ackMax.pos) ackMax = w;
+      const fifo = fifoMax.get(b.process);
+      const seen = seenMax.get(b.process);
+      if (fifo !== undefined && fifo.pos > pos) {
+        fifoCounted.add(id);
+        anomalies.add('fifo', () => ({ kind: 'order', process: b.process, ids: [fifo.id, id], invoked: 'first before second', positions: [fifo.pos, pos], indices: [fifo.index, b.invokeIndex] }));
+      } else if (seen !== undefined && seen.pos > pos) {
+        anomalies.add('causal', () => ({ process: b.process, ids: [seen.id, id], seenAt: seen.index, positions: [seen.pos, pos], indices: uniqueSorted([seen.index, b.invokeIndex]) }));
+      } else if (ackMax !== undefined && ackMax.pos > pos) {
+        const a = ackMax;
+        anomalies.add('real-time', () => ({ ids: [a.id, id], acknowledgedAt: a.index, positions: [a.pos, pos], indices: uniqueSorted([a.index, b.invokeIndex]) }));
       }
-      continue;
-    }
-    const o = opObservation[at];
-    if (o === undefined) continue;
-    const pos = position.get(o.id);
-    if (pos !== undefined) raise(seenMax, o.process, { pos, id: o.id, index: o.index });
-  }
+      raise(fifoMax, b.process, { pos, id, index: b.invokeIndex });
+    },
+    ok(b) {
+      if (b.pos < 0) return;
+      const w = { pos: b.pos, id: b.id, index: b.doneIndex };
+      raise(seenMax, b.process, w);
+      if (ackMax === undefined || w.pos > ackMax.pos) ackMax = w;
+    },
+    observe(o) {
+      const pos = position.get(o.id);
+      if (pos !== undefined) raise(seenMax, o.process, { pos, id: o.id, index: o.index });
+    },
+  });
 
   // fifo gaps: B in a final state while an earlier broadcast A of its process, info or never
   // completed, is in none. Broadcasts are in invoke order; the witness is the process's first hole.

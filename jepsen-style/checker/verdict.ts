@@ -77,7 +77,7 @@ export function verdict(model: HistoryModel, families: FamilyResults): Verdict {
 
 /** The stats of results.json: the history's shape, the families' own figures, the verdict's. */
 function stats(model: HistoryModel, families: FamilyResults, v: Verdict): Record<string, unknown> {
-  const { ops, broadcasts, acked, position, reference, lastRead, liveNodes, failures } = model;
+  const { broadcasts, acked, position, reference, lastRead, liveNodes, failures } = model;
   let failed = 0;
   let info = 0;
   let pending = 0;
@@ -96,10 +96,9 @@ function stats(model: HistoryModel, families: FamilyResults, v: Verdict): Record
   const quantile = (q: number): number | null => (latencies.length === 0 ? null : Math.round((latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] as number) / 1000) / 1000);
   const readLengths: Record<string, number> = {};
   for (const [node, read] of lastRead) readLengths[node] = read.ids.length;
-  const lastOp = ops[ops.length - 1];
   return {
-    ops: ops.length,
-    durationNs: lastOp === undefined ? 0 : lastOp.time - (ops[0]?.time ?? 0),
+    ops: model.opCount,
+    durationNs: model.durationNs,
     byF: model.byF,
     processes: model.processes.size,
     nemesisEvents: model.nemesisEvents,

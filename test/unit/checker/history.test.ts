@@ -1,10 +1,10 @@
 /** history.jsonl: the writer leaves whole lines; the reader names the line and the problem. */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HistoryFormatError, HistoryWriter, parseHistory, readHistory } from '../../../jepsen-style/history.js';
-import { checkHistory } from '../../../jepsen-style/checker.js';
+import { HistoryFormatError, HistoryWriter, parseHistory, readHistory, streamHistory } from '../../../jepsen-style/history.js';
+import { checkHistory, checkHistoryFile } from '../../../jepsen-style/checker.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -130,4 +130,55 @@ describe('history reader: malformed input names the line and the problem', () =>
     const badLines = [lines[0], line({ index: 1, time: 1, process: 7, type: 'ok', f: 'read', node: 'n1', value: { deliveries: bad } })];
     expect(problem(`${badLines.join('\n')}\n`)).toMatchObject({ line: 2, problem: expect.stringMatching(/deliveries\[2999\] has a bad "zxid"/) });
   });
+});
+
+describe('streamHistory and checkHistoryFile: the file one line at a time', () => {
+  function file(text: string): string {
+    const dir = mkdtempSync(join(tmpdir(), 'zabkit-history-'));
+    dirs.push(dir);
+    const path = join(dir, 'history.jsonl');
+    writeFileSync(path, text);
+    return path;
+  }
+  const readInv = (index: number, process: number, node: string) => line({ index, time: index, process, type: 'invoke', f: 'read', node, value: null });
+  const readOk = (index: number, process: number, node: string, ids: string[]) => line({ index, time: index, process, type: 'ok', f: 'read', node, value: { deliveries: ids.map((id, i) => ({ id, zxid: `0x1000000${(i + 1).toString(16).padStart(2, '0')}` })) } });
+  // A history with a long final read (over the small chunks below), a CRLF line and blank lines.
+  const ids = Array.from({ length: 400 }, (_, i) => `message-${i}`);
+  const lines: string[] = [];
+  ids.forEach((id, i) => {
+    lines.push(inv(2 * i, 1, id), ok(2 * i + 1, 1, id, `0x1000000${(i + 1).toString(16).padStart(2, '0')}`));
+  });
+  lines.push(readInv(800, 2, 'n1'), readOk(801, 2, 'n1', ids), '', readInv(802, 3, 'n2'), `${readOk(803, 3, 'n2', ids)}\r`);
+  const text = `${lines.join('\n')}\n`;
+
+  it('gives the ops readHistory gives, whatever the read size (lines cut across reads, a line longer than a read)', () => {
+    const path = file(text);
+    const whole = readHistory(path).ops;
+    for (const chunkBytes of [7, 64, 1000, 1 << 20]) {
+      const streamed: unknown[] = [];
+      expect(streamHistory(path, (op) => streamed.push(op), { chunkBytes }).warnings).toEqual([]);
+      expect(streamed).toEqual(whole);
+    }
+    const { result, warnings } = checkHistoryFile(path);
+    expect(warnings).toEqual([]);
+    expect(result).toEqual(checkHistory(whole));
+    expect(result.valid).toBe(true);
+  });
+
+  it('names the line of a malformed op, drops a crashed writer\'s half line, refuses a line over the limit', () => {
+    const path = file(`${inv(0, 1, 'a')}\n${ok(1, 2, 'a')}\n`);
+    expect(() => streamHistory(path, () => undefined, { chunkBytes: 5 })).toThrow(`${path} line 2: ok without its invoke (process 2, f "broadcast")`);
+    expect(() => checkHistoryFile(path)).toThrow(HistoryFormatError);
+    const half = file(`${inv(0, 1, 'a')}\n${ok(1, 1, 'a')}\n{"index":2,"ti`);
+    const seen: number[] = [];
+    expect(streamHistory(half, (op) => seen.push(op.index), { chunkBytes: 16 }).warnings).toEqual([`${half} line 3: truncated last line ignored (a crashed writer's tail)`]);
+    expect(seen).toEqual([0, 1]);
+    // The last line without its newline is kept when it parses.
+    const unterminated = file(`${inv(0, 1, 'a')}\n${ok(1, 1, 'a')}`);
+    expect(streamHistory(unterminated, (op) => seen.push(op.index)).warnings).toEqual([]);
+    expect(seen).toEqual([0, 1, 0, 1]);
+    const long = file(`${inv(0, 1, 'a')}\n${readInv(1, 2, 'n1')}\n${readOk(2, 2, 'n1', ids)}\n`);
+    expect(() => streamHistory(long, () => undefined, { chunkBytes: 64, maxLineBytes: 1000 })).toThrow(`${long} line 3: line longer than 1000 bytes`);
+  });
+
 });
