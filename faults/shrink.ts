@@ -8,12 +8,17 @@
  * The search, in rounds until a round changes nothing (each step keeps a candidate only if it fails):
  *   1. cut the schedule short: the run ends 2 s after its last fault (the random run went on to its
  *      time limit), then a binary search for the fewest first faults that still fail;
- *   2. drop faults: Zeller's ddmin over the faults (a subset alone, then each complement, finer and finer);
- *   3. move the faults earlier: all of them so the first starts 1 s in, then each idle gap (no fault
+ *   2. a few faults alone: each window of 1, 2, then 3 consecutive faults (latest first), moved so
+ *      it starts leadMs in, the run ending tailMs after it. A failure most often needs one fault
+ *      and the one or two just before it (a cause, then what exposes it), and such a candidate is a
+ *      short run in a fresh cluster; ddmin reaches it only through halves that each hold most of a
+ *      flaky schedule;
+ *   3. drop faults: Zeller's ddmin over the faults (a subset alone, then each complement, finer and finer);
+ *   4. move the faults earlier: all of them so the first starts 1 s in, then each idle gap (no fault
  *      held) closed to 1 s;
- *   4. shorten each fault's hold: halved, down to 0.5 s;
- *   5. fewer nodes (3, then 5 ...: odd counts below the current);
- *   6. less load: the rate halved (down to 10/s), then the clients (down to 1).
+ *   5. shorten each fault's hold: halved, down to 0.5 s;
+ *   6. fewer nodes (3, then 5 ...: odd counts below the current);
+ *   7. less load: the rate halved (down to 10/s), then the clients (down to 1).
  * Every candidate is a function of the current best alone, so a search resumed with the same trial
  * outcomes (faults/shrinker.ts caches them) takes the same path.
  */
@@ -50,6 +55,8 @@ export const shrinkLimits = {
   minRate: 10,
   minConcurrency: 1,
   minNodes: 3,
+  /** The window pass tries runs of up to this many consecutive faults. */
+  maxWindow: 3,
   /** Rounds of the search; each round runs every step once. */
   maxRounds: 4,
 } as const;
@@ -180,6 +187,7 @@ export async function shrinkSearch(original: ShrinkPlan, trial: Trial): Promise<
     for (let round = 1; round <= shrinkLimits.maxRounds; round++) {
       const before = planKey(best);
       await prefix(() => best, attempt);
+      await windows(() => best, attempt);
       await ddmin(() => best, attempt);
       await moveEarlier(() => best, attempt);
       await shortenHolds(() => best, attempt);
@@ -216,6 +224,24 @@ async function prefix(current: () => ShrinkPlan, attempt: Attempt): Promise<void
     const kept = faults.slice(0, mid);
     if (await attempt({ ...current(), trimmed: true, faults: kept }, `keep the first ${mid} faults (to ${describeFault(kept[kept.length - 1]!)}; ${faults.length} -> ${mid}), the run ending ${shrinkLimits.tailMs / 1000} s after it`, 'prefix')) hi = mid;
     else lo = mid + 1;
+  }
+}
+
+/**
+ * Each run of 1, 2, then up to maxWindow consecutive faults alone (the latest run first), moved so it
+ * starts leadMs in and trimmed; the first that fails is kept. Only while the plan has more faults
+ * than the window: otherwise ddmin and the moves do the rest.
+ */
+async function windows(current: () => ShrinkPlan, attempt: Attempt): Promise<void> {
+  const faults = current().faults;
+  for (let size = 1; size <= shrinkLimits.maxWindow && size < faults.length; size++) {
+    for (let last = faults.length - 1; last >= size - 1; last--) {
+      const window = faults.slice(last - size + 1, last + 1);
+      const delta = window[0]!.startMs - shrinkLimits.leadMs;
+      const moved = window.map((f) => ({ ...f, startMs: f.startMs - delta, endMs: f.endMs - delta }));
+      const names = window.map((f) => describeFault(f)).join(', ');
+      if (await attempt({ ...current(), trimmed: true, faults: moved }, `only ${names}, from ${(shrinkLimits.leadMs / 1000).toFixed(1)} s (${faults.length} -> ${size} fault${size === 1 ? '' : 's'})`, 'window')) return;
+    }
   }
 }
 
