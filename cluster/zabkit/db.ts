@@ -226,7 +226,7 @@ export class ZabkitDb implements Db {
     const main = join(this.root, 'dist', 'cli', 'main.js');
     // The node writes to the file itself (an fd, not a pipe through us), so it outlives this process.
     const fd = openSync(state.stdoutFile, 'a');
-    const child = execa(process.execPath, [main, 'node', '--config', state.configFile], {
+    const child = execa(process.execPath, [...serverNodeFlags(), main, 'node', '--config', state.configFile], {
       detached: true, cleanup: false, reject: false, stdin: 'ignore', stdout: fd as never, stderr: fd as never,
     });
     closeSync(fd);
@@ -325,6 +325,11 @@ export class ZabkitDb implements Db {
   }
 
   async teardown(): Promise<void> {
+    // With ZABKIT_NODE_FLAGS (a profiler), each server exits on SIGTERM first, so it writes its profile.
+    if (this.assembly && serverNodeFlags().length > 0) {
+      const groups = this.assembly.groups;
+      await Promise.all(this.states.map((state) => groups.stop(state.info.name, profileExitGraceMs)));
+    }
     await this.assembly?.close(() => this.clusterNodes());
   }
 }
@@ -344,4 +349,16 @@ export function teardownOnSignals(db: Db, after: (signal: NodeJS.Signals) => voi
     process.off('SIGINT', handler);
     process.off('SIGTERM', handler);
   };
+}
+
+/**
+ * Node.js options for every server process, from ZABKIT_NODE_FLAGS (space-separated), e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile each server under `zabkit bench` (Node refuses
+ * --cpu-prof in NODE_OPTIONS). Unset: none.
+ */
+/** How long a profiled server has to exit on SIGTERM (and write its profile) before SIGKILL. */
+const profileExitGraceMs = 10_000;
+
+export function serverNodeFlags(): string[] {
+  return (process.env['ZABKIT_NODE_FLAGS'] ?? '').split(/\s+/).filter((flag) => flag !== '');
 }
