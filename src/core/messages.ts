@@ -52,8 +52,12 @@ export type Message =
   | { readonly type: 'UPTODATE'; readonly epoch: number; readonly commitZxid: Zxid }
   // Broadcast
   | { readonly type: 'PROPOSAL'; readonly epoch: number; readonly txn: Txn }
-  /** ACK of a proposal, or with counter 0 the ACK of NEWLEADER. */
+  /**
+   * ACK of proposals, cumulative: the sender durably holds every proposal of the epoch up to zxid
+   * (ZooKeeper ACKs each one; one ACK per batch is the same promise). With counter 0: the ACK of NEWLEADER.
+   */
   | { readonly type: 'ACK'; readonly epoch: number; readonly zxid: Zxid }
+  /** Commit of every proposal up to zxid, cumulative (ZooKeeper sends one per proposal). */
   | { readonly type: 'COMMIT'; readonly epoch: number; readonly zxid: Zxid }
   | { readonly type: 'PING'; readonly epoch: number; readonly commitZxid: Zxid }
   | { readonly type: 'PONG'; readonly epoch: number }

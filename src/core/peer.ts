@@ -16,6 +16,10 @@
  *
  * Send order: a message to peer P that follows a messagesAfterPersist message to P in the same
  * batch also goes to messagesAfterPersist, so each link stays FIFO in the order the core sent.
+ * ACK and COMMIT of a proposal are cumulative (ACK z: "I durably hold every proposal of this epoch
+ * up to z"; COMMIT z: "commit up to z"), so one that directly follows the same kind to the same
+ * peer in the same list of a batch replaces it: a batch of N proposals costs one ACK and one COMMIT
+ * per link, not N of each.
  *
  * What the shell must honour beyond types.ts:
  * - One Ready in flight: call advance(r) before the next ready(); step() between them is fine
@@ -54,6 +58,8 @@ type Action =
 /** The batch being built. */
 class Outbox {
   messages: Envelope[] = [];
+  /** Per peer, the list and index of the last message queued to it (what a cumulative one may replace). */
+  lastTo = new Map<ServerId, { readonly list: Envelope[]; readonly index: number }>();
   afterPersistPeers = new Set<ServerId>();
   truncateAfter: Zxid | undefined = undefined;
   append: Txn[] = [];
@@ -229,12 +235,16 @@ export class ZabPeer {
   // ------------------------------------------------------------------ output helpers
 
   private send(to: ServerId, message: Message, afterPersist = false): void {
-    if (afterPersist || this.out.afterPersistPeers.has(to)) {
-      this.out.afterPersistPeers.add(to);
-      this.out.messagesAfterPersist.push({ to, message });
-    } else {
-      this.out.messages.push({ to, message });
+    const o = this.out;
+    if (afterPersist) o.afterPersistPeers.add(to);
+    const list = o.afterPersistPeers.has(to) ? o.messagesAfterPersist : o.messages;
+    const last = o.lastTo.get(to);
+    if (last !== undefined && last.list === list && supersedes(message, list[last.index]!.message)) {
+      list[last.index] = { to, message };
+      return;
     }
+    list.push({ to, message });
+    o.lastTo.set(to, { list, index: list.length - 1 });
   }
 
   private event(e: TraceEvent): void {
@@ -416,6 +426,8 @@ export class ZabPeer {
     // them open the next stream (the shell drops those of a batch already being persisted).
     this.out.messages = this.out.messages.filter((envelope) => envelope.to !== peer);
     this.out.messagesAfterPersist = this.out.messagesAfterPersist.filter((envelope) => envelope.to !== peer);
+    // The filters moved every other peer's messages: no queued message may be replaced any more.
+    this.out.lastTo.clear();
     const role = this.role;
     if (role.kind === 'looking') {
       role.earlyFollowerInfos.delete(peer);
@@ -688,12 +700,12 @@ export class ZabPeer {
     if (epoch !== following.leaderEpoch || following.phase === 'discovery') return this.dropLeader(following, 'COMMIT', 'unexpected commit');
     if (!this.log.has(zxid)) return this.dropLeader(following, 'COMMIT', 'commit of an unknown zxid');
     if (following.phase === 'broadcast') {
-      const oldestPending = this.log.range(this.commitZxid, this.log.lastZxid())[0];
-      if (oldestPending === undefined || oldestPending.zxid !== zxid) return this.dropLeader(following, 'COMMIT', 'commit does not match the oldest pending proposal');
+      if (zxid <= this.commitZxid) return this.dropLeader(following, 'COMMIT', 'commit of a zxid already committed');
     } else if (zxid <= this.commitZxid) {
       return;
     }
-    // During sync, the leader's log is authoritative and ours is its prefix: COMMIT(z) commits ≤ z.
+    // COMMIT(z) commits every pending proposal ≤ z (the leader commits strictly in zxid order, and
+    // our log is its prefix: during sync by the sync stream, in broadcast by its PROPOSALs).
     this.commitUpTo(zxid);
   }
 
@@ -928,10 +940,12 @@ export class ZabPeer {
       return;
     }
     if (!inBroadcast(l)) return this.reject(l.id, 'ACK', 'ack before NEWLEADER ack');
-    if (zxid <= this.commitZxid) return; // late ack of a committed proposal
-    const p = leading.outstanding.find((o) => o.zxid === zxid);
-    if (p === undefined) return this.reject(l.id, 'ACK', 'unknown proposal');
-    p.acks.add(l.id);
+    if (zxid > leading.lastProposedZxid || (zxid > this.commitZxid && !this.log.has(zxid))) return this.reject(l.id, 'ACK', 'unknown proposal');
+    // Cumulative: the learner durably holds every proposal of the epoch up to zxid.
+    for (const o of leading.outstanding) {
+      if (o.zxid > zxid) break;
+      o.acks.add(l.id);
+    }
     this.tryCommit(leading);
   }
 
@@ -959,9 +973,12 @@ export class ZabPeer {
   /** The leader's own proposals are durable: its own ACKs (those of a proposal it still has outstanding). */
   private onOwnAppendDurable(leading: LeadingState, zxids: readonly Zxid[]): void {
     if (leading.phase !== 'broadcast') return;
-    for (const zxid of zxids) {
-      const p = leading.outstanding.find((o) => o.zxid === zxid);
-      if (p !== undefined) p.acks.add(this.id);
+    // Both in zxid order: one pass.
+    let k = 0;
+    for (const o of leading.outstanding) {
+      while (k < zxids.length && zxids[k]! < o.zxid) k++;
+      if (k === zxids.length) break;
+      if (zxids[k] === o.zxid) o.acks.add(this.id);
     }
     this.tryCommit(leading);
   }
@@ -1096,4 +1113,17 @@ const leaderMessageTypes: ReadonlySet<Message['type']> = new Set(['LEADERINFO', 
 
 function clientKey(session: string, seq: number): string {
   return `${seq}:${session}`;
+}
+
+/**
+ * May `next` replace `queued`, the last message queued to the same peer? Only a cumulative one of
+ * the same kind, epoch and direction that goes further: an ACK of proposals (counter > 0; the ACK
+ * of NEWLEADER is a promise of its own) or a COMMIT.
+ */
+function supersedes(next: Message, queued: Message): boolean {
+  if (next.type === 'ACK' && queued.type === 'ACK') {
+    return next.epoch === queued.epoch && counterOf(next.zxid) > 0 && counterOf(queued.zxid) > 0 && next.zxid > queued.zxid;
+  }
+  if (next.type === 'COMMIT' && queued.type === 'COMMIT') return next.epoch === queued.epoch && next.zxid > queued.zxid;
+  return false;
 }

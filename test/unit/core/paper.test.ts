@@ -204,31 +204,65 @@ describe('Zab claims', () => {
     expect(events(rs)).toContainEqual(expect.objectContaining({ type: 'rejected', messageType: 'PROPOSAL' }));
   });
 
-  it('a COMMIT must match the oldest pending proposal; delivery follows COMMIT, never PROPOSAL', () => {
+  it('a COMMIT is cumulative: it commits every pending proposal up to its zxid, in order; delivery follows COMMIT, never PROPOSAL', () => {
     const f = follower();
     expect(committed(f.step(3, { type: 'PROPOSAL', epoch: 1, txn: txn(1, 1) }))).toEqual([]);
     f.step(3, { type: 'PROPOSAL', epoch: 1, txn: txn(1, 2) });
+    f.step(3, { type: 'PROPOSAL', epoch: 1, txn: txn(1, 3) });
     expect(committed(f.step(3, { type: 'COMMIT', epoch: 1, zxid: makeZxid(1, 1) }))).toEqual([makeZxid(1, 1)]);
+    expect(committed(f.step(3, { type: 'COMMIT', epoch: 1, zxid: makeZxid(1, 3) }))).toEqual([makeZxid(1, 2), makeZxid(1, 3)]);
+    expect(f.peer.status()).toMatchObject({ state: 'following', commitZxid: makeZxid(1, 3) });
+    // A COMMIT of a zxid it never logged, or of one already committed, is a broken leader.
     const g = follower();
     g.step(3, { type: 'PROPOSAL', epoch: 1, txn: txn(1, 1) });
-    g.step(3, { type: 'PROPOSAL', epoch: 1, txn: txn(1, 2) });
-    const rs = g.step(3, { type: 'COMMIT', epoch: 1, zxid: makeZxid(1, 2) });
-    expect(committed(rs)).toEqual([]);
+    expect(committed(g.step(3, { type: 'COMMIT', epoch: 1, zxid: makeZxid(1, 2) }))).toEqual([]);
     expect(g.peer.status().state).toBe('looking');
+    const h = follower();
+    h.step(3, { type: 'PROPOSAL', epoch: 1, txn: txn(1, 1) });
+    h.step(3, { type: 'COMMIT', epoch: 1, zxid: makeZxid(1, 1) });
+    h.step(3, { type: 'COMMIT', epoch: 1, zxid: makeZxid(1, 1) });
+    expect(h.peer.status().state).toBe('looking');
   });
 
-  it('the leader commits on a quorum including itself, strictly in zxid order', () => {
+  it('a follower sends one ACK, of the last, for the proposals of one batch, and only once they are durable', () => {
+    const f = follower();
+    for (let counter = 1; counter <= 3; counter++) f.peer.step({ kind: 'message', from: 3, message: { type: 'PROPOSAL', epoch: 1, txn: txn(1, counter) } });
+    const [batch] = f.flush();
+    expect(batch!.append.map((t) => t.zxid)).toEqual([makeZxid(1, 1), makeZxid(1, 2), makeZxid(1, 3)]);
+    expect(batch!.messages.filter((e) => e.message.type === 'ACK')).toEqual([]);
+    expect(batch!.messagesAfterPersist.map((e) => e.message)).toEqual([{ type: 'ACK', epoch: 1, zxid: makeZxid(1, 3) }]);
+  });
+
+  it('the leader commits on a quorum including itself, strictly in zxid order; an ACK counts for every proposal up to its zxid', () => {
     const d = leader();
     d.request('a', 0);
     d.request('a', 1); // self-ACKs counted at advance(): 1/1 and 1/2 each have {3}
+    d.request('a', 2);
     expect(committed(d.readies)).toEqual([]);
-    expect(committed(d.step(1, { type: 'ACK', epoch: 1, zxid: makeZxid(1, 2) }))).toEqual([]); // 1/1 still outstanding
-    const rs = d.step(2, { type: 'ACK', epoch: 1, zxid: makeZxid(1, 1) });
-    expect(committed(rs)).toEqual([makeZxid(1, 1), makeZxid(1, 2)]);
+    expect(committed(d.step(1, { type: 'ACK', epoch: 1, zxid: makeZxid(1, 1) }))).toEqual([makeZxid(1, 1)]);
+    const rs = d.step(2, { type: 'ACK', epoch: 1, zxid: makeZxid(1, 3) });
+    expect(committed(rs)).toEqual([makeZxid(1, 2), makeZxid(1, 3)]);
     expect(rs.flatMap((r) => r.clientReplies)).toEqual([
-      { session: 'a', seq: 0, type: 'ok', zxid: makeZxid(1, 1) },
       { session: 'a', seq: 1, type: 'ok', zxid: makeZxid(1, 2) },
+      { session: 'a', seq: 2, type: 'ok', zxid: makeZxid(1, 3) },
     ]);
+    // One cumulative COMMIT per learner for both.
+    const commits = rs.flatMap((r) => [...r.messages, ...r.messagesAfterPersist]).filter((e) => e.message.type === 'COMMIT');
+    expect(commits.map((e) => [e.to, e.message])).toEqual([[1, { type: 'COMMIT', epoch: 1, zxid: makeZxid(1, 3) }], [2, { type: 'COMMIT', epoch: 1, zxid: makeZxid(1, 3) }]]);
+    // An ACK of a zxid never proposed is refused.
+    const refused = d.step(1, { type: 'ACK', epoch: 1, zxid: makeZxid(1, 9) });
+    expect(events(refused).some((e) => e.type === 'rejected' && e.reason === 'unknown proposal')).toBe(true);
+  });
+
+  it('a leader whose own ACK is missing commits nothing, whatever its learners ACK', () => {
+    const d = leader();
+    d.peer.step({ kind: 'request', request: { session: 'a', seq: 0, data: new Uint8Array([1]) } });
+    const [batch] = [d.peer.ready()]; // in flight: not durable on the leader yet
+    d.peer.step({ kind: 'message', from: 1, message: { type: 'ACK', epoch: 1, zxid: makeZxid(1, 1) } });
+    d.peer.step({ kind: 'message', from: 2, message: { type: 'ACK', epoch: 1, zxid: makeZxid(1, 1) } });
+    expect(d.peer.status().commitZxid).toBe(0);
+    d.peer.advance(batch);
+    expect(d.peer.status().commitZxid).toBe(makeZxid(1, 1));
   });
 
   it('primary integrity: a new leader delivers its whole initial history before any new proposal', () => {
