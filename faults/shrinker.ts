@@ -9,7 +9,9 @@
  * 2) fails with the target anomaly; the first run that does not ends its trial, so a candidate that
  * does not fail usually costs one run. The original schedule only has to fail again once, in up to
  * 3 replays: it has failed already, and a failure that comes back one time in three can still
- * shrink to a schedule that fails every time. The smallest plan is then replayed `verify` times
+ * shrink to a schedule that fails every time. If it does not fail again, the search runs anyway
+ * (its candidates are short, focused runs that may fail where the long schedule rarely does); with
+ * no candidate failing either, there is nothing to report (exit 2). The smallest plan is then replayed `verify` times
  * (default 5) and the count reported: how reliable the reproducer is.
  *
  * Everything lands in OUT (default RUN_DIR/shrink): shrink.json (the state: every trial and its
@@ -189,22 +191,33 @@ export async function runShrink(options: ShrinkOptions, log: (line: string) => v
     return record.outcome;
   };
 
-  // The original schedule, replayed as a scenario: if it does not fail again, there is nothing to shrink.
+  // The original schedule, replayed as a scenario. If it does not fail again, timing decides this
+  // failure and the search still runs: its candidates are shorter, focused runs, and one that fails
+  // every replay is a better reproducer than the original (the search needs no baseline to be right:
+  // it keeps only candidates that fail). Only if none does is there nothing to report.
   const baseline = await trial(original, 'the original schedule, as a scenario', 'original');
+  const baselineRuns = (): string => `${state.trials[0]?.runs.length ?? 0} replays (${state.trials[0]?.runs.map((r) => String(r.valid)).join(', ')})`;
   let exitCode: number;
-  if (baseline !== 'fails') {
+  if (baseline === 'passes') log(`shrink: the original schedule did not fail again as a scenario in ${baselineRuns()}: timing decides this failure; searching for a smaller schedule that fails every replay`);
+  if (baseline === 'budget') {
     state.finished = true;
-    state.exhausted = baseline === 'budget';
+    state.exhausted = true;
     save();
-    log(baseline === 'budget'
-      ? `shrink: the budget of ${options.budgetMinutes} min does not cover one replay (spent ${state.spentMinutes.toFixed(1)} min); nothing shrunk`
-      : `shrink: the original schedule did not fail again as a scenario in ${state.trials[0]?.runs.length ?? 0} replays (${state.trials[0]?.runs.map((r) => String(r.valid)).join(', ')}): timing decides this failure; nothing to shrink`);
+    log(`shrink: the budget of ${options.budgetMinutes} min does not cover one replay (spent ${state.spentMinutes.toFixed(1)} min); nothing shrunk`);
     exitCode = 2;
   } else {
     const { best, exhausted } = await shrinkSearch(original, trial);
     state.exhausted = exhausted;
-    if (exhausted) log(`shrink: the budget is spent (${(spentBefore + elapsedMinutes()).toFixed(1)} min); verifying the smallest plan found so far`);
     const bestKey = planKey(best);
+    if (baseline === 'passes' && bestKey === planKey(original)) {
+      state.finished = true;
+      save();
+      log(`shrink: no smaller schedule failed every replay${exhausted ? ` within the budget (${(spentBefore + elapsedMinutes()).toFixed(1)} min)` : ''}, and the original did not fail again in ${baselineRuns()}: nothing to shrink`);
+      writeFileSync(path.join(out, 'index.html'), shrinkHtml(state, test, runDir, out, original, options));
+      log(`shrink: ${ran} run${ran === 1 ? '' : 's'} in this invocation; report ${path.join(out, 'index.html')}, exit 2`);
+      return { exitCode: 2, out, state };
+    }
+    if (exhausted) log(`shrink: the budget is spent (${(spentBefore + elapsedMinutes()).toFixed(1)} min); verifying the smallest plan found so far`);
     const scenario = planToScenario(best, { ...meta, name: `${meta.name}-shrunk` });
     writeFileSync(path.join(out, 'scenario.json'), JSON.stringify(scenario, null, 2) + '\n');
     if (state.verification?.key !== bestKey) state.verification = { key: bestKey, runs: [] };
@@ -357,10 +370,10 @@ function shrinkHtml(state: ShrinkState, test: StoredTest, runDir: string, out: s
     `<h1>zabkit shrink</h1>`,
     `<p id="original">Original run: ${link(relOriginal, runDir)} (seed ${test.seed}${test.bug ? `, --bug ${esc(test.bug)}` : ''}): INVALID; reproducing <b>${esc(state.target.join(' or '))}</b>. Its schedule: ${esc(describePlan(original))}.</p>`,
     best === undefined
-      ? '<p class="bad">The original schedule did not fail again as a scenario: nothing was shrunk.</p>'
+      ? '<p class="bad">No schedule failed every replay (the original did not fail again as a scenario, nor did any smaller one): nothing was shrunk.</p>'
       : `<p id="result">Smallest failing plan: <b>${esc(describePlan(best))}</b> (<a href="scenario.json">scenario.json</a>). Replayed ${verification.length} time${verification.length === 1 ? '' : 's'}: failed with ${esc(state.target.join(' or '))} in <b>${failed} of ${verification.length}</b>: ${verification.map(runCell).join(' ')}</p>`,
     best === undefined ? '' : `<pre>${esc(reproduceCommand(test, path.join(out, 'scenario.json')))}</pre>`,
-    `<p class="muted">${state.trials.length} trials, ${state.trials.reduce((n, t) => n + t.runs.length, 0) + verification.length} runs, ${state.spentMinutes.toFixed(1)} min in all; budget ${options.budgetMinutes} min${state.exhausted ? ' (spent: the search stopped before it was done)' : ''}. A candidate is kept when each of its ${state.replays} replays fails with the target anomaly; the first replay that does not rejects it. The original schedule needs to fail once, in up to ${Math.max(state.replays, shrinkerLimits.baselineAttempts)} replays.</p>`,
+    `<p class="muted">${state.trials.length} trials, ${state.trials.reduce((n, t) => n + t.runs.length, 0) + verification.length} runs, ${state.spentMinutes.toFixed(1)} min in all; budget ${options.budgetMinutes} min${state.exhausted ? ' (spent: the search stopped before it was done)' : ''}. A candidate is kept when each of its ${state.replays} replays fails with the target anomaly; the first replay that does not rejects it. The original schedule is replayed up to ${Math.max(state.replays, shrinkerLimits.baselineAttempts)} times until it fails once; if it never does, the search still looks for a smaller schedule that fails every replay.</p>`,
     '<table><thead><tr><th>#</th><th>pass</th><th>change</th><th>faults</th><th>nodes</th><th>load</th><th>length</th><th>replays</th><th>outcome</th><th></th></tr></thead><tbody>',
     ...rows,
     '</tbody></table></body></html>',
