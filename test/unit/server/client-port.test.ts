@@ -166,6 +166,7 @@ describe('client port + client library', () => {
     client.subscribe(makeZxid(1, 10), (entry) => seen.push(entry));
     await until(() => seen.length === 2);
     port.deliver([txn(13, 'live-1'), txn(14, 'live-2')]);
+    port.flush();
     await until(() => seen.length === 4);
     expect(seen.map((e) => e.zxid)).toEqual([11, 12, 13, 14].map((c) => makeZxid(1, c)));
   });
