@@ -10,7 +10,7 @@ import type { ClientReply, Txn } from '../core/types.js';
 import { zxidToHex } from '../core/zxid.js';
 import { maxPayloadBytes } from '../core/limits.js';
 import { encodeEntries, encodeOk, encodeText, op, type Entry, type NodeStatusReply } from '../wire/client-protocol.js';
-import { FrameDecoder } from '../wire/framing.js';
+import { copyBytes, FrameDecoder } from '../wire/framing.js';
 import { maxClientFrameBytes } from '../wire/limits.js';
 import { boundPort, listen } from './listen.js';
 import type { Logger } from './logger.js';
@@ -211,7 +211,7 @@ export class ClientPort {
               break;
             }
             session.inFlight++;
-            this.handler.broadcast(coreSession(session), reqId, new Uint8Array(body.subarray(5)));
+            this.handler.broadcast(coreSession(session), reqId, copyBytes(body.subarray(5)));
             if (session.inFlight >= maxInFlightPerClient && !session.paused) {
               session.paused = true;
               socket.pause();

@@ -26,6 +26,7 @@
  * order) belong to a new session. The client library sends RESUME by itself.
  */
 import type { PeerStatus } from '../core/types.js';
+import { copyBytes } from './framing.js';
 
 export const op = {
   broadcast: 0x01,
@@ -129,7 +130,7 @@ export function decodeEntries(body: Buffer, offset: number): Entry[] | undefined
     const zxid = body.readDoubleBE(offset);
     const length = body.readUInt32BE(offset + 8);
     if (!Number.isSafeInteger(zxid) || offset + 12 + length > body.length) return undefined;
-    entries.push({ zxid, data: new Uint8Array(body.subarray(offset + 12, offset + 12 + length)) });
+    entries.push({ zxid, data: copyBytes(body.subarray(offset + 12, offset + 12 + length)) });
     offset += 12 + length;
   }
   return entries;

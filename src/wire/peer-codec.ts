@@ -19,7 +19,7 @@
  */
 import { validateMessage } from '../core/messages.js';
 import type { Message, ServerId } from '../core/types.js';
-import { frameHeaderBytes } from './framing.js';
+import { copyBytes, frameHeaderBytes } from './framing.js';
 import { maxControlMessageBytes } from './limits.js';
 import { readTxn, txnBytes, writeTxn } from './txn-layout.js';
 
@@ -153,7 +153,7 @@ function decodeCandidate(body: Buffer): unknown {
         epoch: body.readUInt32BE(1),
         seq: body.readDoubleBE(restStart),
         session: body.toString('utf8', sessionStart, sessionStart + sessionLength),
-        data: new Uint8Array(body.subarray(sessionStart + sessionLength)),
+        data: copyBytes(body.subarray(sessionStart + sessionLength)),
       };
     }
     case tagJson: {

@@ -9,6 +9,7 @@
  * of the txnlog on disk: changing it makes existing data directories unreadable.
  */
 import type { Txn } from '../core/types.js';
+import { copyBytes } from './framing.js';
 
 /** zxid, originServer, originSeq and sessionLength: the bytes before the session. */
 export const txnFixedBytes = 22;
@@ -45,6 +46,6 @@ export function readTxn(bytes: Buffer, offset: number): Txn | string {
     originServer: bytes.readUInt32BE(offset + 8),
     originSeq: bytes.readDoubleBE(offset + 12),
     originSession: bytes.toString('utf8', sessionStart, sessionStart + sessionLength),
-    data: new Uint8Array(bytes.subarray(sessionStart + sessionLength)),
+    data: copyBytes(bytes.subarray(sessionStart + sessionLength)),
   };
 }
