@@ -72,6 +72,24 @@ class Connection {
 
   private constructor(readonly socket: net.Socket, readonly hello: Hello, private readonly decoder: FrameDecoder) {}
 
+  /** Frames requested in this turn of the event loop, in order: they leave as one write (`send`). */
+  private outgoing: Buffer[] = [];
+
+  /**
+   * Queues a frame; the queue is written once the current turn of the event loop is done, so the
+   * requests a batch of replies sets off (a pipelined client) cost one write, not one each.
+   */
+  private send(frame: Buffer): void {
+    this.outgoing.push(frame);
+    if (this.outgoing.length > 1) return;
+    setImmediate(() => {
+      const frames = this.outgoing;
+      this.outgoing = [];
+      if (this.socket.destroyed) return;
+      this.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+    });
+  }
+
   static open(endpoint: Endpoint, options: CallOptions = {}): Promise<Connection> {
     return bounded(options, defaultTimeouts.connectMs, `connect to ${endpoint.host}:${endpoint.port}`, ClientError, (settle) => {
       const socket = net.connect({ host: endpoint.host, port: endpoint.port, noDelay: true });
@@ -189,7 +207,7 @@ class Connection {
     const reqId = this.nextReqId++;
     return bounded(options, timeoutMs, `${kind} request ${reqId}`, errorClass, (settle) => {
       this.pending.set(reqId, { kind, resolve: settle.resolve, reject: settle.reject });
-      this.socket.write(encodeRequest(code, reqId, payload));
+      this.send(encodeRequest(code, reqId, payload));
       return () => this.pending.delete(reqId);
     });
   }
@@ -203,13 +221,13 @@ class Connection {
     if (reqId < this.sessionStartReqId || this.closed) return;
     const resumeId = this.nextReqId++;
     this.sessionStartReqId = this.nextReqId;
-    this.socket.write(encodeRequest(op.resume, resumeId));
+    this.send(encodeRequest(op.resume, resumeId));
   }
 
   subscribe(fromZxid: number, onEntries: (entries: Entry[]) => void): void {
     const reqId = this.nextReqId++;
     this.deliverHandlers.set(reqId, onEntries);
-    this.socket.write(encodeRequest(op.subscribe, reqId, undefined, fromZxid));
+    this.send(encodeRequest(op.subscribe, reqId, undefined, fromZxid));
   }
 
   onClose(handler: (error: Error) => void): void {
