@@ -228,6 +228,8 @@ export class ModelBuilder {
   private opCount = 0;
   private firstTime = 0;
   private lastTime = 0;
+  /** finish() hands out the builder's own state: after it, the builder takes nothing more. */
+  private finished = false;
 
   /** One node name string for every op that names it. */
   private node(name: string): string {
@@ -239,6 +241,7 @@ export class ModelBuilder {
 
   /** Add the next op of the history (throws `MalformedHistoryError` on one the checker cannot judge). */
   add(op: Op): void {
+    if (this.finished) throw new Error('ModelBuilder.add() after finish()');
     if (this.opCount === 0) this.firstTime = op.time;
     this.opCount += 1;
     this.lastTime = op.time;
@@ -317,6 +320,8 @@ export class ModelBuilder {
 
   /** The model of every op added so far. */
   finish(): HistoryModel {
+    if (this.finished) throw new Error('ModelBuilder.finish() called twice');
+    this.finished = true;
     const { broadcasts, reads, markers } = this;
     // Final states: each node's last read. The agreed order: the longest of them (ties: the first).
     const lastRead = new Map<string, Read>();

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HistoryFormatError, HistoryWriter, parseHistory, readHistory, streamHistory } from '../../../jepsen-style/history.js';
 import { checkHistory, checkHistoryFile } from '../../../jepsen-style/checker.js';
+import { ModelBuilder } from '../../../jepsen-style/checker/model.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -181,4 +182,11 @@ describe('streamHistory and checkHistoryFile: the file one line at a time', () =
     expect(() => streamHistory(long, () => undefined, { chunkBytes: 64, maxLineBytes: 1000 })).toThrow(`${long} line 3: line longer than 1000 bytes`);
   });
 
+  it('a model builder takes no op after finish(), and finishes once', () => {
+    const builder = new ModelBuilder();
+    for (const op of parseHistory(`${inv(0, 1, 'a')}\n${ok(1, 1, 'a', '0x100000001')}\n`).ops) builder.add(op);
+    builder.finish();
+    expect(() => builder.finish()).toThrow('called twice');
+    expect(() => builder.add(parseHistory(`${inv(2, 1, 'b')}\n`).ops[0]!)).toThrow('after finish()');
+  });
 });
