@@ -14,6 +14,14 @@
  * --failover: at 40% of the measured time the leader is killed with SIGKILL (and not restarted);
  * failover_ms is the longest interval without any commit from the kill to the end of the run (or to
  * the first commit after the kill, if that comes later: waited for up to 30 s, not counted in ops/s).
+ *
+ * --messages N: the measured window ends once N broadcasts are acknowledged (bounded by --seconds).
+ * Every server's resident memory (bench/rss.ts) is sampled every second from the start of the load
+ * (warm-up included) to its end; the JSON holds the samples, the table each system's peak.
+ * --restart: after the load, a follower is killed with SIGKILL and started again; restart_ms runs
+ * from its start to the first broadcast acknowledged through it (what "serves again" means to a
+ * client), and its memory right after that is recorded too. With a long run, that is the price of
+ * a server's log: how long it takes to read it back, and what it holds in memory.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -23,6 +31,7 @@ import { ZabClient } from '../src/client/zab-client.js';
 import { createZookeeperCluster } from '../cluster/zookeeper/cluster.js';
 import { sleep, withTimeout } from '../jepsen-style/async.js';
 import { connectZk, ensureZnode, zk, zkCall, type RawZkClient } from '../cluster/zookeeper/zk-lib.js';
+import { groupRssBytes, RssSampler, type RssSample } from './rss.js';
 
 export type BenchSystem = 'zabkit' | 'zookeeper';
 
@@ -35,6 +44,10 @@ export interface BenchOptions {
   readonly clients: number;
   readonly inFlight: number;
   readonly failover: boolean;
+  /** End the measured window once this many broadcasts are acknowledged (--seconds still bounds it). */
+  readonly messages?: number;
+  /** After the load: kill -9 a follower, start it, and time until a broadcast through it is acknowledged. */
+  readonly restart?: boolean;
   readonly throughProxy: boolean;
   readonly repoRoot: string;
   readonly toxiproxyUrl?: string;
@@ -58,11 +71,17 @@ export interface BenchResult {
   readonly ops: number;
   readonly errors: number;
   readonly ratio: number;
+  /** Each server's largest resident memory while the load ran, MiB (bench/rss.ts). */
+  readonly rss_max_mib: Record<string, number>;
+  /** With --restart: the follower restarted, ms from its start to a broadcast acknowledged through it, and its MiB then. */
+  readonly restart: { readonly node: string; readonly restart_ms: number | null; readonly rss_mib: number | null } | null;
 }
 
 export interface BenchReport {
   readonly results: BenchResult[];
   readonly settings: Record<string, unknown>;
+  /** Per system: every server's resident MiB, once a second while the load ran. */
+  readonly rss: Record<string, RssSample[]>;
 }
 
 /** Limits (docs/LIMITS.md): every wait is bounded. */
@@ -82,6 +101,11 @@ export const benchLimits = {
   /** With --failover and no commit since the kill by the end of the run, keep the load on this long for the first one. */
   failoverWaitMs: 30_000,
   setupTimeoutMs: 60_000,
+  maxMessages: 1_000_000_000,
+  /** Resident memory is sampled this often. */
+  rssIntervalMs: 1_000,
+  /** --restart: the restarted server must serve within this long, or restart_ms is null. */
+  restartTimeoutMs: 120_000,
 } as const;
 
 /** "3x64" -> 3 clients x 64 in flight; "8" -> 8 x 1. */
@@ -291,7 +315,7 @@ async function runLoad(target: BenchTarget, options: BenchOptions): Promise<Load
           if (killAt !== undefined && firstCommitAfterKill === undefined && end >= killAt) firstCommitAfterKill = end;
           if (measuring) {
             latencies.push(end - start);
-            commitTimes.push(end);
+            if (options.failover) commitTimes.push(end);
           }
         } catch {
           if (measuring) errors++;
@@ -322,7 +346,8 @@ async function runLoad(target: BenchTarget, options: BenchOptions): Promise<Load
     }
     await sleep(Math.max(0, begin + options.seconds * 1000 - nowMs()));
   } else {
-    await sleep(options.seconds * 1000);
+    const end = begin + options.seconds * 1000;
+    while (nowMs() < end && !(options.messages !== undefined && latencies.length >= options.messages)) await sleep(Math.min(50, Math.max(1, end - nowMs())));
   }
   measuring = false;
   const endAt = nowMs();
@@ -388,6 +413,7 @@ function failoverGap(outcome: LoadOutcome): number {
 
 export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const rows: Omit<BenchResult, 'ratio'>[] = [];
+  const rss: Record<string, RssSample[]> = {};
   const base = options.dir ?? mkdtempSync(path.join(os.tmpdir(), 'zabkit-bench-'));
   try {
     for (const system of options.systems) {
@@ -396,13 +422,20 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         `${options.failover ? ', failover' : ''}${options.throughProxy ? ', through Toxiproxy' : ', direct links'}`);
       const target = system === 'zookeeper' ? await zookeeperTarget(options, dir) : await zabkitTarget(options, dir);
       let outcome: LoadOutcome;
+      let restart: BenchResult['restart'] = null;
       options.onCleanup?.(() => target.close());
+      const sampler = new RssSampler(() => serverPids(target.db), benchLimits.rssIntervalMs);
       try {
         outcome = await runLoad(target, options);
+        sampler.stop();
+        await sampler.sample();
+        if (options.restart) restart = await measureRestart(target, options);
       } finally {
+        sampler.stop();
         await target.close();
         options.onCleanup?.(undefined);
       }
+      rss[system] = sampler.samples;
       const sorted = outcome.latencies.slice().sort();
       rows.push({
         system,
@@ -413,6 +446,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         failover_ms: outcome.killAt === undefined ? null : round(failoverGap(outcome), 1),
         ops: outcome.ops,
         errors: outcome.errors,
+        rss_max_mib: sampler.maxByNode(),
+        restart,
       });
     }
   } finally {
@@ -429,24 +464,33 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       size: options.size,
       concurrency: `${options.clients}x${options.inFlight}`,
       failover: options.failover,
+      messages: options.messages ?? null,
+      restart: options.restart === true,
       throughProxy: options.throughProxy,
       fsync: true,
       cpus: os.cpus().length,
     },
+    rss,
   };
 }
 
 export function formatBenchTable(results: readonly BenchResult[]): string {
-  const header = ['system', 'ops/s', 'p50 ms', 'p99 ms', 'max ms', 'failover ms', 'ratio'];
-  const lines = results.map((r) => [
-    r.system,
-    r.ops_per_s.toFixed(1),
-    r.p50_ms.toFixed(2),
-    r.p99_ms.toFixed(2),
-    r.max_ms.toFixed(2),
-    r.failover_ms === null ? '-' : r.failover_ms.toFixed(0),
-    r.ratio.toFixed(2),
-  ]);
+  const header = ['system', 'ops/s', 'p50 ms', 'p99 ms', 'max ms', 'failover ms', 'ratio', 'ops', 'max RSS MiB', 'restart ms'];
+  const lines = results.map((r) => {
+    const rss = Object.values(r.rss_max_mib);
+    return [
+      r.system,
+      r.ops_per_s.toFixed(1),
+      r.p50_ms.toFixed(2),
+      r.p99_ms.toFixed(2),
+      r.max_ms.toFixed(2),
+      r.failover_ms === null ? '-' : r.failover_ms.toFixed(0),
+      r.ratio.toFixed(2),
+      String(r.ops),
+      rss.length === 0 ? '-' : Math.max(...rss).toFixed(0),
+      r.restart === null ? '-' : r.restart.restart_ms === null ? 'none' : r.restart.restart_ms.toFixed(0),
+    ];
+  });
   const widths = header.map((h, k) => Math.max(h.length, ...lines.map((l) => l[k]!.length)));
   const fmt = (cells: string[]): string => cells.map((c, k) => (k === 0 ? c.padEnd(widths[k]!) : c.padStart(widths[k]!))).join('  ');
   return [fmt(header), ...lines.map(fmt)].join('\n');
@@ -454,4 +498,51 @@ export function formatBenchTable(results: readonly BenchResult[]): string {
 
 export function writeBenchJson(file: string, report: BenchReport): void {
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+}
+
+/** The process group of every running server (its pid: each is started as a group leader). */
+async function serverPids(db: Db): Promise<Record<string, number | undefined>> {
+  const statuses = await db.status();
+  return Object.fromEntries(statuses.map((status) => [status.name, status.alive ? status.pid : undefined]));
+}
+
+/**
+ * --restart: kill -9 a follower (the load has stopped), start it again, and time until a broadcast
+ * through a new session on it is acknowledged; then its resident memory.
+ */
+async function measureRestart(target: BenchTarget, options: BenchOptions): Promise<NonNullable<BenchResult['restart']>> {
+  const statuses = await target.db.status();
+  const follower = statuses.find((status) => status.role === 'following') ?? statuses.find((status) => status.role !== 'leading');
+  const node = target.db.nodes().find((info) => info.name === follower?.name);
+  if (follower === undefined || node === undefined) throw new Error('bench --restart: no follower to restart');
+  await target.db.kill(node.name);
+  const started = nowMs();
+  await target.db.start(node.name);
+  const deadline = started + benchLimits.restartTimeoutMs;
+  let served: number | undefined;
+  const payload = Buffer.alloc(options.size, 0x72); // 'r'
+  while (served === undefined && nowMs() < deadline) {
+    let session: BenchSession | undefined;
+    try {
+      session = await withTimeout(target.open(node), Math.max(1, deadline - nowMs()), 'open timed out');
+      while (served === undefined && nowMs() < deadline) {
+        try {
+          await withTimeout(session.submit(payload), Math.max(1, Math.min(benchLimits.opTimeoutMs, deadline - nowMs())), 'broadcast timed out');
+          served = nowMs();
+        } catch {
+          if (session.dead?.() ?? false) break;
+          await sleep(benchLimits.retryDelayMs);
+        }
+      }
+    } catch {
+      await sleep(benchLimits.retryDelayMs);
+    } finally {
+      await session?.close().catch(() => undefined);
+    }
+  }
+  const pid = (await serverPids(target.db))[node.name];
+  const bytes = pid === undefined ? undefined : groupRssBytes(pid);
+  const restartMs = served === undefined ? null : round(served - started, 1);
+  options.log(`bench: restarted ${node.name}: ${restartMs === null ? `did not serve within ${benchLimits.restartTimeoutMs / 1000} s` : `served again after ${restartMs} ms`}`);
+  return { node: node.name, restart_ms: restartMs, rss_mib: bytes === undefined ? null : round(bytes / 2 ** 20, 1) };
 }

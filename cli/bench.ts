@@ -13,11 +13,13 @@ import { intOption, UsageError } from './exit.js';
 interface BenchCliOptions {
   systems: string;
   nodes: string;
-  seconds: string;
+  seconds?: string;
   warmup: string;
   size: string;
   concurrency?: string;
   failover?: boolean;
+  messages?: string;
+  restart?: boolean;
   throughProxy?: boolean;
   toxiproxyUrl?: string;
   dir?: string;
@@ -30,11 +32,13 @@ export function registerBenchCommand(program: Command): void {
     .description('throughput / latency / failover of zabkit and Apache ZooKeeper, side by side (same load, same machine, fsync on)')
     .option('--systems <list>', 'comma-separated systems, run in turn: zabkit,zookeeper', 'zabkit,zookeeper')
     .option('--nodes <n>', `servers per system (1..${maxNodes})`, '3')
-    .option('--seconds <s>', 'measured seconds per system', '10')
+    .option('--seconds <s>', 'measured seconds per system (default 10; with --messages, at most this long: default 3600)')
     .option('--warmup <s>', 'unmeasured warm-up seconds per system', '1')
     .option('--size <bytes>', 'payload bytes per broadcast', '256')
     .option('--concurrency <clients x in-flight>', 'sessions x outstanding broadcasts each, e.g. 3x64 (default: NODESx32)')
     .option('--failover', 'kill -9 the leader at 40% of the run; report the longest gap between commits')
+    .option('--messages <n>', 'a long run: measure until this many broadcasts are acknowledged (e.g. 10000000)')
+    .option('--restart', "after the load, kill -9 a follower and start it again: report how long until it serves (a broadcast through it is acknowledged) and its memory then; every run reports each server's peak RSS")
     .option('--through-proxy', 'server-to-server links through Toxiproxy (default: direct)')
     .option('--toxiproxy-url <url>', 'use this running Toxiproxy')
     .option('--dir <dir>', 'keep the clusters\' folders (logs, data) here; default: a temporary folder, removed')
@@ -53,6 +57,8 @@ export function registerBenchCommand(program: Command): void {
       } catch (error) {
         throw new UsageError(error instanceof Error ? error.message : String(error));
       }
+      const messages = options.messages === undefined ? undefined : intOption('--messages', options.messages, 1, benchLimits.maxMessages);
+      if (messages !== undefined && options.failover === true) throw new UsageError('--messages and --failover do not go together: the failover kill is timed at 40% of --seconds');
       let cleanup: (() => Promise<void>) | undefined;
       const onSignal = (signal: NodeJS.Signals): void => {
         void (cleanup?.() ?? Promise.resolve()).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
@@ -63,7 +69,9 @@ export function registerBenchCommand(program: Command): void {
         const report = await runBench({
           systems: systems as BenchSystem[],
           nodes,
-          seconds: intOption('--seconds', options.seconds, 1, benchLimits.maxSeconds),
+          seconds: intOption('--seconds', options.seconds ?? (messages === undefined ? '10' : String(benchLimits.maxSeconds)), 1, benchLimits.maxSeconds),
+          ...(messages === undefined ? {} : { messages }),
+          restart: options.restart === true,
           warmupSeconds: intOption('--warmup', options.warmup, 0, 600),
           size: intOption('--size', options.size, 1, benchLimits.maxSize),
           clients: concurrency.clients,

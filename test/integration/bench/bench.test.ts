@@ -21,6 +21,9 @@ interface Row {
   p99_ms: number;
   max_ms: number;
   failover_ms: number | null;
+  ops: number;
+  rss_max_mib: Record<string, number>;
+  restart: { node: string; restart_ms: number | null; rss_mib: number | null } | null;
 }
 
 async function bench(args: string[]): Promise<Row[]> {
@@ -79,6 +82,22 @@ describe.skipIf(!zookeeperAvailable() || !existsSync(main))('zabkit bench (built
     expect(rows).toHaveLength(2);
     expectRow(rows[0]!, 'zabkit', false);
     expectRow(rows[1]!, 'zookeeper', false);
+  });
+
+  it('a long run ends after --messages; each server\'s peak memory, and with --restart a follower\'s time to serve again', async () => {
+    const rows = await bench(['--systems', 'zabkit,zookeeper', '--messages', '3000', '--restart', '--warmup', '1', '--concurrency', '2x8']);
+    expect(rows.map((r) => r.system)).toEqual(['zabkit', 'zookeeper']);
+    for (const row of rows) {
+      expect(row.ops).toBeGreaterThanOrEqual(3000);
+      expect(Object.keys(row.rss_max_mib).sort()).toEqual(['n1', 'n2', 'n3']);
+      for (const mib of Object.values(row.rss_max_mib)) expect(mib).toBeGreaterThan(10);
+      expect(row.restart).not.toBeNull();
+      expect(row.restart!.restart_ms).toBeGreaterThan(0);
+      expect(row.restart!.rss_mib).toBeGreaterThan(10);
+    }
+    const usage = await execa(process.execPath, [main, 'bench', '--messages', '10', '--failover'], { reject: false });
+    expect(usage.exitCode).toBe(254);
+    expect(usage.stderr).toContain('--messages and --failover');
   });
 
   it('measures failover through Toxiproxy', async () => {
