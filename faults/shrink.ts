@@ -7,7 +7,8 @@
  *
  * The search, in rounds until a round changes nothing (each step keeps a candidate only if it fails):
  *   1. cut the schedule short: the run ends 2 s after its last fault (the random run went on to its
- *      time limit), then a binary search for the fewest first faults that still fail;
+ *      time limit), then a binary search for the fewest first faults that still fail (not in the
+ *      first round when the original did not fail again: its prefixes are as long and as flaky);
  *   2. a few faults alone: each window of 1, 2, then 3 consecutive faults (latest first), moved so
  *      it starts leadMs in, the run ending tailMs after it. A failure most often needs one fault
  *      and the one or two just before it (a cause, then what exposes it), and such a candidate is a
@@ -172,8 +173,16 @@ export type Trial = (candidate: ShrinkPlan, change: string, pass: string) => Pro
 
 class BudgetSpent extends Error {}
 
+export interface SearchOptions {
+  /**
+   * The original did not fail again when replayed: its prefixes, as long and as flaky, are skipped in
+   * the first round (the windows' short runs come first).
+   */
+  readonly originalFlaky?: boolean;
+}
+
 /** The smallest plan the search found that the trial still calls failing (the original if none is). */
-export async function shrinkSearch(original: ShrinkPlan, trial: Trial): Promise<{ best: ShrinkPlan; exhausted: boolean }> {
+export async function shrinkSearch(original: ShrinkPlan, trial: Trial, options: SearchOptions = {}): Promise<{ best: ShrinkPlan; exhausted: boolean }> {
   let best = normalize(original);
   const attempt = async (candidate: ShrinkPlan, change: string, pass: string): Promise<boolean> => {
     const c = normalize(candidate);
@@ -186,7 +195,7 @@ export async function shrinkSearch(original: ShrinkPlan, trial: Trial): Promise<
   try {
     for (let round = 1; round <= shrinkLimits.maxRounds; round++) {
       const before = planKey(best);
-      await prefix(() => best, attempt);
+      if (!(round === 1 && options.originalFlaky === true)) await prefix(() => best, attempt);
       await windows(() => best, attempt);
       await ddmin(() => best, attempt);
       await moveEarlier(() => best, attempt);

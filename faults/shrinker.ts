@@ -206,7 +206,7 @@ export async function runShrink(options: ShrinkOptions, log: (line: string) => v
     log(`shrink: the budget of ${options.budgetMinutes} min does not cover one replay (spent ${state.spentMinutes.toFixed(1)} min); nothing shrunk`);
     exitCode = 2;
   } else {
-    const { best, exhausted } = await shrinkSearch(original, trial);
+    const { best, exhausted } = await shrinkSearch(original, trial, { originalFlaky: baseline === 'passes' });
     state.exhausted = exhausted;
     const bestKey = planKey(best);
     if (baseline === 'passes' && bestKey === planKey(original)) {

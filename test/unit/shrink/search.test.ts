@@ -123,6 +123,15 @@ describe('the search', () => {
     expect(candidateMs).toBeLessThan(20 * 60_000);
   });
 
+  it('with an original that did not fail again, starts with the windows, not its long prefixes', async () => {
+    const original = allSchedule(3);
+    const needed = original.faults[4]!.id;
+    const { trial, trials } = bugNeeding([needed]);
+    const { best } = await shrinkSearch(original, trial, { originalFlaky: true });
+    expect(best.faults.map((f) => f.id)).toEqual([needed]);
+    expect(trials[0]!.pass).toBe('window');
+  });
+
   it('a bug that needs no fault at all ends with none', async () => {
     const { trial } = bugNeeding([]);
     const { best } = await shrinkSearch(allSchedule(1), trial);
