@@ -13,6 +13,7 @@ import { encodeEntries, encodeOk, encodeText, op, type Entry, type NodeStatusRep
 import { copyBytes, FrameDecoder } from '../wire/framing.js';
 import { maxClientFrameBytes } from '../wire/limits.js';
 import { boundPort, listen } from './listen.js';
+import { writeFrames } from './write-frames.js';
 import type { Logger } from './logger.js';
 import { maxClientConnections, maxClientSendBufferBytes, maxInFlightPerClient, readChunkBytes } from './limits.js';
 
@@ -104,8 +105,7 @@ export class ClientPort {
 
   /**
    * Frames for each session in the current batch (replies, deliveries), in order; `flush` writes
-   * each session's as one buffer (one write per connection per batch: cheaper than a corked writev
-   * of many small frames).
+   * each session's with writeFrames (one write per connection per batch).
    */
   private readonly batched = new Map<Session, Buffer[]>();
 
@@ -164,7 +164,7 @@ export class ClientPort {
   flush(): void {
     for (const [session, frames] of this.batched) {
       if (session.socket.destroyed) continue;
-      session.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+      writeFrames(session.socket, frames);
       this.checkBuffer(session);
     }
     this.batched.clear();

@@ -17,6 +17,7 @@ import { FrameDecoder } from '../wire/framing.js';
 import { maxPeerFrameBytes } from '../wire/limits.js';
 import { decodeHandshake, decodeMessage, DecodeError, encodeHandshakeFrame, encodeMessageFrame } from '../wire/peer-codec.js';
 import { boundPort, listen } from './listen.js';
+import { writeFrames } from './write-frames.js';
 import type { Logger } from './logger.js';
 import {
   connectTimeoutMs,
@@ -119,8 +120,7 @@ export class PeerTransport {
       const batch = link.batch;
       link.batch = [];
       if (!socket || !link.connected) continue;
-      // One buffer per peer per batch: cheaper than a corked writev of many small frames.
-      socket.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch));
+      writeFrames(socket, batch);
       if (socket.writableLength > maxPeerSendBufferBytes) {
         this.logger.warn({ peer: link.address.id, bufferedBytes: socket.writableLength }, 'peer does not drain its connection: disconnecting');
         socket.destroy();
