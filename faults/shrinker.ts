@@ -158,7 +158,8 @@ export async function runShrink(options: ShrinkOptions, log: (line: string) => v
     const key = planKey(plan);
     let record = state.trials.find((t) => t.key === key);
     if (record?.outcome !== undefined) return record.outcome;
-    if (elapsedMinutes() + verifyReserveMinutes() >= options.budgetMinutes) return 'budget';
+    // The budget covers every invocation of this shrink (shrink.json keeps what earlier ones spent): a resume with a larger --budget goes on.
+    if (spentBefore + elapsedMinutes() + verifyReserveMinutes() >= options.budgetMinutes) return 'budget';
     if (record === undefined) {
       const index = state.trials.length;
       const scenarioFile = path.join(out, 'candidates', `t${index}.json`);
