@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { generateSchedule } from '../../../faults/schedule.js';
 import { createNemesis } from '../../../faults/nemesis.js';
+import { livenessAnomalies } from '../../../faults/shrink.js';
 import type { Db, NodeStatus, PowerCutMode } from '../../../jepsen-style/types.js';
 import { cliPath } from '../helpers.js';
 
@@ -120,8 +121,17 @@ describe('real power cuts', () => {
     expect(unsafe.exitCode, unsafe.all).toBe(1);
     const lost = JSON.parse(readFileSync(path.join(store, 'zk-no', 'latest', 'results.json'), 'utf8')) as { anomalies: Record<string, { count: number }> };
     expect(lost.anomalies['lost']?.count ?? 0).toBeGreaterThan(0);
+    // The claim is durability: with forceSync=yes no acknowledged write is lost. Whether ZooKeeper
+    // serves again soon after repeated whole-ensemble cuts is another question (CI once saw 3.9.4's n3
+    // not acknowledge a broadcast within 30 s of the heal: `unavailable`, a liveness finding about
+    // ZooKeeper), so a liveness anomaly alone does not fail this test; any safety anomaly does.
     const safe = await run('yes');
-    expect(safe.exitCode, safe.all).toBe(0);
+    expect([0, 1], safe.all).toContain(safe.exitCode);
+    const survived = JSON.parse(readFileSync(path.join(store, 'zk-yes', 'latest', 'results.json'), 'utf8')) as { valid: unknown; anomalies: Record<string, { count: number }> };
+    const safety = Object.entries(survived.anomalies).filter(([name, anomaly]) => anomaly.count > 0 && !livenessAnomalies.includes(name)).map(([name]) => name);
+    expect(safety, safe.all).toEqual([]);
+    expect(survived.anomalies['lost']?.count ?? 0).toBe(0);
+    if (survived.valid !== true) console.log(`forceSync=yes: no write lost, but ${Object.keys(survived.anomalies).join(', ')} (ZooKeeper's liveness after the cuts)`);
   });
 
   it('the disk package on zabkit: slow, stalled, failing and full disks, healed: valid, and the nodes a disk stopped are back', async () => {
