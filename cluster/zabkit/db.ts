@@ -43,6 +43,8 @@ export interface ZabkitDbOptions {
   readonly toxiproxyUrl?: string;
   readonly tickMs?: number;
   readonly timing?: Partial<Timing>;
+  /** Each node's transaction log rolls to a new segment file at this size (the server's default when absent). */
+  readonly segmentBytes?: number;
   /** Planted bugs, given to every node. */
   readonly bugs?: readonly string[];
   /** Base seed; node i gets seed + i. */
@@ -171,6 +173,7 @@ export class ZabkitDb implements Db {
         logFile: join(folder, 'node.log'),
         logLevel: this.options.logLevel ?? 'info',
         tickMs: this.options.tickMs ?? defaultTickMs,
+        ...(this.options.segmentBytes === undefined ? {} : { segmentBytes: this.options.segmentBytes }),
         timing: { ...defaultTiming, ...this.options.timing },
         bugs: (this.options.bugs ?? []) as PlantedBug[],
         seed: ((this.options.seed ?? 1) + id) >>> 0,

@@ -14,8 +14,8 @@ export class InconsistentStateError extends Error {
   override name = 'InconsistentStateError';
 }
 
-export async function loadDurableState(dataDir: string, bugs: readonly PlantedBug[], logger: Logger): Promise<{ log: TxnLog; durable: DurableState }> {
-  const opened = await TxnLog.open(dataDir);
+export async function loadDurableState(dataDir: string, bugs: readonly PlantedBug[], logger: Logger, segmentBytes?: number): Promise<{ log: TxnLog; durable: DurableState }> {
+  const opened = await TxnLog.open(dataDir, segmentBytes === undefined ? {} : { segmentBytes });
   const log = opened.log;
   let recovered = opened.recovered;
   try {

@@ -34,3 +34,20 @@ export const connectTimeoutMs = 2000;
 
 /** Under the planted bug ack-before-fsync, a deferred batch reaches the disk this much later. */
 export const deferredSyncDelayMs = 200;
+
+/**
+ * The transaction log rolls to a new segment file once the active one holds this many bytes (at the
+ * end of a batch: a batch never spans segments). A restart scans the active segment only, so this
+ * bounds the start-up read; a single rewrite (a SNAP's whole log) may make one segment larger.
+ */
+export const defaultSegmentBytes = 64 * 1024 * 1024;
+
+/** The smallest segment size a node accepts (tests roll segments with it), and the largest (sync markers hold u32 batch sizes). */
+export const minSegmentBytes = 4096;
+export const maxSegmentBytes = 1024 * 1024 * 1024;
+
+/** Reads of sealed segments go this many bytes at a time. */
+export const walReadChunkBytes = 1024 * 1024;
+
+/** A sealed segment's sparse index (built by its first read) keeps every this-many-th record's offset. */
+export const sparseIndexStride = 1024;

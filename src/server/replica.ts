@@ -51,7 +51,7 @@ export async function runNode(config: NodeConfig): Promise<RunningNode> {
   logger.info({ config: { ...config, peers: config.peers.map((p) => `${p.id}@${p.host}:${p.port}`) }, seed: config.seed }, 'starting');
   let loaded: Awaited<ReturnType<typeof loadDurableState>>;
   try {
-    loaded = await loadDurableState(config.dataDir, config.bugs, logger);
+    loaded = await loadDurableState(config.dataDir, config.bugs, logger, config.segmentBytes);
   } catch (error) {
     logger.fatal({ err: error }, `cannot start: ${(error as Error).message}`);
     throw error;

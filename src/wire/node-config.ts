@@ -30,6 +30,8 @@ export interface NodeConfig {
   readonly logFile?: string;
   readonly logLevel?: string;
   readonly tickMs: number;
+  /** The transaction log rolls to a new segment file at this size (src/server/limits.ts defaultSegmentBytes when absent). */
+  readonly segmentBytes?: number;
   readonly timing: Timing;
   readonly bugs: readonly PlantedBug[];
   /** Seed of the core's PRNG (election jitter); printed at start. */
