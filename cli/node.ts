@@ -3,6 +3,7 @@ import { randomInt } from 'node:crypto';
 import type { Command } from 'commander';
 import { ConfigError, nodeConfigFromFile, nodeConfigFromFlags, type NodeFlags } from '../src/server/parse-config.js';
 import { InconsistentStateError } from '../src/server/durable.js';
+import { memoryLogEntries } from '../src/core/limits.js';
 import { defaultSegmentBytes, minSegmentBytes } from '../src/server/limits.js';
 import { runNode } from '../src/server/replica.js';
 import { StorageError, WalCorruptionError } from '../src/server/wal.js';
@@ -32,6 +33,7 @@ export function registerNodeCommand(program: Command): void {
     .option('--log-file <file>', 'pino NDJSON log (stdout when absent)')
     .option('--log-level <level>', 'pino log level')
     .option('--tick-ms <ms>', 'tick length in milliseconds')
+    .option('--memory-log-entries <n>', `durable, delivered log entries kept in memory (default ${memoryLogEntries}); older ones are read back from the log`)
     .option('--segment-bytes <n>', `the transaction log rolls to a new segment file at this size (default ${defaultSegmentBytes}, at least ${minSegmentBytes})`)
     .option('--bug <name>', 'run with a planted bug (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
     .option('--seed <n>', 'seed of the core PRNG (printed at start)')

@@ -45,6 +45,8 @@ export interface ZabkitDbOptions {
   readonly timing?: Partial<Timing>;
   /** Each node's transaction log rolls to a new segment file at this size (the server's default when absent). */
   readonly segmentBytes?: number;
+  /** Durable, delivered log entries each node keeps in memory (the server's default when absent). */
+  readonly memoryLogEntries?: number;
   /** Planted bugs, given to every node. */
   readonly bugs?: readonly string[];
   /** Base seed; node i gets seed + i. */
@@ -174,6 +176,7 @@ export class ZabkitDb implements Db {
         logLevel: this.options.logLevel ?? 'info',
         tickMs: this.options.tickMs ?? defaultTickMs,
         ...(this.options.segmentBytes === undefined ? {} : { segmentBytes: this.options.segmentBytes }),
+        ...(this.options.memoryLogEntries === undefined ? {} : { memoryLogEntries: this.options.memoryLogEntries }),
         timing: { ...defaultTiming, ...this.options.timing },
         bugs: (this.options.bugs ?? []) as PlantedBug[],
         seed: ((this.options.seed ?? 1) + id) >>> 0,

@@ -22,5 +22,11 @@ export const maxSessionLength = 256;
  */
 export const forwardedRequestTimeoutSyncLimits = 4;
 
+/**
+ * Log entries a server keeps in memory once they are durable and delivered: the most recent ones,
+ * so a follower that lags by fewer is synced without reading the store. Older ones are read back.
+ */
+export const memoryLogEntries = 10_000;
+
 /** Largest election round accepted from a peer (far beyond any real run; keeps rounds exact integers). */
 export const maxElectionRound = 2 ** 40;

@@ -1,68 +1,156 @@
-/** The in-memory image of a server's log (committed or not), in zxid order. */
-import type { Txn } from './types.js';
+/**
+ * The server's log (committed or not) as the core sees it, in zxid order: a prefix held by the
+ * `LogStore` (what the shell has persisted: etcd/raft's Storage) and a tail in memory. Entries leave
+ * memory once they are durable and delivered (`compactTo`), except the most recent ones, so a server's
+ * memory does not grow with its log; older ones are read back from the store when a sync or a
+ * delivery needs them.
+ */
+import { assert } from './assert.js';
+import type { LogStore, Txn } from './types.js';
 import type { Zxid } from './zxid.js';
 import { counterOf, epochOf } from './zxid.js';
 
-export class TxnLog {
-  private entries: Txn[];
 
-  constructor(entries: readonly Txn[]) {
+/** Index of the first of `entries` (in zxid order) with zxid > `zxid`. */
+function indexAfter(entries: readonly Txn[], zxid: Zxid): number {
+  let lo = 0, hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (entries[mid]!.zxid <= zxid) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
+/** A LogStore in memory: the transcripts' and the simulation's disk, and a plain list of entries. */
+export class MemoryLogStore implements LogStore {
+  private readonly entries: Txn[];
+
+  constructor(entries: readonly Txn[] = []) {
+    for (let i = 1; i < entries.length; i++) assert(entries[i - 1]!.zxid < entries[i]!.zxid, 'log not in zxid order');
     this.entries = [...entries];
-  }
-
-  get length(): number {
-    return this.entries.length;
-  }
-
-  lastZxid(): Zxid {
-    return this.entries.length === 0 ? 0 : this.entries[this.entries.length - 1]!.zxid;
   }
 
   all(): readonly Txn[] {
     return this.entries;
   }
 
-  append(txn: Txn): void {
-    this.entries.push(txn);
+  lastZxid(): Zxid {
+    return this.entries.length === 0 ? 0 : this.entries[this.entries.length - 1]!.zxid;
   }
 
-  /** Index of the first entry with zxid > `zxid`. */
-  indexAfter(zxid: Zxid): number {
-    let lo = 0, hi = this.entries.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.entries[mid]!.zxid <= zxid) lo = mid + 1; else hi = mid;
+  read(from: Zxid, to: Zxid): Txn[] {
+    return this.entries.slice(indexAfter(this.entries, from), indexAfter(this.entries, to));
+  }
+
+  floor(zxid: Zxid): Zxid {
+    const i = indexAfter(this.entries, zxid) - 1;
+    return i >= 0 ? this.entries[i]!.zxid : 0;
+  }
+
+  count(from: Zxid, to: Zxid): number {
+    return Math.max(0, indexAfter(this.entries, to) - indexAfter(this.entries, from));
+  }
+
+  /** What the shell does with a Ready: truncate, then append. */
+  persist(truncateAfter: Zxid | undefined, append: readonly Txn[]): void {
+    if (truncateAfter !== undefined) this.entries.length = indexAfter(this.entries, truncateAfter);
+    for (const txn of append) {
+      assert(txn.zxid > this.lastZxid(), `append of ${txn.zxid} after ${this.lastZxid()}`);
+      this.entries.push(txn);
     }
-    return lo;
+  }
+}
+
+export class TxnLog {
+  /** Entries above `baseLast`, in memory. */
+  private tail: Txn[] = [];
+  /** The store's entries up to here are this log's prefix (the store may hold more: a truncation not yet persisted). */
+  private baseLast: Zxid;
+  private baseCount: number;
+
+  /** A log whose prefix is `store` as it is now; `empty`: none of it (a SNAP being staged, which replaces it). */
+  constructor(private readonly store: LogStore, empty = false) {
+    this.baseLast = empty ? 0 : store.lastZxid();
+    this.baseCount = empty ? 0 : store.count(0, this.baseLast);
+  }
+
+  get length(): number {
+    return this.baseCount + this.tail.length;
+  }
+
+  /** Entries in memory (the whole log when none of it is the store's). */
+  get memoryLength(): number {
+    return this.tail.length;
+  }
+
+  /** Highest zxid of the store prefix: entries up to here are read from the store. */
+  get storedUpTo(): Zxid {
+    return this.baseLast;
+  }
+
+  lastZxid(): Zxid {
+    return this.tail.length === 0 ? this.baseLast : this.tail[this.tail.length - 1]!.zxid;
+  }
+
+  /** The entries in memory, for a log that is all in memory (a staged SNAP). */
+  memoryEntries(): readonly Txn[] {
+    assert(this.baseCount === 0, 'memoryEntries of a log with a store prefix');
+    return this.tail;
+  }
+
+  append(txn: Txn): void {
+    this.tail.push(txn);
   }
 
   has(zxid: Zxid): boolean {
-    const i = this.indexAfter(zxid) - 1;
-    return i >= 0 && this.entries[i]!.zxid === zxid;
-  }
-
-  get(zxid: Zxid): Txn | undefined {
-    const i = this.indexAfter(zxid) - 1;
-    return i >= 0 && this.entries[i]!.zxid === zxid ? this.entries[i] : undefined;
+    if (zxid <= 0) return false;
+    if (zxid <= this.baseLast) return this.store.floor(zxid) === zxid;
+    const i = indexAfter(this.tail, zxid) - 1;
+    return i >= 0 && this.tail[i]!.zxid === zxid;
   }
 
   /** Entries with zxid in (from, to]. */
   range(from: Zxid, to: Zxid): Txn[] {
-    return this.entries.slice(this.indexAfter(from), this.indexAfter(to));
+    const stored = from < this.baseLast ? this.store.read(from, Math.min(to, this.baseLast)) : [];
+    if (to <= this.baseLast) return stored;
+    const memory = this.tail.slice(indexAfter(this.tail, from), indexAfter(this.tail, to));
+    return stored.length === 0 ? memory : stored.concat(memory);
   }
 
   /** The largest zxid in the log below `zxid` (0 if none). */
   lastBefore(zxid: Zxid): Zxid {
-    const i = this.indexAfter(zxid - 1) - 1;
-    return i >= 0 ? this.entries[i]!.zxid : 0;
+    const i = indexAfter(this.tail, zxid - 1) - 1;
+    if (i >= 0) return this.tail[i]!.zxid;
+    return this.baseLast === 0 ? 0 : this.store.floor(Math.min(zxid - 1, this.baseLast));
   }
 
   /** Removes every entry with zxid > `zxid`; returns how many were removed. */
   truncateAfter(zxid: Zxid): number {
-    const keep = this.indexAfter(zxid);
-    const removed = this.entries.length - keep;
-    this.entries.length = keep;
+    if (zxid >= this.baseLast) {
+      const keep = indexAfter(this.tail, zxid);
+      const removed = this.tail.length - keep;
+      this.tail.length = keep;
+      return removed;
+    }
+    const fromStore = this.store.count(zxid, this.baseLast);
+    const removed = this.tail.length + fromStore;
+    this.tail = [];
+    this.baseLast = this.store.floor(zxid);
+    this.baseCount -= fromStore;
     return removed;
+  }
+
+  /**
+   * Lets entries up to `zxid` (which the store durably holds as this log has them) leave memory,
+   * keeping the last `keep` entries in memory whatever their zxid.
+   */
+  compactTo(zxid: Zxid, keep: number): void {
+    const movable = Math.min(indexAfter(this.tail, zxid), Math.max(0, this.tail.length - keep));
+    // In steps of a quarter of `keep` at least: the tail is copied once per step, not once per batch.
+    if (movable <= 0 || movable < keep >> 2) return;
+    this.baseLast = this.tail[movable - 1]!.zxid;
+    this.baseCount += movable;
+    this.tail = this.tail.slice(movable);
   }
 }
 

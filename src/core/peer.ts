@@ -37,15 +37,15 @@
  */
 import { assert } from './assert.js';
 import { voteBeats, voteHasQuorum } from './election.js';
-import { forwardedRequestTimeoutSyncLimits, maxPayloadBytes, maxPendingClientRequests, maxPendingProposals, maxSessionLength } from './limits.js';
-import { followsContiguously, TxnLog } from './log.js';
+import { forwardedRequestTimeoutSyncLimits, maxPayloadBytes, maxPendingClientRequests, maxPendingProposals, maxSessionLength, memoryLogEntries } from './limits.js';
+import { followsContiguously, MemoryLogStore, TxnLog } from './log.js';
 import { validateMessage } from './messages.js';
 import type { Prng } from './prng.js';
 import { isQuorum } from './quorum.js';
 import { FollowingState, LeadingState, LookingState, type Learner, type RoleState } from './roles.js';
 import { assertTiming } from './timing.js';
 import type {
-  ClientReply, ClientRequest, DurableState, Envelope, Input, Message, PeerConfig, PeerStatus, PlantedBug,
+  ClientReply, ClientRequest, DurableState, Envelope, Input, LogStore, Message, PeerConfig, PeerStatus, PlantedBug,
   Ready, ServerId, TraceEvent, Txn, Vote, ZabPhase,
 } from './types.js';
 import type { Zxid } from './zxid.js';
@@ -66,6 +66,7 @@ class Outbox {
   acceptedEpoch: number | undefined = undefined;
   currentEpoch: number | undefined = undefined;
   messagesAfterPersist: Envelope[] = [];
+  committedStored: { after: Zxid; upTo: Zxid } | undefined = undefined;
   committed: Txn[] = [];
   clientReplies: ClientReply[] = [];
   deferSync = false;
@@ -75,7 +76,7 @@ class Outbox {
   isEmpty(): boolean {
     return this.messages.length === 0 && this.truncateAfter === undefined && this.append.length === 0 &&
       this.acceptedEpoch === undefined && this.currentEpoch === undefined && this.messagesAfterPersist.length === 0 &&
-      this.committed.length === 0 && this.clientReplies.length === 0 && this.events.length === 0 && this.actions.length === 0;
+      this.committedStored === undefined && this.committed.length === 0 && this.clientReplies.length === 0 && this.events.length === 0 && this.actions.length === 0;
   }
 }
 
@@ -104,6 +105,11 @@ export class ZabPeer {
   private currentEpoch: number;
   /** The log; a SNAP stages a new one (FollowingState.snap) and leaveRole puts the old one back if it is abandoned. */
   private log: TxnLog;
+  /** What the shell has persisted (its transaction log): the log's prefix and what it reads old entries from. */
+  private readonly store: LogStore;
+  /** The store holds the log up to here as this core has it: what compaction may take out of memory. */
+  private durableZxid: Zxid;
+  private readonly memoryLogEntries: number;
   /** What this server knows committed: a new leader's sync only ever moves it on (or a TRUNC/abandoned SNAP cuts it back). */
   private commitZxid: Zxid = 0;
   /** Highest zxid emitted in Ready.committed by this incarnation: nothing is delivered twice, whatever the role. */
@@ -141,7 +147,6 @@ export class ZabPeer {
     assert(new Set(config.servers).size === config.servers.length, 'duplicate server ids');
     assertTiming(config.timing);
     assert(durable.acceptedEpoch >= durable.currentEpoch, 'acceptedEpoch < currentEpoch (loadDataBase refuses to start)');
-    for (let i = 1; i < durable.log.length; i++) assert(durable.log[i - 1]!.zxid < durable.log[i]!.zxid, 'log not in zxid order');
     this.id = config.id;
     this.servers = [...config.servers];
     this.config = config;
@@ -149,7 +154,11 @@ export class ZabPeer {
     this.bugs = config.bugs ?? new Set();
     this.acceptedEpoch = durable.acceptedEpoch;
     this.currentEpoch = durable.currentEpoch;
-    this.log = new TxnLog(durable.log);
+    this.store = Array.isArray(durable.log) ? new MemoryLogStore(durable.log as readonly Txn[]) : (durable.log as LogStore);
+    this.log = new TxnLog(this.store);
+    this.durableZxid = this.log.lastZxid();
+    this.memoryLogEntries = config.memoryLogEntries ?? memoryLogEntries;
+    assert(Number.isSafeInteger(this.memoryLogEntries) && this.memoryLogEntries >= 0, 'memoryLogEntries must be a whole number');
     this.becomeLooking('start');
   }
 
@@ -202,6 +211,7 @@ export class ZabPeer {
       acceptedEpoch: noEpochPersist ? undefined : o.acceptedEpoch,
       currentEpoch: noEpochPersist ? undefined : o.currentEpoch,
       messagesAfterPersist: o.messagesAfterPersist,
+      committedStored: o.committedStored,
       committed: o.committed,
       clientReplies: o.clientReplies,
       deferSync: o.deferSync,
@@ -215,6 +225,7 @@ export class ZabPeer {
     assert(this.inflight !== undefined && this.inflight.ready === ready, 'advance() with a Ready not returned by ready()');
     const actions = this.inflight.actions;
     this.inflight = undefined;
+    this.compactLog(ready);
     for (const action of actions) {
       // Both are the leader's own ACKs: they count only for the leadership (and epoch) that made them.
       const role = this.role;
@@ -222,6 +233,21 @@ export class ZabPeer {
       if (action.kind === 'appended') this.onOwnAppendDurable(role, action.zxids);
       else this.onOwnEpochDurable(role);
     }
+  }
+
+  /**
+   * `ready` is persisted: the store now holds the log up to its last append, unless this core has
+   * since cut its log below that (the cut reaches the store with the next batch). Entries the store
+   * holds and that are delivered leave memory, the newest memoryLogEntries excepted. Not while a SNAP
+   * is staged: the staged log is in memory only, and the store still holds the one it replaces.
+   */
+  private compactLog(ready: Ready): void {
+    if (ready.truncateAfter !== undefined) this.durableZxid = Math.min(this.durableZxid, ready.truncateAfter);
+    const lastAppended = ready.append.at(-1);
+    if (lastAppended !== undefined) this.durableZxid = lastAppended.zxid;
+    if (this.out.truncateAfter !== undefined) this.durableZxid = Math.min(this.durableZxid, this.out.truncateAfter);
+    if (this.stagingSnap() || ready.deferSync) return;
+    this.log.compactTo(Math.min(this.durableZxid, this.deliveredZxid), this.memoryLogEntries);
   }
 
   status(): PeerStatus {
@@ -339,7 +365,18 @@ export class ZabPeer {
 
   private deliverUpTo(zxid: Zxid): void {
     if (zxid <= this.deliveredZxid || this.stagingSnap()) return;
-    for (const txn of this.log.range(this.deliveredZxid, zxid)) {
+    // Entries the store holds are delivered as a range the shell reads back (no client of this
+    // incarnation waits on them: entries leave memory only once delivered). Behind entries already
+    // in this batch (a planted bug re-delivers), they are read here to keep the order.
+    const stored = Math.min(zxid, this.log.storedUpTo);
+    let from = this.deliveredZxid;
+    if (stored > from && this.out.committed.length === 0) {
+      const previous = this.out.committedStored;
+      assert(previous === undefined || previous.upTo === from, 'stored deliveries of one batch are contiguous');
+      this.out.committedStored = { after: previous?.after ?? from, upTo: stored };
+      from = stored;
+    }
+    for (const txn of this.log.range(from, zxid)) {
       this.out.committed.push(txn);
       if (txn.originServer === this.id) {
         const key = clientKey(txn.originSession, txn.originSeq);
@@ -371,7 +408,7 @@ export class ZabPeer {
     }
     const role = this.role;
     if (role.kind === 'following' && role.snap !== undefined) {
-      this.log = new TxnLog(role.snap.replacedLog);
+      this.log = role.snap.replacedLog;
       // COMMITs received during the aborted SNAP were about the staged log, not this one.
       this.commitZxid = Math.min(role.snap.replacedCommitZxid, this.log.lastZxid());
       role.snap = undefined;
@@ -663,8 +700,8 @@ export class ZabPeer {
       // The state is the log: it is replaced whole. The new log is staged in memory and written
       // at NEWLEADER in one batch (truncateAfter 0 + append), so a crash mid-SNAP leaves the old
       // log on disk, never a half-empty one (ZOOKEEPER-3642).
-      following.snap = { replacedLog: [...this.log.all()], replacedCommitZxid: this.commitZxid };
-      this.log = new TxnLog([]);
+      following.snap = { replacedLog: this.log, replacedCommitZxid: this.commitZxid };
+      this.log = new TxnLog(this.store, true);
       this.commitZxid = 0;
     }
   }
@@ -718,7 +755,8 @@ export class ZabPeer {
       const removed = following.snap.replacedLog.length;
       following.snap = undefined;
       this.out.truncateAfter = 0;
-      this.out.append = [...this.log.all()];
+      this.out.append = [...this.log.memoryEntries()];
+      this.durableZxid = 0;
       this.event({ type: 'truncated', after: 0, removed });
       this.deliverUpTo(this.commitZxid);
     }

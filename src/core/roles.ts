@@ -7,7 +7,8 @@
  *
  * Only data: the role functions stay ZabPeer methods (peer.ts says why).
  */
-import type { ClientRequest, ServerId, Txn, Vote, ZabPhase } from './types.js';
+import type { ClientRequest, ServerId, Vote, ZabPhase } from './types.js';
+import type { TxnLog } from './log.js';
 import type { Zxid } from './zxid.js';
 
 /** LOOKING: one Fast Leader Election (FastLeaderElection.lookForLeader), from becomeLooking to its decision. */
@@ -36,7 +37,7 @@ export class LookingState {
 
 /** The SNAP being received: the log it replaces, restored if the sync is abandoned before NEWLEADER. */
 export interface SnapInProgress {
-  readonly replacedLog: readonly Txn[];
+  readonly replacedLog: TxnLog;
   /** commitZxid before the SNAP began, restored with the log. */
   readonly replacedCommitZxid: Zxid;
 }

@@ -10,7 +10,7 @@
  *      then `acceptedEpoch`, then `currentEpoch` (each an atomic file replace, fsynced);
  *   3. send `ready.messagesAfterPersist` (ACKs, ACKEPOCH, ACK of NEWLEADER: promises about
  *      durable state);
- *   4. deliver `ready.committed` to subscribers and answer `ready.clientReplies`;
+ *   4. deliver `ready.committedStored` and `ready.committed` to subscribers and answer `ready.clientReplies`;
  *   5. call `peer.advance(ready)`.
  *
  * A crash between any two steps is safe; that order is the fsync discipline of
@@ -73,6 +73,8 @@ export interface PeerConfig {
   readonly timing: Timing;
   /** Planted bugs (interfaces.md), all off by default. */
   readonly bugs?: ReadonlySet<PlantedBug>;
+  /** Durable, delivered log entries kept in memory (limits.ts memoryLogEntries when absent; tests lower it to read the store). */
+  readonly memoryLogEntries?: number;
 }
 
 export interface Timing {
@@ -97,12 +99,31 @@ export const plantedBugs = [
 ] as const;
 export type PlantedBug = (typeof plantedBugs)[number];
 
+/**
+ * The persisted log, read synchronously (the shell's transaction log; log.ts MemoryLogStore in tests). The core
+ * reads only entries at or below what it has seen persisted (Ready batches the shell has advanced
+ * past), and only while its own view of them is unchanged, so a read never races a write.
+ */
+export interface LogStore {
+  /** Highest zxid held (0 when empty). */
+  lastZxid(): Zxid;
+  /** Entries with zxid in (from, to], in order. */
+  read(from: Zxid, to: Zxid): Txn[];
+  /** The largest zxid held that is <= `zxid` (0 if none). */
+  floor(zxid: Zxid): Zxid;
+  /** How many entries have zxid in (from, to]. */
+  count(from: Zxid, to: Zxid): number;
+}
+
 /** The durable state a server recovers on start (paper: f.p, f.a, h_f). */
 export interface DurableState {
   readonly acceptedEpoch: number;
   readonly currentEpoch: number;
-  /** The whole log in zxid order, committed or not. */
-  readonly log: readonly Txn[];
+  /**
+   * The whole log in zxid order, committed or not: the shell's store (read as needed, never whole),
+   * or a list of entries (transcripts and tests: a store that holds exactly those).
+   */
+  readonly log: LogStore | readonly Txn[];
 }
 
 /**
@@ -119,6 +140,12 @@ export interface Ready {
   readonly currentEpoch: number | undefined;
   /** Send only once everything above is durable. */
   readonly messagesAfterPersist: readonly Envelope[];
+  /**
+   * Newly committed entries the store already held when they were delivered: every entry of the log
+   * with zxid in (after, upTo], delivered in zxid order before `committed`. The shell reads them from
+   * its log when it needs their data (a restarted server's whole history is one such range).
+   */
+  readonly committedStored: { readonly after: Zxid; readonly upTo: Zxid } | undefined;
   /** Newly committed entries, in zxid order, to deliver to subscribers (after persistence). */
   readonly committed: readonly Txn[];
   readonly clientReplies: readonly ClientReply[];

@@ -15,35 +15,8 @@ import { maxClientFrameBytes } from '../wire/limits.js';
 import { boundPort, listen } from './listen.js';
 import { writeFrames } from './write-frames.js';
 import type { Logger } from './logger.js';
-import { maxClientConnections, maxClientSendBufferBytes, maxInFlightPerClient, readChunkBytes } from './limits.js';
-
-/** The node's delivered sequence, in zxid order (committed entries handed to subscribers). */
-export class DeliveredLog {
-  readonly zxids: number[] = [];
-  readonly data: Uint8Array[] = [];
-
-  get lastZxid(): number {
-    return this.zxids.length === 0 ? 0 : (this.zxids[this.zxids.length - 1] as number);
-  }
-
-  /** Index of the first entry with zxid > `zxid`. */
-  indexAfter(zxid: number): number {
-    let low = 0;
-    let high = this.zxids.length;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      if ((this.zxids[mid] as number) <= zxid) low = mid + 1;
-      else high = mid;
-    }
-    return low;
-  }
-
-  entries(from: number, to: number): Entry[] {
-    const out: Entry[] = [];
-    for (let i = from; i < to; i++) out.push({ zxid: this.zxids[i] as number, data: this.data[i] as Uint8Array });
-    return out;
-  }
-}
+import type { DeliveredLog } from './delivered-log.js';
+import { maxClientConnections, maxClientSendBufferBytes, maxInFlightPerClient, readChunkBytes, streamHighWaterBytes } from './limits.js';
 
 export interface ClientPortHandler {
   broadcast(session: string, seq: number, data: Uint8Array): void;
@@ -56,6 +29,8 @@ interface Subscription {
   readonly reqId: number;
   /** Highest zxid sent to this subscriber. */
   after: number;
+  /** Its entries are being streamed from the delivered log (catch-up); live deliveries wait for it. */
+  catchingUp: boolean;
 }
 
 interface Session {
@@ -128,36 +103,45 @@ export class ClientPort {
     }
   }
 
-  /** Appends newly committed entries to the delivered sequence and queues them for subscribers (sent at `flush()`). */
-  deliver(txns: readonly Txn[]): void {
-    if (txns.length === 0) return;
-    const firstIndex = this.delivered.zxids.length;
+  /**
+   * Appends newly committed entries to the delivered sequence (`stored`: a range the log holds,
+   * Ready.committedStored, then `txns`) and queues them for subscribers (sent at `flush()`).
+   */
+  deliver(stored: { readonly after: number; readonly upTo: number } | undefined, txns: readonly Txn[]): void {
+    const before = this.delivered.lastZxid;
+    const fresh: Entry[] = [];
+    // The range kept as a range (not read): subscribers behind its end catch up from the log.
+    let keptUpTo = 0;
+    if (stored !== undefined) {
+      const pushed = this.delivered.pushStored(stored.after, stored.upTo);
+      if (pushed === undefined) keptUpTo = stored.upTo;
+      else for (const txn of pushed) fresh.push({ zxid: txn.zxid, data: txn.data });
+    }
     for (const txn of txns) {
-      if (txn.zxid <= this.delivered.lastZxid) {
+      if (!this.delivered.push(txn.zxid, txn.data)) {
         // The core delivers each zxid once, in order; only a planted bug (a truncation of delivered
         // entries, which makes the core deliver again) may get here, and then the repeat is skipped.
         assert(this.options.plantedBugs, `core delivered ${zxidToHex(txn.zxid)} after ${zxidToHex(this.delivered.lastZxid)}`);
         this.logger.error({ zxid: txn.zxid, lastDelivered: this.delivered.lastZxid }, 'core delivered a zxid out of order (planted bug): skipped');
         continue;
       }
-      this.delivered.zxids.push(txn.zxid);
-      this.delivered.data.push(txn.data);
+      fresh.push({ zxid: txn.zxid, data: txn.data });
     }
-    const lastIndex = this.delivered.zxids.length;
-    if (lastIndex === firstIndex) return;
-    const firstZxid = this.delivered.zxids[firstIndex] as number;
     const lastZxid = this.delivered.lastZxid;
-    let shared: Entry[] | undefined;
+    if (lastZxid === before) return;
     for (const session of this.sessions.values()) {
       for (const subscription of session.subscriptions) {
-        if (subscription.after >= lastZxid) continue;
-        let entries: Entry[];
-        if (subscription.after < firstZxid) entries = shared ??= this.delivered.entries(firstIndex, lastIndex);
-        else entries = this.delivered.entries(this.delivered.indexAfter(subscription.after), lastIndex);
+        if (subscription.catchingUp || subscription.after >= lastZxid) continue;
+        if (subscription.after < keptUpTo) {
+          this.catchUp(session, subscription);
+          continue;
+        }
+        const entries = subscription.after < (fresh[0]?.zxid ?? lastZxid) ? fresh : fresh.filter((entry) => entry.zxid > subscription.after);
         this.batchWrite(session, encodeEntries(op.deliver, subscription.reqId, entries));
         subscription.after = lastZxid;
       }
     }
+    this.delivered.compact();
   }
 
   /** Sends everything answered and delivered in this batch. */
@@ -232,11 +216,9 @@ export class ClientPort {
             if (body.length !== 13) return refuse('SUBSCRIBE needs exactly a zxid');
             const from = body.readDoubleBE(5);
             if (!Number.isSafeInteger(from) || from < 0) return refuse('SUBSCRIBE: bad zxid');
-            const subscription: Subscription = { reqId, after: from };
+            const subscription: Subscription = { reqId, after: from, catchingUp: false };
             session.subscriptions.push(subscription);
-            const start = this.delivered.indexAfter(from);
-            this.sendEntries(session, op.deliver, reqId, start, false);
-            subscription.after = Math.max(from, this.delivered.lastZxid);
+            this.catchUp(session, subscription);
             break;
           }
           case op.status:
@@ -257,25 +239,59 @@ export class ClientPort {
     });
   }
 
+  /** The delivered sequence as it is now, in chunks of about readChunkBytes, the last one flagged. */
   private sendRead(session: Session, reqId: number): void {
-    this.sendEntries(session, op.readChunk, reqId, 0, true);
+    const end = this.delivered.lastZxid;
+    this.stream(session, 0, end, (entries, last) => encodeEntries(op.readChunk, reqId, entries, last), () => undefined);
   }
 
-  /** Sends delivered entries from index `start` on, in chunks of about readChunkBytes. */
-  private sendEntries(session: Session, code: number, reqId: number, start: number, withLast: boolean): void {
-    const end = this.delivered.zxids.length;
-    let from = start;
-    do {
-      let bytes = 0;
-      let to = from;
-      while (to < end && (to === from || bytes < readChunkBytes)) {
-        bytes += 12 + (this.delivered.data[to] as Uint8Array).length;
-        to++;
+  /** Streams a subscriber the delivered entries after its `after` until it has them all; live deliveries follow. */
+  private catchUp(session: Session, subscription: Subscription): void {
+    subscription.catchingUp = true;
+    let reached = -1;
+    const step = (): void => {
+      const end = this.delivered.lastZxid;
+      if (subscription.after >= end || subscription.after === reached) {
+        // (the second: a stream that made no progress, which only a log that lost delivered entries could cause)
+        if (subscription.after < end) this.logger.error({ after: subscription.after, end }, 'delivered entries missing from the log: catch-up stopped');
+        subscription.after = Math.max(subscription.after, end);
+        subscription.catchingUp = false;
+        return;
       }
-      const entries = this.delivered.entries(from, to);
-      if (entries.length > 0 || withLast) session.socket.write(encodeEntries(code, reqId, entries, withLast ? to === end : undefined));
-      from = to;
-    } while (from < end);
+      reached = subscription.after;
+      this.stream(session, subscription.after, end, (entries) => {
+        subscription.after = entries.at(-1)?.zxid ?? subscription.after;
+        return entries.length === 0 ? undefined : encodeEntries(op.deliver, subscription.reqId, entries);
+      }, step);
+    };
+    step();
+  }
+
+  /**
+   * Writes the delivered entries in (after, end] as frames of about readChunkBytes (`frame` makes
+   * each; `last` marks the one that reaches `end`), reading old ones back from the log. While the
+   * connection holds streamHighWaterBytes unsent, it waits for 'drain'. Calls `done` at the end
+   * (not if the connection closes first).
+   */
+  private stream(session: Session, after: number, end: number, frame: (entries: Entry[], last: boolean) => Buffer | undefined, done: () => void): void {
+    const socket = session.socket;
+    let from = after;
+    const pump = (): void => {
+      for (;;) {
+        if (socket.destroyed) return;
+        if (socket.writableLength > streamHighWaterBytes) {
+          socket.once('drain', pump);
+          return;
+        }
+        const entries = from >= end ? [] : this.delivered.chunk(from, readChunkBytes).filter((entry) => entry.zxid <= end);
+        const last = entries.length === 0 || (entries.at(-1) as Entry).zxid >= end;
+        const bytes = frame(entries, last);
+        if (bytes !== undefined) socket.write(bytes);
+        from = entries.at(-1)?.zxid ?? end;
+        if (last) return done();
+      }
+    };
+    pump();
   }
 
   private checkBuffer(session: Session): void {

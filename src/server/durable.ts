@@ -4,10 +4,20 @@
  */
 import * as path from 'node:path';
 import { assert } from '../core/assert.js';
-import type { DurableState, PlantedBug } from '../core/types.js';
-import { epochOf, zxidToHex } from '../core/zxid.js';
+import type { DurableState, LogStore, PlantedBug } from '../core/types.js';
+import { epochOf, makeZxid, zxidToHex } from '../core/zxid.js';
 import type { Logger } from './logger.js';
 import { acceptedEpochFileName, currentEpochFileName, readEpochFile, TxnLog } from './wal.js';
+
+/** The transaction log as the core reads it (src/core/log.ts LogStore). */
+export function storeOf(log: TxnLog): LogStore {
+  return {
+    lastZxid: () => log.lastZxid,
+    read: (from, to) => log.read(from, to),
+    floor: (zxid) => log.floor(zxid),
+    count: (from, to) => log.count(from, to),
+  };
+}
 
 /** The data directory holds a state the server must not start from. */
 export class InconsistentStateError extends Error {
@@ -17,7 +27,7 @@ export class InconsistentStateError extends Error {
 export async function loadDurableState(dataDir: string, bugs: readonly PlantedBug[], logger: Logger, segmentBytes?: number): Promise<{ log: TxnLog; durable: DurableState }> {
   const opened = await TxnLog.open(dataDir, segmentBytes === undefined ? {} : { segmentBytes });
   const log = opened.log;
-  let recovered = opened.recovered;
+  const recovered = opened.recovered;
   try {
     if (recovered.tornTail) {
       logger.warn({ file: log.file, offset: recovered.tornTail.offset, bytes: recovered.tornTail.bytes }, 'torn last record cut off the transaction log');
@@ -41,14 +51,13 @@ export async function loadDurableState(dataDir: string, bugs: readonly PlantedBu
         // ZOOKEEPER-1653: a crash inside a follower's NEWLEADER batch, after the log fsync and before
         // the currentEpoch write. Entries of the accepted-but-not-current epoch were never ACKed
         // (ACKs leave only once currentEpoch is durable), so they are cut like a torn tail.
-        const keep = recovered.txns.filter((txn) => epochOf(txn.zxid) <= currentEpoch);
-        const after = keep.at(-1)?.zxid ?? 0;
+        const after = log.floor(makeZxid(currentEpoch + 1, 0) - 1);
+        const above = log.count(after, lastZxid);
         const removed = await log.truncateAfter(after);
-        assert(removed === recovered.txns.length - keep.length && epochOf(log.lastZxid) <= currentEpoch,
-          `cutting after ${zxidToHex(after)} removed ${removed} of the ${recovered.txns.length - keep.length} entries above epoch ${currentEpoch}`);
+        assert(removed === above && epochOf(log.lastZxid) <= currentEpoch,
+          `cutting after ${zxidToHex(after)} removed ${removed} of the ${above} entries above epoch ${currentEpoch}`);
         await log.sync();
         logger.warn({ currentEpoch, acceptedEpoch, after: zxidToHex(after), removed }, 'unacknowledged entries of an epoch not yet current cut from the log (crash inside NEWLEADER)');
-        recovered = { ...recovered, txns: keep };
       }
       if (acceptedEpoch < currentEpoch) {
         throw new InconsistentStateError(
@@ -56,8 +65,8 @@ export async function loadDurableState(dataDir: string, bugs: readonly PlantedBu
         );
       }
     }
-    logger.info({ entries: recovered.txns.length, lastZxid: zxidToHex(lastZxid), acceptedEpoch, currentEpoch }, 'recovered durable state');
-    return { log, durable: { acceptedEpoch, currentEpoch, log: recovered.txns } };
+    logger.info({ entries: log.length, lastZxid: zxidToHex(log.lastZxid), segments: log.segments().length, acceptedEpoch, currentEpoch }, 'recovered durable state');
+    return { log, durable: { acceptedEpoch, currentEpoch, log: storeOf(log) } };
   } catch (error) {
     log.close();
     throw error;

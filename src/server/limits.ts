@@ -51,3 +51,15 @@ export const walReadChunkBytes = 1024 * 1024;
 
 /** A sealed segment's sparse index (built by its first read) keeps every this-many-th record's offset. */
 export const sparseIndexStride = 1024;
+
+/**
+ * Delivered entries the client port keeps in memory for reads and subscribers; older ones are read
+ * back from the log. A node's `memoryLogEntries` sets it and the core's window together.
+ */
+export const deliveredMemoryEntries = 10_000;
+
+/** The largest `memoryLogEntries` a node accepts. */
+export const maxMemoryLogEntries = 10_000_000;
+
+/** A read or a subscriber's catch-up writes chunks until the connection holds this many unsent bytes, then waits for it to drain. */
+export const streamHighWaterBytes = 4 * 1024 * 1024;

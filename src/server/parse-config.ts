@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { timingViolation } from '../core/timing.js';
 import { plantedBugs, type PlantedBug, type Timing } from '../core/types.js';
-import { maxSegmentBytes, minSegmentBytes } from './limits.js';
+import { maxMemoryLogEntries, maxSegmentBytes, minSegmentBytes } from './limits.js';
 import { defaultTickMs, defaultTiming, type NodeConfig, type PeerAddress } from '../wire/node-config.js';
 
 export class ConfigError extends Error {
@@ -25,6 +25,7 @@ export interface NodeFlags {
   readonly logLevel?: string;
   readonly tickMs?: string;
   readonly segmentBytes?: string;
+  readonly memoryLogEntries?: string;
   readonly bug?: readonly string[];
   readonly seed?: string;
 }
@@ -109,6 +110,7 @@ export function nodeConfigFromObject(raw: unknown, randomSeed: () => number): No
     ...(o['logLevel'] === undefined ? {} : { logLevel: string('logLevel', o['logLevel']) }),
     tickMs: o['tickMs'] === undefined ? defaultTickMs : int('tickMs', o['tickMs'], 1, 60_000),
     ...(o['segmentBytes'] === undefined ? {} : { segmentBytes: int('segmentBytes', o['segmentBytes'], minSegmentBytes, maxSegmentBytes) }),
+    ...(o['memoryLogEntries'] === undefined ? {} : { memoryLogEntries: int('memoryLogEntries', o['memoryLogEntries'], 0, maxMemoryLogEntries) }),
     timing: timing(o['timing']),
     bugs: bugList(o['bugs']),
     seed: o['seed'] === undefined ? randomSeed() : int('seed', o['seed'], 0, Number.MAX_SAFE_INTEGER),
@@ -144,6 +146,7 @@ export function nodeConfigFromFlags(flags: NodeFlags, randomSeed: () => number):
       logLevel: flags.logLevel,
       tickMs: flags.tickMs === undefined ? undefined : int('--tick-ms', flags.tickMs, 1, 60_000),
       segmentBytes: flags.segmentBytes === undefined ? undefined : int('--segment-bytes', flags.segmentBytes, minSegmentBytes, maxSegmentBytes),
+      memoryLogEntries: flags.memoryLogEntries === undefined ? undefined : int('--memory-log-entries', flags.memoryLogEntries, 0, maxMemoryLogEntries),
       bugs: flags.bug ?? [],
       seed: flags.seed === undefined ? undefined : int('--seed', flags.seed, 0, Number.MAX_SAFE_INTEGER),
     },

@@ -16,7 +16,8 @@ import { ZabPeer } from '../core/peer.js';
 import type { Input, PeerConfig, Ready, TraceEvent } from '../core/types.js';
 import { zxidToHex } from '../core/zxid.js';
 import type { NodeStatusReply } from '../wire/client-protocol.js';
-import { ClientPort, DeliveredLog } from './client-port.js';
+import { ClientPort } from './client-port.js';
+import { DeliveredLog } from './delivered-log.js';
 import type { NodeConfig } from '../wire/node-config.js';
 import { loadDurableState } from './durable.js';
 import { deferredSyncDelayMs } from './limits.js';
@@ -58,6 +59,7 @@ export async function runNode(config: NodeConfig): Promise<RunningNode> {
   }
   const { log, durable } = loaded;
   const peerConfig: PeerConfig = {
+    ...(config.memoryLogEntries === undefined ? {} : { memoryLogEntries: config.memoryLogEntries }),
     id: config.id,
     servers: [config.id, ...config.peers.map((p) => p.id)].sort((a, b) => a - b),
     timing: config.timing,
@@ -80,7 +82,7 @@ function settleable(): { promise: Promise<void>; resolve(): void; reject(error: 
 class Replica {
   private readonly transport: PeerTransport;
   private readonly clientPort: ClientPort;
-  private readonly delivered = new DeliveredLog();
+  private readonly delivered: DeliveredLog;
   private roleLogger: Logger;
   private tickTimer: NodeJS.Timeout | undefined;
   private deferredTimer: NodeJS.Timeout | undefined;
@@ -95,6 +97,8 @@ class Replica {
     private readonly log: TxnLog,
     private readonly peer: ZabPeer,
   ) {
+    // Delivered entries are read back from the log, except under a planted bug (which may deliver what it later cuts).
+    this.delivered = new DeliveredLog((from, to, maxBytes) => log.read(from, to, maxBytes), (from, to) => log.count(from, to), config.bugs.length === 0, config.memoryLogEntries);
     const status = peer.status();
     this.roleLogger = logger.child({ role: status.state, epoch: status.currentEpoch });
     this.transport = new PeerTransport(config, logger, {
@@ -147,7 +151,7 @@ class Replica {
       pid: process.pid,
       serving: !this.stopped && status.phase === 'broadcast' && status.state !== 'looking',
       deliveredZxid: this.delivered.lastZxid,
-      delivered: this.delivered.zxids.length,
+      delivered: this.delivered.length,
     };
   }
 
@@ -195,7 +199,7 @@ class Replica {
       }
       this.transport.flush();
       // 4. deliver and answer
-      this.clientPort.deliver(ready.committed);
+      this.clientPort.deliver(ready.committedStored, ready.committed);
       for (const reply of ready.clientReplies) this.clientPort.reply(reply);
       this.clientPort.flush();
       // 5.

@@ -76,7 +76,6 @@ export interface TornTail {
 }
 
 export interface RecoveredLog {
-  readonly txns: Txn[];
   /** Set when a torn last record was cut off. */
   readonly tornTail: TornTail | undefined;
 }
@@ -503,7 +502,8 @@ export class TxnLog {
   /**
    * Opens (creating if needed) and recovers the log in `dir`: files the manifest does not list
    * (a roll or rewrite that crashed before its manifest) are removed, the active segment is read
-   * and a torn tail cut off, what remains is fsynced; every record is returned.
+   * and a torn tail cut off, and what remains is fsynced. Sealed segments are not read: a start reads
+   * at most one segment, whatever the log's length.
    */
   static async open(dir: string, options: { segmentBytes?: number } = {}): Promise<{ log: TxnLog; recovered: RecoveredLog }> {
     const segmentBytes = options.segmentBytes ?? defaultSegmentBytes;
@@ -520,8 +520,7 @@ export class TxnLog {
       const size = await fsp.stat(file).then((st) => st.size, () => -1);
       if (size !== s.bytes) throw new WalCorruptionError(file, Math.max(0, size), size < 0 ? 'a sealed segment the manifest lists is missing' : `a sealed segment of ${s.bytes} bytes has ${size}`);
     }
-    const opened = SegmentFile.open(dir, manifest.active);
-    const { segment, tornTail } = opened;
+    const { segment, tornTail } = SegmentFile.open(dir, manifest.active);
     try {
       const sealedLast = manifest.sealed.at(-1)?.lastZxid ?? 0;
       const first = segment.zxids[0];
@@ -534,10 +533,7 @@ export class TxnLog {
       fs.fsyncSync(segment.fd);
       await fsyncDirectory(dir);
       const next = 1 + Math.max(...[...listed].map(segmentNumber));
-      const log = new TxnLog(dir, segmentBytes, [...manifest.sealed], segment, next);
-      const txns = log.read(0, sealedLast);
-      txns.push(...opened.txns);
-      return { log, recovered: { txns, tornTail } };
+      return { log: new TxnLog(dir, segmentBytes, [...manifest.sealed], segment, next), recovered: { tornTail } };
     } catch (error) {
       segment.close();
       throw error;
@@ -581,36 +577,94 @@ export class TxnLog {
   }
 
   /**
-   * Records with zxid in (from, to], read from the files (records not yet written are not there).
-   * Synced bytes that do not verify are a WalCorruptionError.
+   * Records with zxid in (from, to], read from the files (records not yet written are not there),
+   * stopping once `maxBytes` of data are read. Synced bytes that do not verify are a WalCorruptionError.
    */
-  read(from: Zxid, to: Zxid): Txn[] {
+  read(from: Zxid, to: Zxid, maxBytes = Number.POSITIVE_INFINITY): Txn[] {
     const out: Txn[] = [];
+    let bytes = 0;
     const collect = (txn: Txn): boolean => {
-      if (txn.zxid > to) return false;
-      if (txn.zxid > from) out.push(txn);
+      if (txn.zxid > to || bytes >= maxBytes) return false;
+      if (txn.zxid > from) {
+        out.push(txn);
+        bytes += txn.data.length;
+      }
       return true;
     };
     for (const s of this.sealed) {
       if (s.lastZxid <= from) continue;
-      if (s.firstZxid > to) return out;
-      const fd = fs.openSync(path.join(this.dir, s.name), fs.constants.O_RDONLY);
-      try {
-        const index = this.sparseIndex(s, fd);
-        const k = indexAfter(index.zxids, from) - 1;
-        scanRecords(path.join(this.dir, s.name), fd, k < 0 ? 0 : (index.offsets[k] as number), s.bytes, k < 0 ? 0 : (index.zxids[k] as number) - 1, collect);
-      } finally {
-        fs.closeSync(fd);
-      }
+      if (s.firstZxid > to || bytes >= maxBytes) return out;
+      this.scanSealed(s, from, collect);
     }
     const a = this.active;
     const start = indexAfter(a.zxids, from);
     const end = indexAfter(a.zxids, to);
-    if (start < end && (a.offsets[start] as number) < a.writtenBytes) {
+    if (start < end && (a.offsets[start] as number) < a.writtenBytes && bytes < maxBytes) {
       const endOffset = end < a.offsets.length ? Math.min(a.offsets[end] as number, a.writtenBytes) : a.writtenBytes;
       scanRecords(a.file, a.fd, a.offsets[start] as number, endOffset, from, collect);
     }
     return out;
+  }
+
+  /** The largest zxid in the log that is <= `zxid` (0 if none); written or pending. */
+  floor(zxid: Zxid): Zxid {
+    const a = this.active;
+    const i = indexAfter(a.zxids, zxid) - 1;
+    if (i >= 0) return a.zxids[i] as number;
+    for (let k = this.sealed.length - 1; k >= 0; k--) {
+      const s = this.sealed[k] as SealedSegment;
+      if (s.firstZxid > zxid) continue;
+      if (s.lastZxid <= zxid) return s.lastZxid;
+      let floor = 0;
+      this.scanSealed(s, zxid, () => false, (z) => {
+        floor = z;
+      });
+      return floor;
+    }
+    return 0;
+  }
+
+  /** How many records have zxid in (from, to]; written or pending. */
+  count(from: Zxid, to: Zxid): number {
+    if (to <= from) return 0;
+    const a = this.active;
+    let n = Math.max(0, indexAfter(a.zxids, to) - indexAfter(a.zxids, from));
+    for (const s of this.sealed) {
+      if (s.lastZxid <= from || s.firstZxid > to) continue;
+      if (s.firstZxid > from && s.lastZxid <= to) {
+        n += s.count;
+        continue;
+      }
+      this.scanSealed(s, from, (txn) => {
+        if (txn.zxid > to) return false;
+        if (txn.zxid > from) n++;
+        return true;
+      });
+    }
+    return n;
+  }
+
+  /**
+   * Visits the records of sealed segment `s` from the sparse index entry at or below `from` on;
+   * `skipped` sees each zxid at or below `from` passed on the way (the floor's candidates).
+   */
+  private scanSealed(s: SealedSegment, from: Zxid, visit: (txn: Txn) => boolean, skipped?: (zxid: Zxid) => void): void {
+    const file = path.join(this.dir, s.name);
+    const fd = fs.openSync(file, fs.constants.O_RDONLY);
+    try {
+      const index = this.sparseIndex(s, fd);
+      const k = indexAfter(index.zxids, from) - 1;
+      const start = k < 0 ? 0 : (index.offsets[k] as number);
+      scanRecords(file, fd, start, s.bytes, k < 0 ? 0 : (index.zxids[k] as number) - 1, (txn) => {
+        if (txn.zxid <= from) {
+          skipped?.(txn.zxid);
+          return true;
+        }
+        return visit(txn);
+      });
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   /** The sparse index of a sealed segment; its first use reads the segment once and checks it against the manifest. */

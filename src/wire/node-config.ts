@@ -32,6 +32,8 @@ export interface NodeConfig {
   readonly tickMs: number;
   /** The transaction log rolls to a new segment file at this size (src/server/limits.ts defaultSegmentBytes when absent). */
   readonly segmentBytes?: number;
+  /** Durable, delivered log entries kept in memory by the core and by the client port (src/core/limits.ts memoryLogEntries when absent). */
+  readonly memoryLogEntries?: number;
   readonly timing: Timing;
   readonly bugs: readonly PlantedBug[];
   /** Seed of the core's PRNG (election jitter); printed at start. */

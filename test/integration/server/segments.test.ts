@@ -1,5 +1,6 @@
 /**
- * The segmented transaction log in real processes: 3 nodes whose logs roll every 4 KiB (about 15
+ * The segmented transaction log in real processes: 3 nodes that keep 16 log entries in memory and
+ * whose logs roll every 4 KiB (about 15
  * broadcasts of 256 B), a follower killed -9 and restarted behind the others, then the whole
  * cluster killed -9 and restarted (a segment rolls at the end of a batch, so a batch of many broadcasts makes it larger): every node recovers its segments and all deliver the same.
  */
@@ -55,7 +56,8 @@ function segmentFiles(node: string): string[] {
 describe('the segmented log (3 real nodes, 4 KiB segments)', () => {
   it('a follower and then the whole cluster killed -9 recover every segment and deliver the same sequence', async () => {
     dir = mkdtempSync(join(tmpdir(), 'zabkit-segments-'));
-    db = createZabkitDb({ nodes: 3, dir, seed: 5, segmentBytes: minSegmentBytes });
+    // 16 entries in memory: the follower's DIFF, deliveries after restarts, reads and subscriptions read the segments back.
+    db = createZabkitDb({ nodes: 3, dir, seed: 5, segmentBytes: minSegmentBytes, memoryLogEntries: 16 });
     await db.setup();
     const leader = (await db.leader())!;
     const follower = db.nodes().map((n) => n.name).find((name) => name !== leader)!;
@@ -81,5 +83,19 @@ describe('the segmented log (3 real nodes, 4 KiB segments)', () => {
     expect(await db.awaitHealthy(30_000)).toBe(true);
     await broadcastMany((await db.leader())!, 700, 1);
     expect(await waitFor(async () => (await Promise.all(names.map((n) => read(n).catch(() => [])))).every((r) => r.length === 701), 20_000, 200)).toBe(true);
+    // A subscriber from the start catches up from the segments, then follows live, in order, without repeats.
+    const reads = await read(names[0]!);
+    const subscriber = await client(names[0]!);
+    try {
+      const seen: string[] = [];
+      subscriber.subscribe(0, (entry) => seen.push(Buffer.from(entry.data).toString('utf8').split(':')[0]!));
+      expect(await waitFor(() => Promise.resolve(seen.length >= 701), 20_000, 100)).toBe(true);
+      await broadcastMany((await db.leader())!, 701, 5);
+      expect(await waitFor(() => Promise.resolve(seen.length >= 706), 20_000, 100)).toBe(true);
+      expect(seen.slice(0, 701)).toEqual(reads);
+      expect(new Set(seen).size).toBe(706);
+    } finally {
+      await subscriber.close();
+    }
   }, 120_000);
 });

@@ -12,7 +12,7 @@ import { ZabPeer } from '../../../src/core/peer.js';
 import { createPrng } from '../../../src/core/prng.js';
 import type { Input, Message, PlantedBug, Ready, ServerId, Timing, Txn } from '../../../src/core/types.js';
 import { formatZxid, type Zxid } from '../../../src/core/zxid.js';
-import { emptyDisk, ReadyExecution, recoverDisk, type MemoryDisk, type ReadyCrashPoint } from './ready-executor.js';
+import { DiskLogStore, emptyDisk, ReadyExecution, recoverDisk, type MemoryDisk, type ReadyCrashPoint } from './ready-executor.js';
 
 export const transcriptTiming: Timing = {
   initLimitTicks: 20, syncLimitTicks: 10, finalizeWaitTicks: 2, notificationResendTicks: 4, pingIntervalTicks: 2,
@@ -153,9 +153,9 @@ export class Cluster {
     node.incarnation++;
     node.seq = 0;
     this.out.push(`${node.id}: start a=${node.disk.acceptedEpoch} c=${node.disk.currentEpoch} last=${z(last(node.disk.written))}`);
-    const log = recoverDisk(node.disk, true);
+    recoverDisk(node.disk, true);
     node.peer = new ZabPeer({ id: node.id, servers: this.ids, timing: transcriptTiming, bugs: this.bugs },
-      { acceptedEpoch: node.disk.acceptedEpoch, currentEpoch: node.disk.currentEpoch, log },
+      { acceptedEpoch: node.disk.acceptedEpoch, currentEpoch: node.disk.currentEpoch, log: new DiskLogStore(node.disk) },
       createPrng(node.id * 1000 + node.incarnation));
     this.drain(node);
   }

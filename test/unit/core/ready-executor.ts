@@ -17,7 +17,8 @@
  * The disk keeps the page cache (`written`: what a read after kill -9 sees) apart from what an
  * fsync made durable (`durable`: what a power loss leaves). See `crashDisk` and `recoverDisk`.
  */
-import type { ClientReply, Envelope, Ready, ServerId, Txn } from '../../../src/core/types.js';
+import type { ClientReply, Envelope, LogStore, Ready, ServerId, Txn } from '../../../src/core/types.js';
+import type { Zxid } from '../../../src/core/zxid.js';
 
 export const readyCrashPoints = [
   'before-send',
@@ -58,6 +59,42 @@ export function crashDisk(disk: MemoryDisk, kind: 'kill' | 'power'): void {
 export function recoverDisk(disk: MemoryDisk, fsyncOnOpen: boolean): Txn[] {
   if (fsyncOnOpen) disk.durable = [...disk.written];
   return [...disk.written];
+}
+
+/**
+ * The core's view of this disk (src/core/log.ts LogStore), live: what the process reads back is the
+ * log file as the OS has it (page cache included), as src/server/wal.ts reads its files.
+ */
+export class DiskLogStore implements LogStore {
+  constructor(private readonly disk: MemoryDisk) {}
+
+  /** Index of the first written entry above `zxid`. */
+  private after(zxid: Zxid): number {
+    const log = this.disk.written;
+    let lo = 0, hi = log.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (log[mid]!.zxid <= zxid) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+  }
+
+  lastZxid(): Zxid {
+    return this.disk.written.at(-1)?.zxid ?? 0;
+  }
+
+  read(from: Zxid, to: Zxid): Txn[] {
+    return this.disk.written.slice(this.after(from), this.after(to));
+  }
+
+  floor(zxid: Zxid): Zxid {
+    const i = this.after(zxid) - 1;
+    return i >= 0 ? this.disk.written[i]!.zxid : 0;
+  }
+
+  count(from: Zxid, to: Zxid): number {
+    return Math.max(0, this.after(to) - this.after(from));
+  }
 }
 
 /** The fsync of the log file: the page cache becomes durable. */
@@ -144,7 +181,9 @@ export class ReadyExecution {
     }
     if (after.length === 0 && this.at('mid-after-persist')) return false;
     if (this.at('after-persist')) return false;
-    this.host.deliver(r.committed);
+    // Entries delivered as a stored range are read back from the log, as the shell does.
+    const stored = r.committedStored === undefined ? [] : this.disk.written.filter((t) => t.zxid > r.committedStored!.after && t.zxid <= r.committedStored!.upTo);
+    this.host.deliver(stored.length === 0 ? r.committed : [...stored, ...r.committed]);
     this.host.reply(r.clientReplies);
     return true;
   }

@@ -36,7 +36,10 @@ import { ZabPeer } from '../../../src/core/peer.js';
 import { createPrng, type Prng } from '../../../src/core/prng.js';
 import type { ClientReply, DurableState, Envelope, Input, Message, PlantedBug, ServerId, Timing, Txn } from '../../../src/core/types.js';
 import { counterOf, formatZxid, type Zxid } from '../../../src/core/zxid.js';
-import { crashDisk, emptyDisk, readyCrashPoints, ReadyExecution, recoverDisk, syncDisk, type MemoryDisk, type ReadyCrashPoint } from './ready-executor.js';
+import { crashDisk, DiskLogStore, emptyDisk, readyCrashPoints, ReadyExecution, recoverDisk, syncDisk, type MemoryDisk, type ReadyCrashPoint } from './ready-executor.js';
+
+/** Log entries each simulated server keeps in memory: few, so compaction and reads of the store run in every simulation. */
+const simMemoryLogEntries = 4;
 
 export const simTiming: Timing = {
   initLimitTicks: 20,
@@ -337,8 +340,9 @@ export class Sim {
     node.generation.clear();
     node.sessions = [];
     const log = recoverDisk(node.disk, this.fsyncOnOpen);
-    const durable: DurableState = { acceptedEpoch: node.disk.acceptedEpoch, currentEpoch: node.disk.currentEpoch, log };
-    node.peer = new ZabPeer({ id: node.id, servers: this.ids, timing: simTiming, bugs: this.bugs }, durable, this.prng.fork());
+    const durable: DurableState = { acceptedEpoch: node.disk.acceptedEpoch, currentEpoch: node.disk.currentEpoch, log: new DiskLogStore(node.disk) };
+    // A small memory window: syncs and deliveries read old entries back from the disk.
+    node.peer = new ZabPeer({ id: node.id, servers: this.ids, timing: simTiming, bugs: this.bugs, memoryLogEntries: simMemoryLogEntries }, durable, this.prng.fork());
     for (const other of this.ids) if (other !== node.id) node.outgoing.set(other, this.openConn(node, other));
     this.note(`start ${node.id} inc=${node.incarnation} log=${formatZxid(lastOf(log))} durable=${formatZxid(lastOf(node.disk.durable))} a=${node.disk.acceptedEpoch} c=${node.disk.currentEpoch}`);
     this.pump(node);

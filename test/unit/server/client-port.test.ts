@@ -4,7 +4,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BroadcastFailed, OutcomeUnknown, ZabClient, type Entry } from '../../../src/client/zab-client.js';
 import { encodeRequest, op } from '../../../src/wire/client-protocol.js';
 import type { NodeStatusReply } from '../../../src/wire/client-protocol.js';
-import { ClientPort, DeliveredLog } from '../../../src/server/client-port.js';
+import { ClientPort } from '../../../src/server/client-port.js';
+import { DeliveredLog } from '../../../src/server/delivered-log.js';
+import { MemoryLogStore } from '../../../src/core/log.js';
+import type { Txn } from '../../../src/core/types.js';
 import { maxPayloadBytes } from '../../../src/core/limits.js';
 import { createLogger } from '../../../src/server/logger.js';
 import { makeZxid } from '../../../src/core/zxid.js';
@@ -17,14 +20,29 @@ afterEach(async () => {
 
 interface Request { session: string; seq: number; data: Uint8Array }
 
-async function startPort(): Promise<{ port: ClientPort; requests: Request[]; ended: string[]; address: { host: string; port: number } }> {
+/** The log the delivered sequence is read back from (the server's transaction log). */
+function storeReader(store: MemoryLogStore): (from: number, to: number, maxBytes: number) => Txn[] {
+  return (from, to, maxBytes) => {
+    const out: Txn[] = [];
+    let bytes = 0;
+    for (const t of store.read(from, to)) {
+      if (bytes >= maxBytes) break;
+      out.push(t);
+      bytes += t.data.length;
+    }
+    return out;
+  };
+}
+
+async function startPort(options: { store?: MemoryLogStore; keep?: number } = {}): Promise<{ port: ClientPort; requests: Request[]; ended: string[]; address: { host: string; port: number } }> {
+  const store = options.store ?? new MemoryLogStore();
   const requests: Request[] = [];
   const ended: string[] = [];
   const port = new ClientPort({ host: '127.0.0.1', port: 0, serverId: 1, plantedBugs: false }, logger, {
     broadcast: (session, seq, data) => requests.push({ session, seq, data }),
     sessionEnded: (session) => void ended.push(session),
     status: () => ({ id: 1, state: 'leading', phase: 'broadcast', leader: 1, acceptedEpoch: 1, currentEpoch: 1, lastZxid: 0, commitZxid: 0, round: 1, pid: process.pid, serving: true, deliveredZxid: 0, delivered: 0 }) as NodeStatusReply,
-  }, new DeliveredLog());
+  }, new DeliveredLog(storeReader(store), (from, to) => store.count(from, to), true, options.keep));
   await port.start();
   cleanups.push(() => port.close());
   return { port, requests, ended, address: { host: '127.0.0.1', port: port.port } };
@@ -156,7 +174,7 @@ describe('client port + client library', () => {
   it('reads the whole delivered sequence across chunks, and subscribers catch up then follow live without repeats', async () => {
     const { port, address } = await startPort();
     const big = 'z'.repeat(60_000);
-    port.deliver(Array.from({ length: 12 }, (_, i) => txn(i + 1, `${i}:${big}`)));
+    port.deliver(undefined, Array.from({ length: 12 }, (_, i) => txn(i + 1, `${i}:${big}`)));
     const client = await connect(address);
     const entries = await client.read();
     expect(entries.map((e) => e.zxid)).toEqual(Array.from({ length: 12 }, (_, i) => makeZxid(1, i + 1)));
@@ -165,10 +183,41 @@ describe('client port + client library', () => {
     const seen: Entry[] = [];
     client.subscribe(makeZxid(1, 10), (entry) => seen.push(entry));
     await until(() => seen.length === 2);
-    port.deliver([txn(13, 'live-1'), txn(14, 'live-2')]);
+    port.deliver(undefined, [txn(13, 'live-1'), txn(14, 'live-2')]);
     port.flush();
     await until(() => seen.length === 4);
     expect(seen.map((e) => e.zxid)).toEqual([11, 12, 13, 14].map((c) => makeZxid(1, c)));
+  });
+
+  it('serves delivered entries it no longer holds in memory from the log: a stored range, then entries compacted out', async () => {
+    // A restarted server: its whole history is delivered as one range of the log.
+    const history = Array.from({ length: 300 }, (_, i) => txn(i + 1, `h${i + 1}:${'y'.repeat(3000)}`));
+    const store = new MemoryLogStore(history);
+    const { port, address } = await startPort({ store, keep: 8 });
+    const early = await connect(address);
+    const earlySeen: Entry[] = [];
+    early.subscribe(makeZxid(1, 5), (entry) => earlySeen.push(entry));
+    await new Promise((r) => setTimeout(r, 50));
+    port.deliver({ after: 0, upTo: makeZxid(1, 300) }, []);
+    port.flush();
+    await until(() => earlySeen.length === 295);
+    // Live entries, then enough more that the oldest leave memory.
+    const live = Array.from({ length: 40 }, (_, i) => txn(301 + i, `l${301 + i}`));
+    store.persist(undefined, live);
+    for (const t of live) {
+      port.deliver(undefined, [t]);
+      port.flush();
+    }
+    await until(() => earlySeen.length === 335);
+    expect(earlySeen.map((e) => e.zxid)).toEqual(Array.from({ length: 335 }, (_, i) => makeZxid(1, i + 6)));
+    const client = await connect(address);
+    const all = await client.read();
+    expect(all.map((e) => e.zxid)).toEqual(Array.from({ length: 340 }, (_, i) => makeZxid(1, i + 1)));
+    expect(Buffer.from(all[299]!.data).toString()).toBe(`h300:${'y'.repeat(3000)}`);
+    const late: Entry[] = [];
+    client.subscribe(makeZxid(1, 320), (entry) => late.push(entry));
+    await until(() => late.length === 20);
+    expect(late.map((e) => e.zxid)).toEqual(Array.from({ length: 20 }, (_, i) => makeZxid(1, 321 + i)));
   });
 
   it('closes a connection that sends garbage, and keeps serving others', async () => {
