@@ -80,18 +80,50 @@ export interface RecoveredLog {
   readonly tornTail: TornTail | undefined;
 }
 
-/** Parses a whole log image. Pure; exported for tests. */
-export function parseLog(file: string, data: Buffer): { txns: Txn[]; offsets: number[]; validBytes: number; tornTail: TornTail | undefined; markerEnds: number[] } {
+/** What a log image holds: its records' zxids and offsets (and the records, when asked), where its markers end. */
+export interface ParsedLog {
+  readonly txns: Txn[];
+  readonly zxids: number[];
+  readonly offsets: number[];
+  readonly validBytes: number;
+  readonly tornTail: TornTail | undefined;
+  readonly markerEnds: number[];
+}
+
+/**
+ * Where the batch that starts at `start` ends (its marker's offset), when its marker verifies over
+ * it: then every record in it is as written, and their own CRCs need no second look.
+ */
+function verifiedBatchEnd(data: Buffer, start: number): number | undefined {
+  let at = start;
+  while (at + recordHeaderBytes <= data.length) {
+    const length = data.readUInt32BE(at);
+    if (length === markerTag) return markerVerifies(data, at, start) ? at : undefined;
+    if (length < txnFixedBytes || length > maxRecordBodyBytes) return undefined;
+    at += recordHeaderBytes + length;
+  }
+  return undefined;
+}
+
+/**
+ * Parses a whole log image (`withTxns`: the records too, not only their zxids). Pure; exported for
+ * tests. A batch whose marker verifies is taken as written (one CRC over it); in any other, each
+ * record's own CRC is checked.
+ */
+export function parseLog(file: string, data: Buffer, withTxns = true): ParsedLog {
   const txns: Txn[] = [];
+  const zxids: number[] = [];
   const offsets: number[] = [];
   const markerEnds: number[] = [];
   let offset = 0;
   let lastZxid = -1;
+  /** The marker offset of the verified batch being read, or -1. */
+  let trustedUntil = verifiedBatchEnd(data, 0) ?? -1;
   // The first bad record: torn when no later batch verifies, corruption when one does.
-  const bad = (reason: string): { txns: Txn[]; offsets: number[]; validBytes: number; tornTail: TornTail; markerEnds: number[] } => {
+  const bad = (reason: string): ParsedLog => {
     const later = verifiedMarkerAfter(data, offset);
     if (later !== undefined) throw new WalCorruptionError(file, offset, `${reason}, and the synced batch ending at byte ${later} follows it`);
-    return { txns, offsets, validBytes: offset, tornTail: { offset, bytes: data.length - offset }, markerEnds };
+    return { txns, zxids, offsets, validBytes: offset, tornTail: { offset, bytes: data.length - offset }, markerEnds };
   };
   while (offset < data.length) {
     const remaining = data.length - offset;
@@ -99,27 +131,29 @@ export function parseLog(file: string, data: Buffer): { txns: Txn[]; offsets: nu
     const bodyLength = data.readUInt32BE(offset);
     if (bodyLength === markerTag) {
       const batchStart = markerEnds.length === 0 ? 0 : (markerEnds[markerEnds.length - 1] as number);
-      if (!markerVerifies(data, offset, batchStart)) return bad('a sync marker that does not verify');
+      if (offset !== trustedUntil && !markerVerifies(data, offset, batchStart)) return bad('a sync marker that does not verify');
       offset += markerBytes;
       markerEnds.push(offset);
+      trustedUntil = verifiedBatchEnd(data, offset) ?? -1;
       continue;
     }
     const crc = data.readUInt32BE(offset + 4);
     if (bodyLength === 0 && isAllZero(data, offset)) return bad('a zero-filled tail');
     if (bodyLength < txnFixedBytes || bodyLength > maxRecordBodyBytes) return bad(`record length ${bodyLength} is outside ${txnFixedBytes}..${maxRecordBodyBytes}`);
-    const end = offset + recordHeaderBytes + bodyLength;
+    const bodyStart = offset + recordHeaderBytes;
+    const end = bodyStart + bodyLength;
     if (end > data.length) return bad('a record cut short');
-    const body = data.subarray(offset + recordHeaderBytes, end);
-    if (crc32(body) !== crc) return bad('CRC mismatch');
-    const txn = readTxn(body, 0);
-    if (typeof txn === 'string') return bad(txn);
-    if (!Number.isSafeInteger(txn.zxid) || txn.zxid <= lastZxid) return bad(`zxid ${txn.zxid} does not follow ${lastZxid}`);
-    lastZxid = txn.zxid;
-    txns.push(txn);
+    if (offset > trustedUntil && crc32(data.subarray(bodyStart, end)) !== crc) return bad('CRC mismatch');
+    if (txnFixedBytes + data.readUInt16BE(bodyStart + 20) > bodyLength) return bad('session length beyond the record');
+    const zxid = data.readDoubleBE(bodyStart);
+    if (!Number.isSafeInteger(zxid) || zxid <= lastZxid) return bad(`zxid ${zxid} does not follow ${lastZxid}`);
+    lastZxid = zxid;
+    if (withTxns) txns.push(readTxn(data.subarray(bodyStart, end), 0) as Txn);
+    zxids.push(zxid);
     offsets.push(offset);
     offset = end;
   }
-  return { txns, offsets, validBytes: offset, tornTail: undefined, markerEnds };
+  return { txns, zxids, offsets, validBytes: offset, tornTail: undefined, markerEnds };
 }
 
 /** Does the marker at `offset` verify: its own CRC, and its batch (from `batchStart`) as written? */
@@ -353,14 +387,14 @@ class SegmentFile {
   }
 
   /** Opens and parses a segment: a torn tail is cut off (only the active segment may have one; the caller decides). */
-  static open(dir: string, name: string): { segment: SegmentFile; txns: Txn[]; tornTail: TornTail | undefined } {
+  static open(dir: string, name: string): { segment: SegmentFile; tornTail: TornTail | undefined } {
     const file = path.join(dir, name);
     const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
     try {
       const data = fs.readFileSync(fd);
-      const parsed = parseLog(file, data);
+      const parsed = parseLog(file, data, false);
       const batchStart = parsed.markerEnds.length === 0 ? 0 : (parsed.markerEnds[parsed.markerEnds.length - 1] as number);
-      return { segment: new SegmentFile(name, file, fd, { ...parsed, zxids: parsed.txns.map((txn) => txn.zxid) }, crc32(data.subarray(batchStart, parsed.validBytes))), txns: parsed.txns, tornTail: parsed.tornTail };
+      return { segment: new SegmentFile(name, file, fd, parsed, crc32(data.subarray(batchStart, parsed.validBytes))), tornTail: parsed.tornTail };
     } catch (error) {
       fs.closeSync(fd);
       throw error;
@@ -520,6 +554,8 @@ export class TxnLog {
       const size = await fsp.stat(file).then((st) => st.size, () => -1);
       if (size !== s.bytes) throw new WalCorruptionError(file, Math.max(0, size), size < 0 ? 'a sealed segment the manifest lists is missing' : `a sealed segment of ${s.bytes} bytes has ${size}`);
     }
+    const activeFile = path.join(dir, manifest.active);
+    if (manifest !== defaultManifest && !fs.existsSync(activeFile)) throw new WalCorruptionError(activeFile, 0, 'the active segment the manifest lists is missing');
     const { segment, tornTail } = SegmentFile.open(dir, manifest.active);
     try {
       const sealedLast = manifest.sealed.at(-1)?.lastZxid ?? 0;

@@ -130,6 +130,12 @@ describe('a segmented transaction log', () => {
   it('a sealed segment that does not verify is corruption, named with its file and offset; so is a bad manifest', async () => {
     const dir = tempDir();
     await writeBatches(dir, 12, 10);
+    // The active segment the manifest lists, gone: corruption, not a new empty log.
+    const active = join(dir, readdirSync(dir).filter((name) => /^txnlog\.\d+$/.test(name)).sort((x, y) => Number(x.slice(7)) - Number(y.slice(7))).at(-1)!);
+    const activeBytes = readFileSync(active);
+    rmSync(active);
+    await expect(TxnLog.open(dir, { segmentBytes })).rejects.toThrow(/the active segment the manifest lists is missing/);
+    writeFileSync(active, activeBytes);
     const { log } = await TxnLog.open(dir, { segmentBytes });
     const second = log.segments()[1]!;
     log.close();
