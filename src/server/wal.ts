@@ -285,21 +285,7 @@ async function readManifest(dir: string): Promise<Manifest | undefined> {
 /** Replaces the manifest atomically (temp, fsync, rename, fsync the folder). */
 async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
   const body = `${JSON.stringify({ format: manifestFormat, sealed: manifest.sealed, active: manifest.active })}\n`;
-  const file = path.join(dir, segmentManifestFileName);
-  const temp = `${file}.tmp`;
-  try {
-    const handle = await fsp.open(temp, 'w', 0o644);
-    try {
-      await handle.writeFile(`${body}crc ${crc32(Buffer.from(body))}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fsp.rename(temp, file);
-    await fsyncDirectory(dir);
-  } catch (error) {
-    throw storageError('writing the segment manifest', file, error as Error);
-  }
+  await replaceFile(dir, segmentManifestFileName, `${body}crc ${crc32(Buffer.from(body))}\n`);
 }
 
 /** Reads a file's bytes [from, to) through `fd`. */
@@ -920,12 +906,17 @@ export async function readEpochFile(dir: string, name: string): Promise<number> 
 
 /** Replaces an epoch file atomically: temp file, fsync, rename, fsync the folder. */
 export async function writeEpochFile(dir: string, name: string, epoch: number): Promise<void> {
+  await replaceFile(dir, name, `${epoch}\n`);
+}
+
+/** Replaces `dir/name` with `text` atomically (temp file, fsync, rename, fsync the folder); a failure is a StorageError. */
+async function replaceFile(dir: string, name: string, text: string): Promise<void> {
   const file = path.join(dir, name);
   const temp = `${file}.tmp`;
   try {
     const handle = await fsp.open(temp, 'w', 0o644);
     try {
-      await handle.writeFile(`${epoch}\n`);
+      await handle.writeFile(text);
       await handle.sync();
     } finally {
       await handle.close();

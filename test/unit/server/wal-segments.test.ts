@@ -1,27 +1,12 @@
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { openAll, tempDir } from './wal-helpers.js';
 import type { Txn } from '../../../src/core/types.js';
 import { makeZxid } from '../../../src/core/zxid.js';
 import { minSegmentBytes } from '../../../src/server/limits.js';
-import { segmentManifestFileName, TxnLog, txnLogFileName, WalCorruptionError, type TornTail } from '../../../src/server/wal.js';
+import { segmentManifestFileName, TxnLog, txnLogFileName, WalCorruptionError } from '../../../src/server/wal.js';
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'zabkit-segments-'));
-  dirs.push(dir);
-  return dir;
-}
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-/** Opens the log as a start does and reads every record back at once (what a start no longer reads). */
-async function openAll(dir: string, options: { segmentBytes?: number } = {}): Promise<{ log: TxnLog; recovered: { txns: Txn[]; tornTail: TornTail | undefined } }> {
-  const { log, recovered } = await TxnLog.open(dir, options);
-  return { log, recovered: { txns: log.read(0, log.lastZxid), tornTail: recovered.tornTail } };
-}
 
 const txn = (epoch: number, counter: number): Txn => ({
   zxid: makeZxid(epoch, counter), originServer: 2, originSession: 'sess.7', originSeq: counter, data: Buffer.from(`m${epoch}.${counter}:${'p'.repeat(200)}`),
@@ -45,7 +30,7 @@ async function writeBatches(dir: string, batches: number, perBatch: number): Pro
 
 describe('a segmented transaction log', () => {
   it('rolls to a new segment once the active one reaches segmentBytes, and recovers every record in order', async () => {
-    const dir = tempDir();
+    const dir = tempDir('zabkit-segments-');
     const all = await writeBatches(dir, 20, 10);
     const { log, recovered } = await openAll(dir, { segmentBytes });
     const segments = log.segments();
@@ -65,7 +50,7 @@ describe('a segmented transaction log', () => {
   });
 
   it('reads any range (from, to] across segments from the files', async () => {
-    const dir = tempDir();
+    const dir = tempDir('zabkit-segments-');
     const all = await writeBatches(dir, 12, 10);
     const { log } = await TxnLog.open(dir, { segmentBytes });
     try {
@@ -83,7 +68,7 @@ describe('a segmented transaction log', () => {
   });
 
   it('truncates back into a sealed segment: later segments go, the cut one becomes active, appends go on', async () => {
-    const dir = tempDir();
+    const dir = tempDir('zabkit-segments-');
     const all = await writeBatches(dir, 12, 10);
     const { log } = await TxnLog.open(dir, { segmentBytes });
     const before = log.segments();
@@ -107,9 +92,9 @@ describe('a segmented transaction log', () => {
   });
 
   it('replaces records from a sealed segment on crash-atomically: a crash before the manifest leaves the old log', async () => {
-    const dir = tempDir();
+    const dir = tempDir('zabkit-segments-');
     const all = await writeBatches(dir, 12, 10);
-    const snapshot = tempDir();
+    const snapshot = tempDir('zabkit-segments-');
     cpSync(dir, snapshot, { recursive: true });
     const { log } = await TxnLog.open(dir, { segmentBytes });
     const replacement = [txn(3, 1), txn(3, 2), txn(3, 3)];
@@ -128,7 +113,7 @@ describe('a segmented transaction log', () => {
   });
 
   it('a sealed segment that does not verify is corruption, named with its file and offset; so is a bad manifest', async () => {
-    const dir = tempDir();
+    const dir = tempDir('zabkit-segments-');
     await writeBatches(dir, 12, 10);
     // The active segment the manifest lists, gone: corruption, not a new empty log.
     const active = join(dir, readdirSync(dir).filter((name) => /^txnlog\.\d+$/.test(name)).sort((x, y) => Number(x.slice(7)) - Number(y.slice(7))).at(-1)!);
@@ -164,7 +149,7 @@ describe('a segmented transaction log', () => {
   });
 
   it('a torn tail in the active segment is cut as before; sealed segments stay whole', async () => {
-    const dir = tempDir();
+    const dir = tempDir('zabkit-segments-');
     const all = await writeBatches(dir, 11, 10);
     const { log } = await TxnLog.open(dir, { segmentBytes });
     const active = log.segments().at(-1)!;

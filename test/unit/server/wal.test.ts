@@ -1,29 +1,14 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, writeFileSync, appendFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { openAll, tempDir } from './wal-helpers.js';
 import { AssertionError } from '../../../src/core/assert.js';
 import type { LogStore, Txn } from '../../../src/core/types.js';
 import { makeZxid } from '../../../src/core/zxid.js';
 import { loadDurableState, InconsistentStateError } from '../../../src/server/durable.js';
 import { createLogger } from '../../../src/server/logger.js';
-import { acceptedEpochFileName, currentEpochFileName, readEpochFile, TxnLog, txnLogFileName, WalCorruptionError, writeEpochFile, type TornTail } from '../../../src/server/wal.js';
+import { acceptedEpochFileName, currentEpochFileName, readEpochFile, TxnLog, txnLogFileName, WalCorruptionError, writeEpochFile } from '../../../src/server/wal.js';
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'zabkit-wal-'));
-  dirs.push(dir);
-  return dir;
-}
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-/** Opens the log as a start does and reads every record back at once (what a start no longer reads). */
-async function openAll(dir: string, options: { segmentBytes?: number } = {}): Promise<{ log: TxnLog; recovered: { txns: Txn[]; tornTail: TornTail | undefined } }> {
-  const { log, recovered } = await TxnLog.open(dir, options);
-  return { log, recovered: { txns: log.read(0, log.lastZxid), tornTail: recovered.tornTail } };
-}
 
 const txn = (epoch: number, counter: number, text = `m${epoch}.${counter}`): Txn => ({
   zxid: makeZxid(epoch, counter), originServer: 1, originSession: 'sess.1', originSeq: counter, data: Buffer.from(text),
