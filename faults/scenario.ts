@@ -12,6 +12,8 @@
  */
 import type { Db, HealableNet, NodeStatus, SystemName } from '../jepsen-style/types.js';
 import type { Script, ScriptContext, ScriptOutcome } from '../jepsen-style/runner.js';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { sleep } from '../jepsen-style/async.js';
 import { packageOps, scenarioStepF } from '../jepsen-style/vocabulary.js';
 import { createPrng, type Prng } from '../src/core/prng.js';
@@ -228,9 +230,24 @@ class ScenarioRun {
   /** Wait for a strike's line (the step's `on`); throws Unmet if it does not come in time. */
   private async arm(k: number, step: ScenarioStep, stepNode: string | undefined): Promise<LogMatch> {
     const strike = step.on!;
+    const armedAt = Date.now();
     const node = strike.node === undefined ? stepNode! : await this.resolve(strike.node, k);
     const match = await this.watch(node, strike.log, this.since(k, undefined, node), strike.timeoutMs, scenarioTiming.strikePollMs, undefined);
     if (match === undefined) throw new Unmet(`the strike's line ${this.describePattern(strike.log)} did not appear in ${node}'s log within ${strike.timeoutMs} ms`);
+    const filePattern = patternFor(strike.file?.path, this.options.system);
+    const dataDir = this.options.db.nodes().find((n) => n.name === node)?.dataDir;
+    if (filePattern !== undefined && dataDir !== undefined) {
+      // A file whose path matches, written since the line (its timestamp has whole ms), holding at
+      // least minBytes: the write the strike must not pre-empt.
+      const since = (match.writtenAtMs ?? armedAt) - 1;
+      const ready = (): boolean => [...filesUnder(dataDir)].some(([file, stat]) => filePattern.test(file) && stat.mtimeMs >= since && stat.size >= strike.file!.minBytes);
+      while (!ready()) {
+        if (Date.now() - armedAt > strike.timeoutMs || this.context.signal.aborted) {
+          throw new Unmet(`after the strike's line, no file matching /${filePattern.source}/ in ${node}'s data directory was written to ${strike.file!.minBytes} bytes within ${strike.timeoutMs} ms`);
+        }
+        await sleep(scenarioTiming.strikePollMs);
+      }
+    }
     return match;
   }
 
@@ -413,4 +430,32 @@ function nodesOf(value: unknown): StepRecord {
 function byId(db: Db): (a: NodeStatus, b: NodeStatus) => number {
   const ids = new Map(db.nodes().map((node) => [node.name, node.id]));
   return (a, b) => (ids.get(a.name) ?? 0) - (ids.get(b.name) ?? 0);
+}
+
+/** Every file under `dir` (a node's data directory), by path relative to it, with its size and mtime; a file that vanishes while listed is left out. */
+function filesUnder(dir: string): Map<string, { size: number; mtimeMs: number }> {
+  const files = new Map<string, { size: number; mtimeMs: number }>();
+  const visit = (relative: string, depth: number): void => {
+    let entries;
+    try {
+      entries = readdirSync(path.join(dir, relative), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const child = relative === '' ? entry.name : `${relative}/${entry.name}`;
+      if (entry.isDirectory()) {
+        if (depth < 4) visit(child, depth + 1);
+      } else if (entry.isFile()) {
+        try {
+          const { size, mtimeMs } = statSync(path.join(dir, child));
+          files.set(child, { size, mtimeMs });
+        } catch {
+          // removed between the listing and the stat
+        }
+      }
+    }
+  };
+  visit('', 0);
+  return files;
 }

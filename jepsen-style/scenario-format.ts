@@ -33,6 +33,10 @@
  * Any process or link step can be a **strike**: `"on": {"log": PATTERN, "node": NODE, "timeoutMs": N,
  * "withinMs": M}` waits for the line, then acts at once; the reaction time (line timestamp to the
  * fault) is recorded, and above `withinMs` the strike missed its window (a failed precondition).
+ * With `"file": {"path": PATTERN, "minBytes": B}` it also waits (within `timeoutMs`) until a file in
+ * the node's data directory, its path relative to it matching PATTERN, has been written since the
+ * line and holds at least B bytes: a kill then lands after a write the scenario must not pre-empt
+ * (ZooKeeper's 16-byte log header, whose loss is a different bug, ZOOKEEPER-2332).
  *
  * NODE is a string: `leader`, `follower` (seeded pick), `follower:highest`, `follower:lowest` (by id),
  * `down` (the lowest-id node that is down), `n3`, `@A` (the node a step named "A" acted on), `step:2`.
@@ -62,6 +66,8 @@ export interface Strike {
   readonly timeoutMs: number;
   /** The line's timestamp to the fault: above this the strike missed its window. */
   readonly withinMs?: number;
+  /** Also wait for a file in the node's data directory (path relative to it), written since the line, of at least minBytes. */
+  readonly file?: { readonly path: LogPattern; readonly minBytes: number };
 }
 
 export interface ScenarioStep {
@@ -307,8 +313,15 @@ function validateStep(raw: unknown, index: number, { names, faults }: StepNames,
   if (strike !== undefined) {
     if (!isObject(strike)) fail('on', 'must be an object');
     const s = strike as Record<string, unknown>;
-    known(s, ['log', 'node', 'timeoutMs', 'withinMs'], 'on', fail);
+    known(s, ['log', 'node', 'timeoutMs', 'withinMs', 'file'], 'on', fail);
     pattern('on.log', s['log'], true);
+    if (s['file'] !== undefined) {
+      if (!isObject(s['file'])) fail('on.file', 'must be an object: {"path": PATTERN, "minBytes": N}');
+      const f = s['file'] as Record<string, unknown>;
+      known(f, ['path', 'minBytes'], 'on.file', fail);
+      pattern('on.file.path', f['path'], true);
+      if (!Number.isInteger(f['minBytes']) || (f['minBytes'] as number) < 1) fail('on.file.minBytes', 'a positive integer');
+    }
     selector('on.node', false, s['node']);
     if (s['node'] === undefined && step['node'] === undefined) fail('on.node', 'whose log to watch');
     if (!Number.isInteger(s['timeoutMs']) || (s['timeoutMs'] as number) < 1 || (s['timeoutMs'] as number) > scenarioLimits.maxTimeoutMs) fail('on.timeoutMs', `an integer from 1 to ${scenarioLimits.maxTimeoutMs}`);

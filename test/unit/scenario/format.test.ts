@@ -44,6 +44,7 @@ describe('shipped scenarios', () => {
     expect(strike?.do).toBe('kill');
     expect(strike?.on?.timeoutMs).toBe(30_000);
     expect(strike?.on?.withinMs).toBe(100);
+    expect(strike?.on?.file?.minBytes).toBe(16);
     expect(s.steps.find((step) => step.do === 'start')?.jvmFlags).toEqual(['-Dzookeeper.maxBatchSize=1']);
   });
 });
@@ -128,6 +129,15 @@ describe('scenario errors', () => {
     expect(errorOf(scenario([{ do: 'kill', node: 'n1', on: { log: 'x' } }])).message).toBe('t.json: step 1 on.timeoutMs: an integer from 1 to 600000');
     expect(errorOf(scenario([{ do: 'kill', node: 'n1', on: { log: 'x', timeoutMs: 0 } }])).message).toBe('t.json: step 1 on.timeoutMs: an integer from 1 to 600000');
     expect(() => validateScenario(scenario([{ do: 'kill', node: 'n1', on: { log: 'x', timeoutMs: 1 } }]), 't.json')).not.toThrow();
+  });
+
+  it("a strike's file condition needs a path pattern and a positive minBytes", () => {
+    const on = (file: unknown): unknown[] => [{ do: 'kill', node: 'n1', on: { log: 'x', timeoutMs: 10, file } }];
+    expect(errorOf(scenario(on('log.*'))).message).toBe('t.json: step 1 on.file: must be an object: {"path": PATTERN, "minBytes": N}');
+    expect(errorOf(scenario(on({ minBytes: 16 }))).message).toBe('t.json: step 1 on.file.path: a log pattern is required');
+    expect(errorOf(scenario(on({ path: 'log', minBytes: 0 }))).message).toBe('t.json: step 1 on.file.minBytes: a positive integer');
+    expect(errorOf(scenario(on({ path: 'log', minBytes: 16, size: 1 }))).message).toMatch(/^t\.json: step 1 on\.file: unknown field "size"/);
+    expect(() => validateScenario(scenario(on({ path: { zookeeper: '^version-2/log\\.' }, minBytes: 16 })), 't.json')).not.toThrow();
   });
 
   it('a strike needs a node to watch: its own or the step\'s', () => {
