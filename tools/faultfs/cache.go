@@ -36,6 +36,9 @@ type dirtyFile struct {
 	bytes int64
 	// since: when the file became dirty (the kernel's dirtied_when), for the periodic writeback.
 	since time.Time
+	// modified: the last cached write, what a reader's stat shows as mtime and ctime (a write to a
+	// real page cache updates them at once; the backing file's change only at the writeback).
+	modified time.Time
 	// closed: written back, cut or dropped, and out of the map; a writer or reader that got it just
 	// before must take the file's entry again (or read the backing file).
 	closed bool

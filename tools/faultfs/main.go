@@ -112,23 +112,35 @@ func (n *node) Statx(ctx context.Context, f fs.FileHandle, flags uint32, mask ui
 }
 
 func (f *faultFS) adjustStatxSize(ino uint64, st *fuse.Statx) {
-	if size, ok := f.cachedSize(ino); ok {
+	if size, modified, ok := f.cachedSize(ino); ok {
 		st.Size = size
 		st.Blocks = (size + 511) / 512
+		if later(modified, st.Mtime.Sec, st.Mtime.Nsec) {
+			st.Mtime = fuse.SxTime{Sec: uint64(modified.Unix()), Nsec: uint32(modified.Nanosecond())}
+		}
+		if later(modified, st.Ctime.Sec, st.Ctime.Nsec) {
+			st.Ctime = fuse.SxTime{Sec: uint64(modified.Unix()), Nsec: uint32(modified.Nanosecond())}
+		}
 	}
 }
 
-// cachedSize is the size readers see of a file with unsynced writes (false: the backing file's own).
-func (f *faultFS) cachedSize(ino uint64) (uint64, bool) {
+// later: is t after the time sec.nsec?
+func later(t time.Time, sec uint64, nsec uint32) bool {
+	return !t.IsZero() && t.After(time.Unix(int64(sec), int64(nsec)))
+}
+
+// cachedSize is the size readers see of a file with unsynced writes, and the time of its last
+// cached write (false: the backing file's own attributes hold).
+func (f *faultFS) cachedSize(ino uint64) (uint64, time.Time, bool) {
 	f.mu.Lock()
 	d := f.dirty[ino]
 	f.mu.Unlock()
 	if d == nil {
-		return 0, false
+		return 0, time.Time{}, false
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return uint64(d.size), !d.closed
+	return uint64(d.size), d.modified, !d.closed
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
@@ -178,9 +190,15 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 }
 
 func (f *faultFS) adjustSize(ino uint64, attr *fuse.Attr) {
-	if size, ok := f.cachedSize(ino); ok {
+	if size, modified, ok := f.cachedSize(ino); ok {
 		attr.Size = size
 		attr.Blocks = (size + 511) / 512
+		if later(modified, attr.Mtime, attr.Mtimensec) {
+			attr.Mtime, attr.Mtimensec = uint64(modified.Unix()), uint32(modified.Nanosecond())
+		}
+		if later(modified, attr.Ctime, attr.Ctimensec) {
+			attr.Ctime, attr.Ctimensec = uint64(modified.Unix()), uint32(modified.Nanosecond())
+		}
 	}
 }
 
@@ -304,6 +322,7 @@ func (h *file) Write(ctx context.Context, data []byte, off int64) (uint32, sysca
 	d.extents = append(d.extents, extent{off, append([]byte(nil), data...)})
 	d.bytes += int64(len(data))
 	d.size = max64(d.size, off+int64(len(data)))
+	d.modified = time.Now()
 	d.mu.Unlock()
 	h.ffs.mu.Lock()
 	h.ffs.writes++

@@ -54,6 +54,22 @@ describe('the fault filesystem', () => {
     expect(statSync(file).size).toBe(7);
   });
 
+  it("a file's unsynced writes show in its modification time, as a page cache's do", async () => {
+    const fs = await mount();
+    const file = path.join(fs.mountpoint, 'stamped');
+    const fd = openSync(file, 'w');
+    fsyncSync(fd);
+    const created = statSync(file).mtimeMs;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const before = Date.now();
+    writeSync(fd, 'header');
+    // Not synced: the backing file is still the empty one from its creation, yet a reader sees the write's time.
+    expect(statSync(path.join(fs.backing, 'stamped')).mtimeMs).toBe(created);
+    expect(statSync(file).mtimeMs).toBeGreaterThanOrEqual(before - 1);
+    expect(statSync(file).ctimeMs).toBeGreaterThanOrEqual(before - 1);
+    closeSync(fd);
+  });
+
   it('a copy of a file with unsynced writes holds them (the kernel copies through the cache), and is unsynced itself', async () => {
     const fs = await mount();
     const source = path.join(fs.mountpoint, 'source');
