@@ -123,21 +123,22 @@ export class ZabNemesis implements Nemesis {
     const db = this.options.db;
     switch (spec.package) {
       case 'kill': {
-        const { nodes, leader } = await this.resolveTargets(spec.targets ?? 'one', prng);
+        const { nodes, leader } = await this.targetsOf(spec, spec.targets ?? 'one', prng);
         await Promise.all(nodes.map((node) => db.kill(node)));
         return { result: { nodes, leader }, undo: async () => { await Promise.all(nodes.map((node) => db.start(node))); return { nodes }; } };
       }
       case 'pause': {
-        const { nodes, leader } = await this.resolveTargets(spec.targets ?? 'one', prng);
+        const { nodes, leader } = await this.targetsOf(spec, spec.targets ?? 'one', prng);
         await Promise.all(nodes.map((node) => db.pause(node)));
         return { result: { nodes, leader }, undo: async () => { await Promise.all(nodes.map((node) => db.resume(node))); return { nodes }; } };
       }
       case 'power': {
-        const { nodes } = await this.resolveTargets(spec.targets ?? 'all', prng);
+        const { nodes } = await this.targetsOf(spec, spec.targets ?? 'all', prng);
         const restart: Undo = async () => { await Promise.all(nodes.map((node) => db.start(node))); return { nodes }; };
         if (db.faultFilesystem === true && db.powerCut) {
           // A real power cut: what the disks held unsynced is lost, whole, torn or reordered.
-          const mode = powerCutModes[prng.int(powerCutModes.length)]!;
+          const drawn = powerCutModes[prng.int(powerCutModes.length)]!;
+          const mode = spec.mode ?? drawn;
           const disks = await db.powerCut(nodes, mode, prng.int(0x7fff_ffff));
           return { result: { nodes, faultFilesystem: true, mode, disks }, undo: restart };
         }
@@ -202,12 +203,13 @@ export class ZabNemesis implements Nemesis {
    */
   private async disk(spec: Extract<FaultSpec, { package: 'disk' }>, prng: Prng): Promise<{ result: Record<string, unknown>; undo: Undo }> {
     const db = this.options.db;
-    const { nodes, leader } = await this.resolveTargets(spec.targets, prng);
+    const { nodes, leader } = await this.targetsOf(spec, spec.targets, prng);
     if (db.faultFilesystem !== true || !db.diskFault) {
       return { result: { nodes: [], dealt: false, why: 'no fault filesystem under the nodes' }, undo: async () => ({ nodes: [] }) };
     }
     const node = nodes[0]!;
-    const faults: DiskFaults = spec.kind === 'slow' ? { fsyncDelayMs: diskFaultParameters.fsyncDelayMs[prng.int(diskFaultParameters.fsyncDelayMs.length)]! }
+    const drawnDelayMs = diskFaultParameters.fsyncDelayMs[prng.int(diskFaultParameters.fsyncDelayMs.length)]!;
+    const faults: DiskFaults = spec.kind === 'slow' ? { fsyncDelayMs: spec.fsyncDelayMs ?? drawnDelayMs }
       : spec.kind === 'stall' ? { fsyncStall: true }
         : spec.kind === 'eio-write' ? { eio: 'write' }
           : spec.kind === 'eio-fsync' ? { eio: 'fsync' }
@@ -222,6 +224,16 @@ export class ZabNemesis implements Nemesis {
         return { nodes: [node], restarted: down };
       },
     };
+  }
+
+  /**
+   * The nodes a process or disk fault goes to: exactly `spec.node` when a scenario names one (it
+   * must be a node of the cluster), else the role target resolved now.
+   */
+  private async targetsOf(spec: { readonly node?: string }, target: NodeTarget, prng: Prng): Promise<{ nodes: string[]; leader: string | null }> {
+    if (spec.node === undefined) return this.resolveTargets(target, prng);
+    if (!this.names().includes(spec.node)) throw new Error(`nemesis: no node ${spec.node} in this cluster`);
+    return { nodes: [spec.node], leader: null };
   }
 
   /** Resolve a node target; `leader` is the leader used (null when none was known). */

@@ -32,6 +32,11 @@ export const scenarioTiming = {
   quietStableMs: 1_000,
   /** Bound on finding a leader before resolving a role selector. */
   roleWaitMs: 30_000,
+  /**
+   * A strike's file counts when written no earlier than this before its line: file times come from
+   * the kernel's coarse clock (up to a tick, 4-10 ms, behind), the line's from the node's, in whole ms.
+   */
+  fileTimeSlackMs: 20,
 } as const;
 
 export interface ScenarioScriptOptions {
@@ -186,21 +191,35 @@ class ScenarioRun {
       case 'sleep':
         await sleep(step.ms!, this.context.signal);
         return {};
-      case 'fault':
-        return this.fault(k, step);
+      case 'fault': {
+        const node = step.node === undefined ? undefined : await this.resolve(step.node, k);
+        let record: StepRecord = {};
+        const strike = await this.deal(k, step, node, async () => {
+          record = await this.fault(k, step, node);
+        });
+        return { ...record, ...strike };
+      }
       case 'end':
         return this.endFault(k, step);
     }
   }
 
-  /** A fault of the random nemesis, dealt (and recorded) as the random runs deal it. */
-  private async fault(k: number, step: ScenarioStep): Promise<StepRecord> {
+  /**
+   * A fault of the random nemesis, dealt (and recorded) as the random runs deal it; to `node`
+   * alone when the step names one. A power cut or disk fault that could not be dealt as written
+   * (no fault filesystem: a kill -9 in place of the cut, or no disk fault at all) is unmet.
+   */
+  private async fault(k: number, step: ScenarioStep, node: string | undefined): Promise<StepRecord> {
     const draw = step.fault as FaultDraw;
     const id = this.nextId++;
-    const outcome = await this.context.invoke({ f: packageOps[draw.package].start, value: { ...draw, id, pick: step.pick!, step: k } });
+    const outcome = await this.context.invoke({ f: packageOps[draw.package].start, value: { ...draw, ...(node === undefined ? {} : { node }), id, pick: step.pick!, step: k } });
     if (outcome.error !== undefined) throw new Error(`the nemesis could not deal ${draw.package}: ${outcome.error}`);
     this.openFaults.set(step.as!, { id, package: draw.package });
-    return { ...nodesOf(outcome.done.value), fault: step.as!, id };
+    const done = (outcome.done.value ?? {}) as Record<string, unknown>;
+    if ((draw.package === 'power' && done['faultFilesystem'] === false) || (draw.package === 'disk' && done['dealt'] === false)) {
+      throw new Unmet(`${draw.package} needs the fault filesystem under the nodes (${draw.package === 'power' ? 'a kill -9 was dealt instead' : String(done['why'] ?? 'not dealt')})`);
+    }
+    return { ...nodesOf(done), fault: step.as!, id };
   }
 
   private async endFault(k: number, step: ScenarioStep): Promise<StepRecord> {
@@ -237,9 +256,9 @@ class ScenarioRun {
     const filePattern = patternFor(strike.file?.path, this.options.system);
     const dataDir = this.options.db.nodes().find((n) => n.name === node)?.dataDir;
     if (filePattern !== undefined && dataDir !== undefined) {
-      // A file whose path matches, written since the line (its timestamp has whole ms), holding at
-      // least minBytes: the write the strike must not pre-empt.
-      const since = (match.writtenAtMs ?? armedAt) - 1;
+      // A file whose path matches, written since the line, holding at least minBytes: the write the
+      // strike must not pre-empt.
+      const since = (match.writtenAtMs ?? armedAt) - scenarioTiming.fileTimeSlackMs;
       const ready = (): boolean => [...filesUnder(dataDir)].some(([file, stat]) => filePattern.test(file) && stat.mtimeMs >= since && stat.size >= strike.file!.minBytes);
       while (!ready()) {
         if (Date.now() - armedAt > strike.timeoutMs || this.context.signal.aborted) {

@@ -9,7 +9,7 @@
  * followed by its own end event (the same `id`) before the lane's next start, and before the time
  * limit. Like Jepsen's combined packages: stagger, start, hold, stop.
  */
-import type { NemesisEvent } from '../jepsen-style/types.js';
+import type { NemesisEvent, PowerCutMode } from '../jepsen-style/types.js';
 import { createPrng, type Prng } from '../src/core/prng.js';
 import { membershipPackages, networkPackages, packageOps, processPackages, storagePackages, type FaultPackage } from '../jepsen-style/vocabulary.js';
 import { slicerMaximumSizeVariation } from '../cluster/toxic-limits.js';
@@ -30,8 +30,8 @@ export type LinkScope = 'all' | 'leader' | 'one';
 
 /** The `value` of a start op (what the schedule decides; the nemesis adds what it resolved). */
 export type FaultSpec =
-  | { readonly package: 'kill' | 'pause'; readonly targets: NodeTarget }
-  | { readonly package: 'power'; readonly targets: 'majority' | 'all' }
+  | { readonly package: 'kill' | 'pause'; readonly targets: NodeTarget; readonly node?: string }
+  | { readonly package: 'power'; readonly targets: 'majority' | 'all'; readonly node?: string; readonly mode?: PowerCutMode }
   | { readonly package: 'partition'; readonly shape: PartitionShape; readonly mode: 'silent' | 'refuse' }
   | { readonly package: 'one-way'; readonly direction: 'from-leader' | 'to-leader' | 'random' }
   | { readonly package: 'latency'; readonly scope: LinkScope; readonly latencyMs: number; readonly jitterMs: number }
@@ -39,7 +39,10 @@ export type FaultSpec =
   | { readonly package: 'reset'; readonly scope: LinkScope; readonly timeoutMs: number }
   | { readonly package: 'slice'; readonly scope: LinkScope; readonly averageSize: number; readonly sizeVariation: number; readonly delayUs: number }
   | { readonly package: 'rejoin' }
-  | { readonly package: 'disk'; readonly kind: DiskFaultKind; readonly targets: 'one' | 'leader' | 'follower' };
+  | { readonly package: 'disk'; readonly kind: DiskFaultKind; readonly targets: 'one' | 'leader' | 'follower'; readonly node?: string; readonly fsyncDelayMs?: number };
+// The schedule never draws `node`, `mode` or `fsyncDelayMs`: a scenario's fault step may give them
+// (jepsen-style/scenario-format.ts): `node` deals the fault to exactly that node instead of the
+// target, `mode` fixes what a power cut loses, `fsyncDelayMs` how slow a `slow` disk is.
 
 /** What a disk fault does: fsyncs slowed (`delayMs` each), stalled until the heal, writes or fsyncs failing with EIO, or the disk full (ENOSPC). */
 export type DiskFaultKind = 'slow' | 'stall' | 'eio-write' | 'eio-fsync' | 'full';

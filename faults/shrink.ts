@@ -90,7 +90,7 @@ export function planFromScenario(scenario: Scenario, load: { rate: number; concu
   const faults: PlanFault[] = [];
   let durationMs = 0;
   for (const step of scenario.steps) {
-    if (step.at === undefined) return undefined;
+    if (step.at === undefined || step.node !== undefined || step.on !== undefined) return undefined;
     durationMs = Math.max(durationMs, step.at + (step.do === 'sleep' ? (step.ms ?? 0) : 0));
     if (step.do === 'fault') open.set(step.as!, { draw: step.fault as FaultDraw, pick: step.pick!, startMs: step.at });
     else if (step.do === 'end') {

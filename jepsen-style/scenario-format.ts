@@ -25,12 +25,16 @@
  *                         "partition", "shape": "leader", "mode": "silent"} (the fields of the package's draw,
  *                         faults/schedule.ts FaultSpec), "pick": the seed of every choice made when it lands (which
  *                         node is "one", which halves); named with "as" so that a later step can end it
+ *                         "node": NODE deals a kill, pause, power or disk fault to exactly that node instead of
+ *                         the draw's target; a power cut may fix "mode" (lose, torn, reorder) and a slow disk
+ *                         "fsyncDelayMs" (else both are drawn from the pick). A power or disk fault the cluster
+ *                         cannot deal as written (no fault filesystem under the nodes) is a failed precondition
  *   end                   "fault": the name of an earlier fault step: its matching heal (restart, resume, heal)
  * Any step may carry "at": it begins no earlier than that many ms after the first step began (the
  * random schedule's clock: `zabkit shrink` writes its candidates this way).
  * A scenario with "workload": {"rate": R, "concurrency": C} runs the random runs' background
  * workload (after the warm-up) while its steps run; --rate and --concurrency override the numbers.
- * Any process or link step can be a **strike**: `"on": {"log": PATTERN, "node": NODE, "timeoutMs": N,
+ * Any process, link or fault step can be a **strike**: `"on": {"log": PATTERN, "node": NODE, "timeoutMs": N,
  * "withinMs": M}` waits for the line, then acts at once; the reaction time (line timestamp to the
  * fault) is recorded, and above `withinMs` the strike missed its window (a failed precondition).
  * With `"file": {"path": PATTERN, "minBytes": B}` it also waits (within `timeoutMs`) until a file in
@@ -120,6 +124,18 @@ export const faultDrawFields: Record<FaultPackage, Readonly<Record<string, reado
   disk: { kind: ['slow', 'stall', 'eio-write', 'eio-fsync', 'full'], targets: ['one', 'leader', 'follower'] },
 };
 
+/**
+ * Fields a scenario's fault step may add to a draw (the random schedule never draws them; the
+ * nemesis draws their value from the pick when absent, so a pick makes the same other choices).
+ */
+export const faultDrawOptionalFields: Partial<Record<FaultPackage, Readonly<Record<string, readonly string[] | 'integer'>>>> = {
+  power: { mode: ['lose', 'torn', 'reorder'] },
+  disk: { fsyncDelayMs: 'integer' },
+};
+
+/** The packages a fault step's `node` can aim at one node: the process and disk faults. */
+export const nodeAimedPackages: readonly FaultPackage[] = ['kill', 'pause', 'power', 'disk'];
+
 /** A scenario's background workload (the random runs' clients), while its steps run. */
 export interface ScenarioWorkload {
   readonly rate: number;
@@ -150,6 +166,8 @@ export const scenarioLimits = {
   maxRate: 100_000,
   maxConcurrency: 1_000,
   maxFileBytes: 1 << 20,
+  /** A slow disk's `fsyncDelayMs`: the fault filesystem's own bound (cluster/faultfs.ts faultFsLimits). */
+  maxFsyncDelayMs: 60_000,
 } as const;
 
 /** Defaults of a step's bounds. */
@@ -240,7 +258,7 @@ function validateStep(raw: unknown, index: number, { names, faults }: StepNames,
     isolate: ['node', 'on'], cut: ['from', 'to', 'on'], heal: ['on'],
     write: ['count', 'node', 'timeoutMs'], quiesce: ['timeoutMs'], 'await-leader': ['timeoutMs', 'expect'],
     'await-log': ['node', 'log', 'failOn', 'timeoutMs', 'since'], 'require-log': ['node', 'log', 'since', 'absent'], sleep: ['ms'],
-    fault: ['fault', 'pick'], end: ['fault'],
+    fault: ['fault', 'pick', 'node', 'on'], end: ['fault'],
   };
   known(step, ['do', 'as', 'note', 'at', ...fields[kind as StepKind]], `(${kind as string})`, fail);
   const selector = (field: string, required: boolean, value: unknown = step[field]): void => {
@@ -299,6 +317,9 @@ function validateStep(raw: unknown, index: number, { names, faults }: StepNames,
   if (k === 'sleep' && step['ms'] === undefined) fail('ms', 'required');
   if (k === 'fault') {
     validateFaultDraw(step['fault'], (what) => fail('fault', what));
+    const pkg = (step['fault'] as Record<string, unknown>)['package'] as FaultPackage;
+    if (step['node'] !== undefined && !nodeAimedPackages.includes(pkg)) fail('node', `only a ${nodeAimedPackages.join(', ')} fault goes to one node, not ${pkg}`);
+    selector('node', false);
     if (!Number.isInteger(step['pick']) || (step['pick'] as number) < 0 || (step['pick'] as number) > 0x7fff_ffff) fail('pick', `an integer from 0 to ${0x7fff_ffff}`);
     if (step['as'] === undefined) fail('as', 'a fault step needs a name, for the step that ends it');
   }
@@ -342,15 +363,20 @@ function validateFaultDraw(raw: unknown, fail: (what: string) => never): void {
   const pkg = draw['package'];
   if (typeof pkg !== 'string' || !isFaultPackage(pkg)) return fail(`package: one of ${Object.keys(faultDrawFields).join(', ')}`);
   const fields = faultDrawFields[pkg];
+  const optional = faultDrawOptionalFields[pkg] ?? {};
   for (const [field, value] of Object.entries(draw)) {
     if (field === 'package') continue;
-    const allowed = fields[field];
-    if (allowed === undefined) fail(`${pkg} has no field "${field}" (its fields: ${Object.keys(fields).join(', ') || 'none'})`);
+    const allowed = fields[field] ?? optional[field];
+    if (allowed === undefined) fail(`${pkg} has no field "${field}" (its fields: ${[...Object.keys(fields), ...Object.keys(optional)].join(', ') || 'none'})`);
     if (allowed === 'integer' ? !(Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 10_000_000) : !(allowed as readonly string[]).includes(value as string)) {
       fail(`${pkg}.${field}: ${allowed === 'integer' ? 'a whole number from 0 to 10000000' : `one of ${(allowed as readonly string[]).join(', ')}`}`);
     }
   }
   for (const field of Object.keys(fields)) if (draw[field] === undefined) fail(`${pkg} needs "${field}"`);
+  if (draw['fsyncDelayMs'] !== undefined) {
+    if (draw['kind'] !== 'slow') fail('disk.fsyncDelayMs: only a "slow" disk has an fsync delay');
+    if ((draw['fsyncDelayMs'] as number) < 1 || (draw['fsyncDelayMs'] as number) > scenarioLimits.maxFsyncDelayMs) fail(`disk.fsyncDelayMs: from 1 to ${scenarioLimits.maxFsyncDelayMs}`);
+  }
 }
 
 /** The regex of a pattern for one system, or undefined when the scenario gives none for it. */

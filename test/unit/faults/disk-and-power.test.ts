@@ -73,6 +73,26 @@ describe('power with and without the fault filesystem', () => {
   });
 });
 
+describe("a scenario's fault aimed at one node", () => {
+  it('a power cut of `node` alone, with its mode fixed; a slow disk with its delay fixed; the other choices of the pick unchanged', async () => {
+    const model = modelDb(true);
+    const nemesis = createNemesis({ db: model.db, seed: 1 });
+    const cut = await nemesis.invoke({ f: 'power-off', value: { id: 1, package: 'power', targets: 'all', node: 'n2', mode: 'lose', pick: 9 } });
+    expect(cut.value).toMatchObject({ nodes: ['n2'], faultFilesystem: true, mode: 'lose' });
+    expect(model.calls).toEqual(['powerCut n2 lose']);
+    const slow = await nemesis.invoke({ f: 'disk-fault', value: { id: 2, package: 'disk', kind: 'slow', targets: 'one', node: 'n3', fsyncDelayMs: 2000, pick: 9 } });
+    expect(slow.value).toMatchObject({ nodes: ['n3'], faults: { fsyncDelayMs: 2000 } });
+    const paused = await nemesis.invoke({ f: 'kill', value: { id: 3, package: 'kill', targets: 'leader', node: 'n3', pick: 9 } });
+    expect(paused.value).toMatchObject({ nodes: ['n3'] });
+  });
+
+  it('a node the cluster does not have is an error, not a fault dealt elsewhere', async () => {
+    const model = modelDb(true);
+    await expect(createNemesis({ db: model.db, seed: 1 }).invoke({ f: 'power-off', value: { id: 1, package: 'power', targets: 'all', node: 'n7', pick: 1 } })).rejects.toThrow(/no node n7/);
+    expect(model.calls).toEqual([]);
+  });
+});
+
 describe('the disk package', () => {
   it('puts the drawn fault on one node and heals it, restarting the node when the fault made it exit', async () => {
     for (const [kind, faults] of [['slow', undefined], ['stall', { fsyncStall: true }], ['eio-write', { eio: 'write' }], ['eio-fsync', { eio: 'fsync' }], ['full', { enospc: true }]] as const) {

@@ -17,7 +17,7 @@ describe('zabkit test --scenario and the ZooKeeper options', () => {
     expect(() => parseTestArgs(['--scenario', 'zk-4925', '--nemesis', 'kill'])).toThrow(/--scenario replaces the random schedule/);
     expect(() => parseTestArgs(['--scenario', 'zk-4925', '--nodes', '3'])).toThrow(/runs on 5 nodes \(got --nodes 3\)/);
     expect(parseTestArgs(['--scenario', 'zk-4925', '--nodes', '5']).nodes).toBe(5);
-    expect(() => parseTestArgs(['--scenario', 'zk-9999'])).toThrow(/neither a shipped scenario \(zk-4785, zk-4925\) nor a readable file/);
+    expect(() => parseTestArgs(['--scenario', 'zk-9999'])).toThrow(/neither a shipped scenario \(zk-2332, zk-4785, zk-4925\) nor a readable file/);
   });
 
   it('collects repeated --zk-property and --zk-jvm-flag, and checks them before anything starts', () => {

@@ -27,7 +27,7 @@ function errorOf(raw: unknown): ScenarioError {
 const diff = { zookeeper: 'Getting a diff from the leader', zabkit: 'sync from leader: DIFF' };
 
 describe('shipped scenarios', () => {
-  for (const name of ['zk-4925', 'zk-4785']) {
+  for (const name of ['zk-4925', 'zk-4785', 'zk-2332']) {
     it(`${name} parses and runs on both systems`, () => {
       const s = shipped(name);
       expect(s.name).toBe(name);
@@ -219,6 +219,28 @@ describe('fault steps, at and workload (the scenarios zabkit shrink writes)', ()
     expect(errorOf(scenario([{ do: 'fault', fault: partition, pick: 1 }])).message).toMatch(/step 1 as: a fault step needs a name/);
     expect(errorOf(scenario([{ do: 'end', fault: 'f' }])).message).toMatch(/step 1 fault: the name of an earlier fault step/);
     expect(errorOf(scenario([{ do: 'fault', as: 'f', fault: partition, pick: 1 }, { do: 'end', fault: 'f' }, { do: 'end', fault: 'f' }])).message).toMatch(/step 3 fault/);
+  });
+
+  it('a process or disk fault may go to one named node, a power cut fix its mode, a slow disk its delay, and strike on a line', () => {
+    const s = validateScenario(scenario([
+      { do: 'stop', node: 'follower', as: 'V' },
+      { do: 'fault', as: 'D', node: '@V', pick: 1, fault: { package: 'disk', kind: 'slow', targets: 'one', fsyncDelayMs: 2000 } },
+      { do: 'fault', as: 'P', node: '@V', pick: 2, fault: { package: 'power', targets: 'all', mode: 'lose' }, on: { log: 'Creating new log file', timeoutMs: 1000 } },
+      { do: 'end', fault: 'D' },
+      { do: 'end', fault: 'P' },
+    ]), 't.json');
+    expect(s.steps[2]).toMatchObject({ node: '@V', fault: { mode: 'lose' }, on: { log: 'Creating new log file' } });
+  });
+
+  it("a fault's node, mode and fsync delay are checked", () => {
+    const partition = { package: 'partition', shape: 'leader', mode: 'silent' };
+    expect(errorOf(scenario([{ do: 'fault', as: 'f', node: 'n1', fault: partition, pick: 1 }])).message).toMatch(/step 1 node: only a kill, pause, power, disk fault goes to one node, not partition/);
+    expect(errorOf(scenario([{ do: 'fault', as: 'f', node: '@X', fault: { package: 'kill', targets: 'one' }, pick: 1 }])).message).toMatch(/step 1 node: no earlier step is named X/);
+    expect(errorOf(scenario([{ do: 'fault', as: 'f', fault: { package: 'power', targets: 'all', mode: 'melt' }, pick: 1 }])).message).toMatch(/power.mode: one of lose, torn, reorder/);
+    expect(errorOf(scenario([{ do: 'fault', as: 'f', fault: { package: 'disk', kind: 'stall', targets: 'one', fsyncDelayMs: 5 }, pick: 1 }])).message).toMatch(/only a "slow" disk has an fsync delay/);
+    expect(errorOf(scenario([{ do: 'fault', as: 'f', fault: { package: 'disk', kind: 'slow', targets: 'one', fsyncDelayMs: 60_001 }, pick: 1 }])).message).toMatch(/fsyncDelayMs: from 1 to 60000/);
+    expect(errorOf(scenario([{ do: 'fault', as: 'f', fault: { package: 'kill', targets: 'one', mode: 'lose' }, pick: 1 }])).message).toMatch(/kill has no field "mode" \(its fields: targets\)/);
+    expect(errorOf(scenario([{ do: 'fault', as: 'f', fault: { package: 'kill', targets: 'one' }, pick: 1, on: { log: 'x', timeoutMs: 10 } }])).message).toMatch(/on.node: whose log to watch/);
   });
 
   it('at and workload are checked', () => {
