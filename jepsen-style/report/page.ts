@@ -18,6 +18,7 @@ import { loadHistory, readJson } from './loading.js';
 import { faultColors, faultWindows, markers, pairOperations, parseRoles, roleSegments, type Interval } from './model.js';
 import { scenarioStepF } from '../vocabulary.js';
 import { bucketize, latencyPlot, quantilePlot, ratePlot } from './plots.js';
+import { nodeLastErrors } from './node-logs.js';
 import { esc, formatMs, formatSeconds } from './svg.js';
 import { legend, outcomeColor, roleColor, seconds, timeline } from './timeline.js';
 
@@ -119,6 +120,13 @@ function exampleHeadline(example: Record<string, unknown>): string {
   }
   parts.push(`<span class="kv"><span class="k">cites</span> ${esc(citedIndices(example).join(', '))}</span>`);
   return parts.join(' ');
+}
+
+/** Why a node never served, in its own words: the last error lines of its logs (or that there are none). */
+function lastWords(runDir: string, node: string): string {
+  const found = nodeLastErrors(runDir, node);
+  if (found.length === 0) return `<p class="muted">No error line at the end of ${esc(node)}\u2019s logs.</p>`;
+  return found.map(({ file, lines }) => `<p class="muted">The last error lines of ${fileLink(file, runDir)}:</p><pre class="node-errors">${esc(lines.join('\n'))}</pre>`).join('');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -290,7 +298,8 @@ export function writeReport(runDir: string): ReportResult {
       html.push(`<h3 id="a-${esc(name)}">${esc(name)} \u00d7${esc(report.count)}</h3><p class="muted">${esc(anomalyMeaning[name] ?? '')}. Smallest witness: the cited operations (highlighted) and their neighbours in the history.${report.count > shown.length ? ` Showing ${shown.length} of ${report.count}; results.json keeps ${report.examples.length}.` : ''}</p>`);
       for (const example of shown) {
         const e = (typeof example === 'object' && example !== null ? example : { value: example }) as Record<string, unknown>;
-        html.push(`<div class="example"><div class="head">${exampleHeadline(e)}</div>${witnessTable(e, ops, positionOf)}</div>`);
+        const why = name === 'unavailable' && typeof e['node'] === 'string' ? lastWords(runDir, e['node']) : '';
+        html.push(`<div class="example"><div class="head">${exampleHeadline(e)}</div>${witnessTable(e, ops, positionOf)}${why}</div>`);
       }
     }
   }

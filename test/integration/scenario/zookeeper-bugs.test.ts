@@ -86,6 +86,8 @@ describe('real ZooKeeper bugs, by scenario', () => {
     // Why, in ZooKeeper's own words: the empty log file it cannot read.
     const victim = stepNode(history, 'V');
     expect(nodeLog(victim)).toMatch(/Unable to load database on disk[\s\S]*EOFException/);
+    // The report says it beside the anomaly: the victim's last error lines.
+    expect(readFileSync(path.join(store, 'zk-2332-392', 'latest', 'index.html'), 'utf8')).toMatch(/<pre class="node-errors">[^<]*Unable to load database on disk/);
   });
 
   it('ZOOKEEPER-2332 on 3.9.3 (the fix): the same cut, the empty log file deleted at start, valid', async () => {
