@@ -10,7 +10,7 @@
  * deliver observations. Linear: one hash lookup per delivery, acknowledgement and observation.
  */
 import { Anomalies, familyResult, uniqueSorted, type FamilyResult } from './anomaly.js';
-import type { HistoryModel, Read } from './model.js';
+import type { Broadcast, HistoryModel, Read } from './model.js';
 
 interface Duplicate {
   readonly pos: number;
@@ -19,12 +19,12 @@ interface Duplicate {
 
 export function checkIntegrity(model: HistoryModel): FamilyResult {
   const anomalies = new Anomalies();
-  const { broadcasts, reference, position, referenceZxidPosition } = model;
+  const { reference, referenceZxidPosition, referenceZxidsIncrease } = model;
 
   const phantoms = new Set<string>();
   const failedDelivered = new Set<string>();
-  const deliveredAt = (id: string, index: number, where: Record<string, unknown>): void => {
-    const b = broadcasts.get(id);
+  // `b`: the broadcast of `id` (undefined: never invoked), as the model resolved it.
+  const deliveredAt = (id: string, b: Broadcast | undefined, index: number, where: Record<string, unknown>): void => {
     if (b === undefined) {
       if (!phantoms.has(id)) {
         phantoms.add(id);
@@ -54,10 +54,10 @@ export function checkIntegrity(model: HistoryModel): FamilyResult {
     conflicts.add(key);
     anomalies.add('zxid-conflict', () => ({ kind: 'id-bound-to-two-zxids', id, zxids: [a, b], indices: uniqueSorted(indices) }));
   };
-  const bind = (id: string, zxid: string, index: number): void => {
+  const bind = (id: string, b: Broadcast | undefined, zxid: string, index: number): void => {
     if (zxid === '') return;
     if (reference !== undefined) {
-      const p = position.get(id);
+      const p = model.positionOf(b, id);
       if (p !== undefined) {
         const referenceZxid = reference.zxids[p] as string;
         if (referenceZxid === zxid) return;
@@ -81,18 +81,20 @@ export function checkIntegrity(model: HistoryModel): FamilyResult {
   // or else zxid, has an earlier first position).
   const referenceDuplicates: Duplicate[] = [];
   if (reference !== undefined) {
-    const { ids, zxids } = reference;
+    const { ids, zxids, refs } = reference;
     for (let pos = 0; pos < ids.length; pos += 1) {
       const id = ids[pos] as string;
       const zxid = zxids[pos] as string;
-      deliveredAt(id, reference.index, { node: reference.node, position: pos });
-      const firstId = position.get(id) as number;
+      const b = refs[pos];
+      deliveredAt(id, b, reference.index, { node: reference.node, position: pos });
+      const firstId = model.positionOf(b, id) as number;
       if (firstId !== pos) {
         const otherZxid = zxids[firstId] as string;
         if (otherZxid !== zxid && otherZxid !== '' && zxid !== '') idConflict(id, otherZxid, zxid, [reference.index]);
         referenceDuplicates.push({ pos, example: duplicateOfId(id, firstId, pos) });
       }
-      if (zxid !== '') {
+      if (zxid !== '' && !referenceZxidsIncrease) {
+        // (Strictly increasing zxids: each one's first position is its own, nothing to find.)
         const firstZxid = referenceZxidPosition.get(zxid) as number;
         if (firstZxid !== pos) {
           if (ids[firstZxid] !== id) zxidConflict(zxid, ids[firstZxid] as string, id, [reference.index]);
@@ -103,7 +105,7 @@ export function checkIntegrity(model: HistoryModel): FamilyResult {
   }
 
   // Acknowledgements.
-  for (const b of model.acked) if (b.zxid !== undefined) bind(b.id, b.zxid, b.doneIndex);
+  for (const b of model.acked) if (b.zxid !== undefined) bind(b.id, b, b.zxid, b.doneIndex);
 
   // Every read, in history order.
   for (const read of model.reads) {
@@ -116,8 +118,9 @@ export function checkIntegrity(model: HistoryModel): FamilyResult {
     for (let pos = 0; pos < read.ids.length; pos += 1) {
       const id = read.ids[pos] as string;
       const zxid = read.zxids[pos] as string;
-      deliveredAt(id, read.index, { node: read.node, position: pos });
-      bind(id, zxid, read.index);
+      const b = read.refs[pos];
+      deliveredAt(id, b, read.index, { node: read.node, position: pos });
+      bind(id, b, zxid, read.index);
       const firstId = seenIds.get(id);
       if (firstId !== undefined) anomalies.add('duplicate', () => duplicateOfId(id, firstId, pos)(read));
       else seenIds.set(id, pos);
@@ -130,8 +133,8 @@ export function checkIntegrity(model: HistoryModel): FamilyResult {
 
   // Deliver observations, in history order.
   for (const o of model.observationList) {
-    deliveredAt(o.id, o.index, { node: o.node, observedBy: o.process });
-    bind(o.id, o.zxid, o.index);
+    deliveredAt(o.id, o.broadcast, o.index, { node: o.node, observedBy: o.process });
+    bind(o.id, o.broadcast, o.zxid, o.index);
   }
 
   return familyResult(anomalies, model.failures.length > 0, {}, {});

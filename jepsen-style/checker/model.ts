@@ -49,6 +49,8 @@ export interface Read {
    * findings are exactly the reference's below its length, so checkers need not scan it again.
    */
   readonly exactPrefix: boolean;
+  /** Each delivery's broadcast (undefined: an id never invoked), resolved once the model is built. */
+  readonly refs: readonly (Broadcast | undefined)[];
 }
 
 /** A `deliver` observation: `process`'s subscription saw `node` deliver `id`. */
@@ -61,6 +63,8 @@ export interface Observation {
   readonly zxid: string;
   /** `value.subscription` as a string, '' when absent. */
   readonly subscription: string;
+  /** Its broadcast (undefined: an id never invoked), resolved once the model is built. */
+  readonly broadcast: Broadcast | undefined;
 }
 
 /** A nemesis op that restarted processes (jepsen-style/vocabulary.ts): the strings its value names. */
@@ -102,6 +106,10 @@ export interface HistoryModel {
   readonly liveReads: readonly Read[];
   /** Id -> its first position in the agreed order (a broadcast's is its `pos`; no map of its own). */
   readonly position: Pick<ReadonlyMap<string, number>, 'get' | 'has'>;
+  /** `position.get(id)` without the lookup when the broadcast of `id` is at hand (`refs`, `broadcast`). */
+  positionOf(b: Broadcast | undefined, id: string): number | undefined;
+  /** The agreed order's zxids strictly increase: each zxid's first position is its own. */
+  readonly referenceZxidsIncrease: boolean;
   /** Zxid -> its first position in the agreed order (deliveries without a zxid are not in it). */
   readonly referenceZxidPosition: Pick<ReadonlyMap<string, number>, 'get'>;
   readonly markers: readonly FinalPhaseMarker[];
@@ -299,7 +307,7 @@ export class ModelBuilder {
         if (op.type === 'ok') {
           if (value === undefined || !Array.isArray(value.deliveries)) malformed(op, 'read ok without value.deliveries (an array)');
           const { ids, zxids } = readDeliveries(op, value.deliveries as unknown[], this.deliveriesCache, this.broadcasts);
-          this.reads.push({ index: op.index, invokeIndex, node: this.node(op.node ?? `?process-${op.process}`), ids, zxids, divergesAt: -1, exactPrefix: false });
+          this.reads.push({ index: op.index, invokeIndex, node: this.node(op.node ?? `?process-${op.process}`), ids, zxids, divergesAt: -1, exactPrefix: false, refs: [] });
         }
       }
     } else if (op.f === 'deliver') {
@@ -314,6 +322,7 @@ export class ModelBuilder {
         id: b === undefined ? value.id : b.id,
         zxid: typeof value.zxid === 'string' ? sameZxid(b, normalizeZxid(value.zxid)) : '',
         subscription: value.subscription === undefined ? '' : String(value.subscription),
+        broadcast: undefined,
       });
     }
   }
@@ -323,6 +332,19 @@ export class ModelBuilder {
     if (this.finished) throw new Error('ModelBuilder.finish() called twice');
     this.finished = true;
     const { broadcasts, reads, markers } = this;
+    // Each delivery's and each observation's broadcast, now that every invoke is known (one lookup
+    // here instead of one per checker); reads that share an ids array share the refs.
+    const refsOf = new Map<readonly string[], (Broadcast | undefined)[]>();
+    for (const read of reads) {
+      let refs = refsOf.get(read.ids);
+      if (refs === undefined) {
+        refs = new Array<Broadcast | undefined>(read.ids.length);
+        for (let i = 0; i < read.ids.length; i += 1) refs[i] = broadcasts.get(read.ids[i] as string);
+        refsOf.set(read.ids, refs);
+      }
+      read.refs = refs;
+    }
+    for (const o of this.observationList as Mutable<Observation>[]) o.broadcast = broadcasts.get(o.id);
     // Final states: each node's last read. The agreed order: the longest of them (ties: the first).
     const lastRead = new Map<string, Read>();
     for (const read of reads) lastRead.set(read.node, read);
@@ -339,21 +361,21 @@ export class ModelBuilder {
     const phantomPosition = new Map<string, number>();
     if (reference !== undefined) {
       reference.exactPrefix = true;
-      const { ids } = reference;
+      const { ids, refs } = reference;
       for (let pos = 0; pos < ids.length; pos += 1) {
         const id = ids[pos] as string;
-        const b = broadcasts.get(id);
+        const b = refs[pos] as Mutable<Broadcast> | undefined;
         if (b === undefined) {
           if (!phantomPosition.has(id)) phantomPosition.set(id, pos);
         } else if (b.pos === -1) b.pos = pos;
       }
     }
-    const referenceZxidPosition = zxidPositions(reference);
-    const positionOf = (id: string): number | undefined => {
-      const b = broadcasts.get(id);
+    const { positions: referenceZxidPosition, increasing: referenceZxidsIncrease } = zxidPositions(reference);
+    const positionOfRef = (b: Broadcast | undefined, id: string): number | undefined => {
       if (b === undefined) return phantomPosition.get(id);
       return b.pos === -1 ? undefined : b.pos;
     };
+    const positionOf = (id: string): number | undefined => positionOfRef(broadcasts.get(id), id);
     const position = { get: positionOf, has: (id: string): boolean => positionOf(id) !== undefined };
 
     // Every other read against the agreed order: the first differing position, and whether it is an
@@ -437,7 +459,9 @@ export class ModelBuilder {
       liveNodes,
       liveReads,
       position,
+      positionOf: positionOfRef,
       referenceZxidPosition,
+      referenceZxidsIncrease,
       markers,
       failures: this.failures,
       observations: observationList.length,
@@ -458,7 +482,7 @@ export class ModelBuilder {
  * Zxid -> its first position in the agreed order. When the agreed order's zxids strictly increase
  * (every valid history) a binary search answers, with no map; else a map, built on the first ask.
  */
-function zxidPositions(reference: Read | undefined): Pick<ReadonlyMap<string, number>, 'get'> {
+function zxidPositions(reference: Read | undefined): { positions: Pick<ReadonlyMap<string, number>, 'get'>; increasing: boolean } {
   const zxids = reference?.zxids ?? [];
   let increasing = true;
   for (let pos = 0; increasing && pos < zxids.length; pos += 1) {
@@ -466,7 +490,7 @@ function zxidPositions(reference: Read | undefined): Pick<ReadonlyMap<string, nu
     if (zxid === '' || (pos > 0 && compareZxid(zxids[pos - 1] as string, zxid) >= 0)) increasing = false;
   }
   if (increasing) {
-    return {
+    return { increasing, positions: {
       get(zxid: string): number | undefined {
         let lo = 0;
         let hi = zxids.length - 1;
@@ -479,10 +503,10 @@ function zxidPositions(reference: Read | undefined): Pick<ReadonlyMap<string, nu
         }
         return undefined;
       },
-    };
+    } };
   }
   let map: Map<string, number> | undefined;
-  return {
+  return { increasing, positions: {
     get(zxid: string): number | undefined {
       if (map === undefined) {
         map = new Map();
@@ -493,7 +517,7 @@ function zxidPositions(reference: Read | undefined): Pick<ReadonlyMap<string, nu
       }
       return map.get(zxid);
     },
-  };
+  } };
 }
 
 /** Index a history held in memory (throws `MalformedHistoryError` on a history the checker cannot judge). */

@@ -32,7 +32,7 @@ export interface ObservationStats extends Record<string, unknown> {
 
 export function checkObservation(model: HistoryModel): FamilyResult<ObservationStats> {
   const anomalies = new Anomalies();
-  const { lastRead, position } = model;
+  const { lastRead } = model;
   const someRead = model.reads.length > 0;
   const nodeRestarts = new Map<string, number>();
   let globalRestarts = 0;
@@ -57,7 +57,7 @@ export function checkObservation(model: HistoryModel): FamilyResult<ObservationS
     },
     observe(o) {
       const { id, node } = o;
-      const pos = position.get(id);
+      const pos = model.positionOf(o.broadcast, id);
       const key = `${o.process}\u0000${node}\u0000${o.subscription}`;
       const generation = (nodeRestarts.get(node) ?? 0) + globalRestarts;
       let stream = streams.get(key);

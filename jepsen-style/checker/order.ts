@@ -34,7 +34,7 @@ function zxidDecreases(read: Read): number[] {
 
 export function checkOrder(model: HistoryModel): FamilyResult {
   const anomalies = new Anomalies();
-  const { reference, position } = model;
+  const { reference } = model;
 
   // Each read: its zxid decreases, and where it leaves the agreed order.
   const referenceDecreases = reference === undefined ? [] : zxidDecreases(reference);
@@ -90,7 +90,7 @@ export function checkOrder(model: HistoryModel): FamilyResult {
       if (ackMax === undefined || w.pos > ackMax.pos) ackMax = w;
     },
     observe(o) {
-      const pos = position.get(o.id);
+      const pos = model.positionOf(o.broadcast, o.id);
       if (pos !== undefined) raise(seenMax, o.process, { pos, id: o.id, index: o.index });
     },
   });

@@ -7,7 +7,6 @@ import { makeZxid } from '../../../src/core/zxid.js';
 import { minSegmentBytes } from '../../../src/server/limits.js';
 import { segmentManifestFileName, TxnLog, txnLogFileName, WalCorruptionError } from '../../../src/server/wal.js';
 
-
 const txn = (epoch: number, counter: number): Txn => ({
   zxid: makeZxid(epoch, counter), originServer: 2, originSession: 'sess.7', originSeq: counter, data: Buffer.from(`m${epoch}.${counter}:${'p'.repeat(200)}`),
 });
