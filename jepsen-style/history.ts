@@ -156,11 +156,35 @@ function parseLongLine(line: string, shared: SharedRead[]): unknown {
   const o = JSON.parse(line) as { value?: { deliveries?: unknown } };
   const deliveries = o?.value?.deliveries;
   if (Array.isArray(deliveries) && shared.length < 16) {
-    const text = JSON.stringify(deliveries);
-    // Only when the array's text is exactly what JSON.stringify writes (so its length is known).
-    if (rest.startsWith(text, deliveriesKey.length)) shared.push({ rest, arrayLength: text.length, deliveries });
+    const arrayLength = jsonArrayLength(rest, deliveriesKey.length);
+    if (arrayLength !== undefined) shared.push({ rest, arrayLength, deliveries });
   }
   return o;
+}
+
+/**
+ * The length of the JSON array whose `[` is at `from` in `text` (a line JSON.parse accepted), up to
+ * its matching `]`; undefined when no array starts there.
+ */
+function jsonArrayLength(text: string, from: number): number | undefined {
+  if (text.charCodeAt(from) !== 0x5b) return undefined;
+  let depth = 0;
+  for (let i = from; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: skip to its closing quote (a backslash escapes the next character).
+      for (i += 1; i < text.length; i += 1) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i += 1;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) depth += 1;
+    else if (c === 0x5d || c === 0x7d) {
+      depth -= 1;
+      if (depth === 0) return i + 1 - from;
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -126,6 +126,14 @@ describe('history reader: malformed input names the line and the problem', () =>
     expect(ops.map((o) => [o.index, o.node, o.process])).toEqual([[0, 'n1', 7], [1, 'n1', 7], [2, 'n2', 8], [3, 'n2', 8], [4, 'n3', 9], [5, 'n3', 9]]);
     expect((ops[3]?.value as { deliveries: unknown[] }).deliveries).toEqual(deliveries);
     expect((ops[5]?.value as { deliveries: unknown[] }).deliveries).toEqual(deliveries.slice(1));
+    // Written by another writer: spaces, and ids holding brackets, braces and escaped quotes. The
+    // array's end is found by its brackets, so sharing still gives exactly what JSON.parse gives.
+    const odd = deliveries.map((d, i) => ({ id: i % 2 === 0 ? `x]}"[${d.id}` : d.id, zxid: d.zxid }));
+    const spaced = (index: number, process: number, node: string): string => `{"index": ${index}, "time": ${index}, "process": ${process}, "type": "ok", "f": "read", "node": "${node}", "value": {"deliveries": ${JSON.stringify(odd, null, 1)}, "extra": [1]}}`.replace(/\n/g, ' ');
+    const oddLines = [lines[0], spaced(1, 7, 'n1'), lines[2], spaced(3, 8, 'n2')];
+    const parsed = parseHistory(`${oddLines.join('\n')}\n`, 'h.jsonl').ops;
+    expect((parsed[1]?.value as { deliveries: unknown[] }).deliveries).toEqual(odd);
+    expect(parsed[3]?.value).toEqual({ deliveries: odd, extra: [1] });
     // A malformed delivery in a shared array is still named.
     const bad = deliveries.map((d, i) => (i === 2999 ? { id: d.id, zxid: 'zz' } : d));
     const badLines = [lines[0], line({ index: 1, time: 1, process: 7, type: 'ok', f: 'read', node: 'n1', value: { deliveries: bad } })];
