@@ -29,6 +29,7 @@ import path from 'node:path';
 import type { Db, NodeInfo } from '../jepsen-style/types.js';
 import { ZabClient } from '../src/client/zab-client.js';
 import { createZookeeperCluster } from '../cluster/zookeeper/cluster.js';
+import { debianZookeeperVersion } from '../cluster/zookeeper/versions.js';
 import { sleep, withTimeout } from '../jepsen-style/async.js';
 import { connectZk, ensureZnode, zk, zkCall, type RawZkClient } from '../cluster/zookeeper/zk-lib.js';
 import { groupRssBytes, RssSampler, type RssSample } from './rss.js';
@@ -53,6 +54,9 @@ export interface BenchOptions {
   readonly toxiproxyUrl?: string;
   /** The ZooKeeper release (cluster/zookeeper/versions.ts); default Debian's 3.8.0. */
   readonly zookeeperVersion?: string;
+  /** zoo.cfg entries over the testbed's, and JVM options (`nK:FLAG` for one server), for ZooKeeper. */
+  readonly zookeeperProperties?: Readonly<Record<string, string>>;
+  readonly zookeeperJvmFlags?: readonly string[];
   /** Where clusters live; a temporary directory (removed afterwards) when absent. */
   readonly dir?: string;
   readonly log: (line: string) => void;
@@ -163,6 +167,8 @@ async function zookeeperTarget(options: BenchOptions, dir: string): Promise<Benc
     nodes: options.nodes,
     repoRoot: options.repoRoot,
     ...(options.zookeeperVersion ? { version: options.zookeeperVersion } : {}),
+    ...(options.zookeeperProperties ? { properties: options.zookeeperProperties } : {}),
+    ...(options.zookeeperJvmFlags ? { jvmFlags: options.zookeeperJvmFlags } : {}),
     throughProxy: options.throughProxy,
     ...(options.toxiproxyUrl ? { toxiproxyUrl: options.toxiproxyUrl } : {}),
     setupTimeoutMs: benchLimits.setupTimeoutMs,
@@ -469,6 +475,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       throughProxy: options.throughProxy,
       fsync: true,
       cpus: os.cpus().length,
+      ...(options.systems.includes('zookeeper') ? { zookeeper: { version: options.zookeeperVersion ?? debianZookeeperVersion, properties: options.zookeeperProperties ?? {}, jvmFlags: options.zookeeperJvmFlags ?? [] } } : {}),
     },
     rss,
   };

@@ -7,8 +7,9 @@ import type { Command } from 'commander';
 import { formatBenchTable, parseConcurrency, runBench, writeBenchJson, benchLimits, type BenchSystem } from '../bench/bench.js';
 import { repoRoot } from '../cluster/zabkit/db.js';
 import { assertZookeeperVersion } from '../cluster/zookeeper/versions.js';
+import { parseJvmFlagEntry, parseZkProperty } from '../cluster/zookeeper/config.js';
 import { maxNodes } from '../jepsen-style/types.js';
-import { intOption, UsageError } from './exit.js';
+import { collect, intOption, UsageError } from './exit.js';
 
 interface BenchCliOptions {
   systems: string;
@@ -25,6 +26,8 @@ interface BenchCliOptions {
   dir?: string;
   json?: string;
   zookeeperVersion?: string;
+  zkProperty: string[];
+  zkJvmFlag: string[];
 }
 
 export function registerBenchCommand(program: Command): void {
@@ -44,6 +47,8 @@ export function registerBenchCommand(program: Command): void {
     .option('--dir <dir>', 'keep the clusters\' folders (logs, data) here; default: a temporary folder, removed')
     .option('--json <file>', 'also write {"results": [...]} to FILE')
     .option('--zookeeper-version <version>', 'the ZooKeeper release to measure (3.8.0 is Debian\'s; others are resolved with Maven into .tools/zookeeper/)')
+    .option('--zk-property <key=value>', 'a zoo.cfg entry for the ZooKeeper servers over the testbed\'s (repeatable)', collect, [])
+    .option('--zk-jvm-flag <flag>', 'a JVM option for every ZooKeeper server, like -Xmx2g (the testbed gives -Xmx256m), or nK:FLAG for server nK only (repeatable)', collect, [])
     .action(async (options: BenchCliOptions) => {
       const systems = options.systems.split(',').map((s) => s.trim()).filter((s) => s !== '');
       for (const system of systems) {
@@ -59,6 +64,7 @@ export function registerBenchCommand(program: Command): void {
       }
       const messages = options.messages === undefined ? undefined : intOption('--messages', options.messages, 1, benchLimits.maxMessages);
       if (messages !== undefined && options.failover === true) throw new UsageError('--messages and --failover do not go together: the failover kill is timed at 40% of --seconds');
+      const zookeeperTuning = parseZookeeperTuning(options, systems, nodes);
       let cleanup: (() => Promise<void>) | undefined;
       const onSignal = (signal: NodeJS.Signals): void => {
         void (cleanup?.() ?? Promise.resolve()).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
@@ -80,6 +86,7 @@ export function registerBenchCommand(program: Command): void {
           throughProxy: options.throughProxy === true,
           repoRoot: repoRoot(),
           ...(options.zookeeperVersion === undefined ? {} : { zookeeperVersion: checkedVersion(options.zookeeperVersion) }),
+          ...zookeeperTuning,
           ...(options.toxiproxyUrl ? { toxiproxyUrl: options.toxiproxyUrl } : {}),
           ...(options.dir ? { dir: resolve(options.dir) } : {}),
           log: (line) => process.stderr.write(`${line}\n`),
@@ -94,6 +101,21 @@ export function registerBenchCommand(program: Command): void {
         process.off('SIGTERM', onSignal);
       }
     });
+}
+
+/** --zk-property and --zk-jvm-flag: only with ZooKeeper among --systems, each checked now. */
+function parseZookeeperTuning(options: BenchCliOptions, systems: readonly string[], nodes: number): { zookeeperProperties?: Record<string, string>; zookeeperJvmFlags?: string[] } {
+  if (options.zkProperty.length === 0 && options.zkJvmFlag.length === 0) return {};
+  if (!systems.includes('zookeeper')) throw new UsageError('--zk-property and --zk-jvm-flag tune the ZooKeeper servers: add zookeeper to --systems');
+  try {
+    for (const entry of options.zkJvmFlag) {
+      const scoped = parseJvmFlagEntry(entry).node;
+      if (scoped !== undefined && Number(scoped.slice(1)) > nodes) throw new RangeError(`--zk-jvm-flag ${entry}: there is no ${scoped} among ${nodes} nodes`);
+    }
+    return { zookeeperProperties: Object.fromEntries(options.zkProperty.map((entry) => parseZkProperty(entry))), zookeeperJvmFlags: [...options.zkJvmFlag] };
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 function checkedVersion(version: string): string {

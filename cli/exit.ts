@@ -28,3 +28,8 @@ export function intOption(name: string, raw: string | number | undefined, min: n
   }
   return value;
 }
+
+/** Commander's way to repeat an option: each value appended to the list. */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}

@@ -4,7 +4,7 @@
 import { Command } from 'commander';
 import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { exitCodeForValidity, exitCodes, intOption, UsageError } from './exit.js';
+import { collect, exitCodeForValidity, exitCodes, intOption, UsageError } from './exit.js';
 import { plantedBugs } from '../src/core/types.js';
 import { mergeNightly, MergeError, runNightly } from '../jepsen-style/nightly.js';
 import { parseNightlyRows } from '../jepsen-style/vocabulary.js';
@@ -51,11 +51,6 @@ function withTestOptions(command: Command): Command {
     .option('--zookeeper-version <version>', `with --system zookeeper: the release (${debianZookeeperVersion} is Debian's package; any other is resolved once with Maven into .tools/zookeeper/)`, debianZookeeperVersion)
     .option('--zk-property <key=value>', 'with --system zookeeper: a zoo.cfg entry over the testbed\'s (repeatable)', collect, [])
     .option('--zk-jvm-flag <flag>', 'with --system zookeeper: a JVM option for every server, like -Dzookeeper.maxBatchSize=1, or nK:FLAG for server nK only (repeatable)', collect, []);
-}
-
-/** Commander's way to repeat an option: each value appended to the list. */
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }
 
 /** Parse `zabkit test` arguments (without the word `test`) as the CLI does, defaults included (for tests). */

@@ -3,7 +3,7 @@
  * settings; the JSON file has the interfaces.md shape and both systems commit.
  */
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -98,6 +98,23 @@ describe.skipIf(!zookeeperAvailable() || !existsSync(main))('zabkit bench (built
     const usage = await execa(process.execPath, [main, 'bench', '--messages', '10', '--failover'], { reject: false });
     expect(usage.exitCode).toBe(254);
     expect(usage.stderr).toContain('--messages and --failover');
+  });
+
+  it('--zk-jvm-flag and --zk-property reach every ZooKeeper server (a bigger heap for a fair long run); without ZooKeeper they are refused', async () => {
+    const kept = path.join(dir, 'tuned');
+    await bench(['--systems', 'zookeeper', '--seconds', '2', '--warmup', '0', '--concurrency', '1x4', '--zk-jvm-flag', '-Xmx384m', '--zk-jvm-flag', '-XX:+PrintFlagsFinal', '--zk-property', 'snapCount=5000', '--dir', kept]);
+    const found = (name: string, at = kept): string[] => readdirSync(at, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? found(name, path.join(at, e.name)) : e.name === name ? [path.join(at, e.name)] : []));
+    const stdouts = found('stdout.log');
+    expect(stdouts).toHaveLength(3);
+    // The testbed's own -Xmx256m comes first; the flag given last is the one the JVM keeps.
+    for (const file of stdouts) expect(readFileSync(file, 'utf8')).toMatch(/MaxHeapSize\s+= 402653184 /);
+    for (const file of found('zoo.cfg')) expect(readFileSync(file, 'utf8')).toMatch(/^snapCount=5000$/m);
+    const refused = await execa(process.execPath, [main, 'bench', '--systems', 'zabkit', '--zk-jvm-flag', '-Xmx1g'], { reject: false });
+    expect(refused.exitCode).toBe(254);
+    expect(refused.stderr).toContain('add zookeeper to --systems');
+    const bad = await execa(process.execPath, [main, 'bench', '--zk-jvm-flag', 'n7:-Xmx1g'], { reject: false });
+    expect(bad.exitCode).toBe(254);
+    expect(bad.stderr).toContain('there is no n7 among 3 nodes');
   });
 
   it('measures failover through Toxiproxy', async () => {
