@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { formatBenchTable, parseConcurrency, runBench, writeBenchJson, benchLimits, type BenchSystem } from '../bench/bench.js';
 import { repoRoot } from '../cluster/zabkit/db.js';
 import { assertZookeeperVersion } from '../cluster/zookeeper/versions.js';
-import { parseJvmFlagEntry, parseZkProperty } from '../cluster/zookeeper/config.js';
+import { assertJvmFlagEntries, parseZkProperty } from '../cluster/zookeeper/config.js';
 import { maxNodes } from '../jepsen-style/types.js';
 import { collect, intOption, UsageError } from './exit.js';
 
@@ -108,10 +108,7 @@ function parseZookeeperTuning(options: BenchCliOptions, systems: readonly string
   if (options.zkProperty.length === 0 && options.zkJvmFlag.length === 0) return {};
   if (!systems.includes('zookeeper')) throw new UsageError('--zk-property and --zk-jvm-flag tune the ZooKeeper servers: add zookeeper to --systems');
   try {
-    for (const entry of options.zkJvmFlag) {
-      const scoped = parseJvmFlagEntry(entry).node;
-      if (scoped !== undefined && Number(scoped.slice(1)) > nodes) throw new RangeError(`--zk-jvm-flag ${entry}: there is no ${scoped} among ${nodes} nodes`);
-    }
+    assertJvmFlagEntries(options.zkJvmFlag, nodes);
     return { zookeeperProperties: Object.fromEntries(options.zkProperty.map((entry) => parseZkProperty(entry))), zookeeperJvmFlags: [...options.zkJvmFlag] };
   } catch (error) {
     throw new UsageError((error as Error).message);

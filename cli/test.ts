@@ -15,7 +15,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkScenarioFor, parseScenario, type Scenario } from '../jepsen-style/scenario-format.js';
 import { assertZookeeperVersion, debianZookeeperVersion } from '../cluster/zookeeper/versions.js';
-import { assertJvmFlag, parseJvmFlagEntry, parseZkProperty } from '../cluster/zookeeper/config.js';
+import { assertJvmFlag, assertJvmFlagEntries, parseJvmFlagEntry, parseZkProperty } from '../cluster/zookeeper/config.js';
 import type { ZookeeperRunOptions } from '../jepsen-style/run-test.js';
 import { repoRoot } from '../cluster/zabkit/db.js';
 
@@ -224,9 +224,10 @@ export function parseTestOptions(raw: RawOptions): TestCliOptions {
     throw new UsageError(`scenario ${scenario.scenario.name} runs on ${scenario.scenario.nodes} nodes (got --nodes ${String(text(raw, 'nodes'))})`);
   }
   const nodes = scenario?.scenario.nodes ?? basics.nodes;
-  for (const entry of basics.zookeeper.jvmFlags) {
-    const scoped = parseJvmFlagEntry(entry).node;
-    if (scoped !== undefined && Number(scoped.slice(1)) > nodes) throw new UsageError(`--zk-jvm-flag ${entry}: there is no ${scoped} among ${nodes} nodes`);
+  try {
+    assertJvmFlagEntries(basics.zookeeper.jvmFlags, nodes);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
   }
   const nemesis = parseNemesisList(text(raw, 'nemesis') ?? 'all');
   const seed = raw['seed'] === undefined ? randomInt(1, 2 ** 31) : intOption('--seed', text(raw, 'seed'), 0, 2 ** 48);

@@ -66,6 +66,14 @@ export function parseJvmFlagEntry(text: string): { readonly node?: string; reado
   return scoped ? { node: scoped[1] as string, flag } : { flag };
 }
 
+/** Check `--zk-jvm-flag` entries for a cluster of `nodes`: each a JVM option, an `nK:` scope naming one of its servers. */
+export function assertJvmFlagEntries(entries: readonly string[], nodes: number): void {
+  for (const entry of entries) {
+    const scoped = parseJvmFlagEntry(entry).node;
+    if (scoped !== undefined && Number(scoped.slice(1)) > nodes) throw new RangeError(`--zk-jvm-flag ${entry}: there is no ${scoped} among ${nodes} nodes`);
+  }
+}
+
 /** The flags of `entries` (`FLAG` or `nK:FLAG`) that apply to `node`, in order. */
 export function jvmFlagsFor(entries: readonly string[], node: string): string[] {
   return entries.map((entry) => parseJvmFlagEntry(entry)).filter((entry) => entry.node === undefined || entry.node === node).map((entry) => entry.flag);

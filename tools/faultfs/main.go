@@ -107,12 +107,12 @@ func (n *node) Statx(ctx context.Context, f fs.FileHandle, flags uint32, mask ui
 	if errno := n.LoopbackNode.Statx(ctx, f, flags, mask, out); errno != 0 {
 		return errno
 	}
-	n.ffs.adjustStatxSize(n.StableAttr().Ino, &out.Statx)
+	n.ffs.adjustStatx(n.StableAttr().Ino, &out.Statx)
 	return 0
 }
 
-func (f *faultFS) adjustStatxSize(ino uint64, st *fuse.Statx) {
-	if size, modified, ok := f.cachedSize(ino); ok {
+func (f *faultFS) adjustStatx(ino uint64, st *fuse.Statx) {
+	if size, modified, ok := f.cachedAttrs(ino); ok {
 		st.Size = size
 		st.Blocks = (size + 511) / 512
 		if later(modified, st.Mtime.Sec, st.Mtime.Nsec) {
@@ -129,9 +129,9 @@ func later(t time.Time, sec uint64, nsec uint32) bool {
 	return !t.IsZero() && t.After(time.Unix(int64(sec), int64(nsec)))
 }
 
-// cachedSize is the size readers see of a file with unsynced writes, and the time of its last
+// cachedAttrs is the size readers see of a file with unsynced writes, and the time of its last
 // cached write (false: the backing file's own attributes hold).
-func (f *faultFS) cachedSize(ino uint64) (uint64, time.Time, bool) {
+func (f *faultFS) cachedAttrs(ino uint64) (uint64, time.Time, bool) {
 	f.mu.Lock()
 	d := f.dirty[ino]
 	f.mu.Unlock()
@@ -174,7 +174,7 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 	if errno := n.LoopbackNode.Getattr(ctx, f, out); errno != 0 {
 		return errno
 	}
-	n.ffs.adjustSize(n.StableAttr().Ino, &out.Attr)
+	n.ffs.adjustAttr(n.StableAttr().Ino, &out.Attr)
 	return 0
 }
 
@@ -185,12 +185,12 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	if size, ok := in.GetSize(); ok {
 		n.ffs.truncated(n.StableAttr().Ino, int64(size))
 	}
-	n.ffs.adjustSize(n.StableAttr().Ino, &out.Attr)
+	n.ffs.adjustAttr(n.StableAttr().Ino, &out.Attr)
 	return 0
 }
 
-func (f *faultFS) adjustSize(ino uint64, attr *fuse.Attr) {
-	if size, modified, ok := f.cachedSize(ino); ok {
+func (f *faultFS) adjustAttr(ino uint64, attr *fuse.Attr) {
+	if size, modified, ok := f.cachedAttrs(ino); ok {
 		attr.Size = size
 		attr.Blocks = (size + 511) / 512
 		if later(modified, attr.Mtime, attr.Mtimensec) {
@@ -241,7 +241,7 @@ func (h *file) Statx(ctx context.Context, flags uint32, mask uint32, out *fuse.S
 			return errno
 		}
 	}
-	h.ffs.adjustStatxSize(h.ino, &out.Statx)
+	h.ffs.adjustStatx(h.ino, &out.Statx)
 	return 0
 }
 
@@ -409,7 +409,7 @@ func (h *file) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
 			return errno
 		}
 	}
-	h.ffs.adjustSize(h.ino, &out.Attr)
+	h.ffs.adjustAttr(h.ino, &out.Attr)
 	return 0
 }
 
