@@ -193,11 +193,7 @@ class ScenarioRun {
         return {};
       case 'fault': {
         const node = step.node === undefined ? undefined : await this.resolve(step.node, k);
-        let record: StepRecord = {};
-        const strike = await this.deal(k, step, node, async () => {
-          record = await this.fault(k, step, node);
-        });
-        return { ...record, ...strike };
+        return this.deal(k, step, node, () => this.fault(k, step, node));
       }
       case 'end':
         return this.endFault(k, step);
@@ -238,12 +234,12 @@ class ScenarioRun {
    * is when the fault was dealt; the window is judged once it is done (a missed one throws Unmet,
    * and the fault stays dealt).
    */
-  private async deal(k: number, step: ScenarioStep, stepNode: string | undefined, act: () => Promise<void>): Promise<StepRecord> {
+  private async deal(k: number, step: ScenarioStep, stepNode: string | undefined, act: () => Promise<StepRecord | void>): Promise<StepRecord> {
     const strike = step.on === undefined ? undefined : await this.arm(k, step, stepNode);
     const done = act();
     const dealtAt = Date.now();
-    await done;
-    return strike === undefined ? {} : this.strikeRecord(strike, dealtAt, step.on!.withinMs);
+    const record = (await done) ?? {};
+    return strike === undefined ? record : { ...record, ...this.strikeRecord(strike, dealtAt, step.on!.withinMs) };
   }
 
   /** Wait for a strike's line (the step's `on`); throws Unmet if it does not come in time. */
