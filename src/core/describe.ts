@@ -31,7 +31,8 @@ function describeEnvelope(e: Envelope, words: number): string {
 /**
  * One line for a Ready batch, in the order the shell executes it (types.ts header): messages sent
  * now (recipient and type), the truncation, the appended zxids, the epochs, messages sent after
- * the persist (recipient, type and first field), and the deferSync flag. Events, deliveries and
+ * the persist (recipient, type and first field), the peers whose sync stream awaits `drained`, and
+ * the deferSync flag. Events, deliveries and
  * client replies are not in it (describeEvent; the shell reports those itself). Empty parts are
  * left out.
  */
@@ -43,6 +44,7 @@ export function describeReady(r: Ready): string {
   if (r.acceptedEpoch !== undefined) parts.push(`acceptedEpoch=${r.acceptedEpoch}`);
   if (r.currentEpoch !== undefined) parts.push(`currentEpoch=${r.currentEpoch}`);
   if (r.messagesAfterPersist.length > 0) parts.push(`afterPersist=[${r.messagesAfterPersist.map((e) => describeEnvelope(e, 2)).join(',')}]`);
+  if (r.awaitDrain.length > 0) parts.push(`awaitDrain=[${r.awaitDrain.join(',')}]`);
   if (r.deferSync) parts.push('deferSync');
   return parts.join(' ');
 }

@@ -27,6 +27,16 @@ export const forwardedRequestTimeoutSyncLimits = 4;
  * so a follower that lags by fewer is synced without reading the store. Older ones are read back.
  */
 export const memoryLogEntries = 10_000;
+/** ... and at most this much of their data (10,000 entries of 64 KiB would be 640 MiB). */
+export const memoryLogBytes = 16 * 1024 * 1024;
+
+/**
+ * A leader streams a learner's sync (DIFF, TRUNC or SNAP) in chunks of at most this much log data
+ * and this many entries, the next one once the shell says the last one left (Input 'drained'): a
+ * sync of a long log is never read or queued whole, and a PING still gets through behind it.
+ */
+export const syncChunkBytes = 1024 * 1024;
+export const syncChunkEntries = 4096;
 
 /** Largest election round accepted from a peer (far beyond any real run; keeps rounds exact integers). */
 export const maxElectionRound = 2 ** 40;

@@ -6,7 +6,7 @@
  * delivery needs them.
  */
 import { assert } from './assert.js';
-import type { LogStore, Txn } from './types.js';
+import type { LogStore, ReadLimit, Txn } from './types.js';
 import type { Zxid } from './zxid.js';
 import { counterOf, epochOf } from './zxid.js';
 
@@ -19,6 +19,26 @@ function indexAfter(entries: readonly Txn[], zxid: Zxid): number {
     if (entries[mid]!.zxid <= zxid) lo = mid + 1; else hi = mid;
   }
   return lo;
+}
+
+/** entries[start, end) cut to `limit` (LogStore.read's rule: at least one entry). */
+export function sliceWithin(entries: readonly Txn[], start: number, end: number, limit: ReadLimit | undefined): Txn[] {
+  if (limit === undefined) return entries.slice(start, end);
+  const out: Txn[] = [];
+  let bytes = 0;
+  for (let i = start; i < end && out.length < limit.entries && (out.length === 0 || bytes < limit.bytes); i++) {
+    out.push(entries[i]!);
+    bytes += entries[i]!.data.length;
+  }
+  return out;
+}
+
+/** What is left of `limit` after `taken` (undefined: nothing is). */
+function remainingOf(limit: ReadLimit, taken: readonly Txn[]): ReadLimit | undefined {
+  let bytes = 0;
+  for (const txn of taken) bytes += txn.data.length;
+  if (taken.length >= limit.entries || (taken.length > 0 && bytes >= limit.bytes)) return undefined;
+  return { entries: limit.entries - taken.length, bytes: limit.bytes - bytes };
 }
 
 /** A LogStore in memory: the transcripts' and the simulation's disk, and a plain list of entries. */
@@ -38,8 +58,8 @@ export class MemoryLogStore implements LogStore {
     return this.entries.length === 0 ? 0 : this.entries[this.entries.length - 1]!.zxid;
   }
 
-  read(from: Zxid, to: Zxid): Txn[] {
-    return this.entries.slice(indexAfter(this.entries, from), indexAfter(this.entries, to));
+  read(from: Zxid, to: Zxid, limit?: ReadLimit): Txn[] {
+    return sliceWithin(this.entries, indexAfter(this.entries, from), indexAfter(this.entries, to), limit);
   }
 
   floor(zxid: Zxid): Zxid {
@@ -64,6 +84,8 @@ export class MemoryLogStore implements LogStore {
 export class TxnLog {
   /** Entries above `baseLast`, in memory. */
   private tail: Txn[] = [];
+  /** Their data's bytes. */
+  private tailBytes = 0;
   /** The store's entries up to here are this log's prefix (the store may hold more: a truncation not yet persisted). */
   private baseLast: Zxid;
   private baseCount: number;
@@ -100,6 +122,7 @@ export class TxnLog {
 
   append(txn: Txn): void {
     this.tail.push(txn);
+    this.tailBytes += txn.data.length;
   }
 
   has(zxid: Zxid): boolean {
@@ -109,11 +132,13 @@ export class TxnLog {
     return i >= 0 && this.tail[i]!.zxid === zxid;
   }
 
-  /** Entries with zxid in (from, to]. */
-  range(from: Zxid, to: Zxid): Txn[] {
-    const stored = from < this.baseLast ? this.store.read(from, Math.min(to, this.baseLast)) : [];
+  /** Entries with zxid in (from, to]; with `limit`, the first of them (LogStore.read). */
+  range(from: Zxid, to: Zxid, limit?: ReadLimit): Txn[] {
+    const stored = from < this.baseLast ? this.store.read(from, Math.min(to, this.baseLast), limit) : [];
     if (to <= this.baseLast) return stored;
-    const memory = this.tail.slice(indexAfter(this.tail, from), indexAfter(this.tail, to));
+    const rest = limit === undefined ? undefined : remainingOf(limit, stored);
+    if (limit !== undefined && rest === undefined) return stored;
+    const memory = sliceWithin(this.tail, indexAfter(this.tail, from), indexAfter(this.tail, to), rest);
     return stored.length === 0 ? memory : stored.concat(memory);
   }
 
@@ -129,12 +154,14 @@ export class TxnLog {
     if (zxid >= this.baseLast) {
       const keep = indexAfter(this.tail, zxid);
       const removed = this.tail.length - keep;
+      for (let i = keep; i < this.tail.length; i++) this.tailBytes -= this.tail[i]!.data.length;
       this.tail.length = keep;
       return removed;
     }
     const fromStore = this.store.count(zxid, this.baseLast);
     const removed = this.tail.length + fromStore;
     this.tail = [];
+    this.tailBytes = 0;
     this.baseLast = this.store.floor(zxid);
     this.baseCount -= fromStore;
     return removed;
@@ -142,15 +169,20 @@ export class TxnLog {
 
   /**
    * Lets entries up to `zxid` (which the store durably holds as this log has them) leave memory,
-   * keeping the last `keep` entries in memory whatever their zxid.
+   * oldest first, until at most `keep` entries holding at most `keepBytes` of data are left (the
+   * newest stay, whatever their zxid).
    */
-  compactTo(zxid: Zxid, keep: number): void {
-    const movable = Math.min(indexAfter(this.tail, zxid), Math.max(0, this.tail.length - keep));
-    // In steps of a quarter of `keep` at least: the tail is copied once per step, not once per batch.
-    if (movable <= 0 || movable < keep >> 2) return;
+  compactTo(zxid: Zxid, keep: number, keepBytes: number): void {
+    const limit = indexAfter(this.tail, zxid);
+    let movable = 0;
+    let bytes = this.tailBytes;
+    while (movable < limit && (this.tail.length - movable > keep || bytes > keepBytes)) bytes -= this.tail[movable++]!.data.length;
+    // In steps of a quarter of either bound at least: the tail is copied once per step, not once per batch.
+    if (movable === 0 || (movable < keep >> 2 && this.tailBytes - bytes < keepBytes >> 2)) return;
     this.baseLast = this.tail[movable - 1]!.zxid;
     this.baseCount += movable;
     this.tail = this.tail.slice(movable);
+    this.tailBytes = bytes;
   }
 }
 

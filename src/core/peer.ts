@@ -37,7 +37,7 @@
  */
 import { assert } from './assert.js';
 import { voteBeats, voteHasQuorum } from './election.js';
-import { forwardedRequestTimeoutSyncLimits, maxPayloadBytes, maxPendingClientRequests, maxPendingProposals, maxSessionLength, memoryLogEntries } from './limits.js';
+import { forwardedRequestTimeoutSyncLimits, maxPayloadBytes, maxPendingClientRequests, maxPendingProposals, maxSessionLength, memoryLogBytes, memoryLogEntries, syncChunkBytes, syncChunkEntries } from './limits.js';
 import { followsContiguously, MemoryLogStore, TxnLog } from './log.js';
 import { validateMessage } from './messages.js';
 import type { Prng } from './prng.js';
@@ -45,7 +45,7 @@ import { isQuorum } from './quorum.js';
 import { FollowingState, LeadingState, LookingState, type Learner, type RoleState } from './roles.js';
 import { assertTiming } from './timing.js';
 import type {
-  ClientReply, ClientRequest, DurableState, Envelope, Input, LogStore, Message, PeerConfig, PeerStatus, PlantedBug,
+  ClientReply, ClientRequest, DurableState, Envelope, Input, LogStore, Message, PeerConfig, PeerStatus, PlantedBug, ReadLimit,
   Ready, ServerId, TraceEvent, Txn, Vote, ZabPhase,
 } from './types.js';
 import type { Zxid } from './zxid.js';
@@ -69,6 +69,7 @@ class Outbox {
   committedStored: { after: Zxid; upTo: Zxid } | undefined = undefined;
   committed: Txn[] = [];
   clientReplies: ClientReply[] = [];
+  awaitDrain = new Set<ServerId>();
   deferSync = false;
   events: TraceEvent[] = [];
   actions: Action[] = [];
@@ -76,7 +77,7 @@ class Outbox {
   isEmpty(): boolean {
     return this.messages.length === 0 && this.truncateAfter === undefined && this.append.length === 0 &&
       this.acceptedEpoch === undefined && this.currentEpoch === undefined && this.messagesAfterPersist.length === 0 &&
-      this.committedStored === undefined && this.committed.length === 0 && this.clientReplies.length === 0 && this.events.length === 0 && this.actions.length === 0;
+      this.committedStored === undefined && this.committed.length === 0 && this.clientReplies.length === 0 && this.awaitDrain.size === 0 && this.events.length === 0 && this.actions.length === 0;
   }
 }
 
@@ -110,6 +111,8 @@ export class ZabPeer {
   /** The store holds the log up to here as this core has it: what compaction may take out of memory. */
   private durableZxid: Zxid;
   private readonly memoryLogEntries: number;
+  /** How much of the log one chunk of a sync stream carries. */
+  private readonly syncChunk: ReadLimit;
   /** What this server knows committed: a new leader's sync only ever moves it on (or a TRUNC/abandoned SNAP cuts it back). */
   private commitZxid: Zxid = 0;
   /** Highest zxid emitted in Ready.committed by this incarnation: nothing is delivered twice, whatever the role. */
@@ -159,6 +162,9 @@ export class ZabPeer {
     this.durableZxid = this.log.lastZxid();
     this.memoryLogEntries = config.memoryLogEntries ?? memoryLogEntries;
     assert(Number.isSafeInteger(this.memoryLogEntries) && this.memoryLogEntries >= 0, 'memoryLogEntries must be a whole number');
+    const chunkBytes = config.syncChunkBytes ?? syncChunkBytes;
+    assert(Number.isSafeInteger(chunkBytes) && chunkBytes >= 1, 'syncChunkBytes must be a whole number >= 1');
+    this.syncChunk = { entries: syncChunkEntries, bytes: chunkBytes };
     this.becomeLooking('start');
   }
 
@@ -192,6 +198,9 @@ export class ZabPeer {
       case 'session-ended':
         this.closedSessions.delete(input.session);
         return;
+      case 'drained':
+        this.onDrained(input.peer);
+        return;
     }
   }
 
@@ -214,6 +223,7 @@ export class ZabPeer {
       committedStored: o.committedStored,
       committed: o.committed,
       clientReplies: o.clientReplies,
+      awaitDrain: [...o.awaitDrain],
       deferSync: o.deferSync,
       events: o.events,
     };
@@ -247,7 +257,7 @@ export class ZabPeer {
     if (lastAppended !== undefined) this.durableZxid = lastAppended.zxid;
     if (this.out.truncateAfter !== undefined) this.durableZxid = Math.min(this.durableZxid, this.out.truncateAfter);
     if (this.stagingSnap() || ready.deferSync) return;
-    this.log.compactTo(Math.min(this.durableZxid, this.deliveredZxid), this.memoryLogEntries);
+    this.log.compactTo(Math.min(this.durableZxid, this.deliveredZxid), this.memoryLogEntries, memoryLogBytes);
   }
 
   status(): PeerStatus {
@@ -894,7 +904,7 @@ export class ZabPeer {
     }
     // A new registration replaces any previous session of that learner.
     this.forgetLearner(leading, from);
-    const l: Learner = { id: from, stage: 'registered', acceptedEpoch, lastZxid, lastHeardTick: this.tickCount, syncedUpTo: 0, syncedTick: this.tickCount, held: 0 };
+    const l: Learner = { id: from, stage: 'registered', acceptedEpoch, lastZxid, lastHeardTick: this.tickCount, streamedUpTo: 0, streamCommitted: 0, awaitingDrain: false, syncedUpTo: 0, syncedTick: this.tickCount, held: 0 };
     leading.learners.set(from, l);
     if (leading.newEpoch === undefined) this.maybeProposeEpoch(leading);
     else this.sendLeaderInfo(leading, l);
@@ -949,14 +959,49 @@ export class ZabPeer {
     if (mode === 'DIFF') this.send(l.id, { type: 'DIFF', epoch, lastZxid: from }, true);
     else if (mode === 'TRUNC') this.send(l.id, { type: 'TRUNC', epoch, truncZxid: from }, true);
     else this.send(l.id, { type: 'SNAP', epoch, lastZxid: leaderLast }, true);
-    for (const txn of this.log.range(from, leaderLast)) {
-      this.send(l.id, { type: 'PROPOSAL', epoch, txn }, true);
-      if (txn.zxid <= this.commitZxid) this.send(l.id, { type: 'COMMIT', epoch, zxid: txn.zxid }, true);
+    l.stage = 'streaming';
+    l.streamedUpTo = from;
+    l.streamCommitted = from;
+    this.streamChunk(leading, l);
+  }
+
+  /**
+   * The next chunk of a learner's sync stream: the PROPOSALs after what it has sent, then one
+   * cumulative COMMIT of what of them is committed. The stream chases the log's end (proposals
+   * made meanwhile are not forwarded to a streaming learner: the stream carries them); once it
+   * reaches it, startForwarding and NEWLEADER, as the whole stream used to be queued at once.
+   * Otherwise the next chunk waits for the shell to say this one left (`drained`).
+   */
+  private streamChunk(leading: LeadingState, l: Learner): void {
+    const epoch = leading.newEpoch!;
+    const end = this.log.lastZxid();
+    const txns = this.log.range(l.streamedUpTo, end, this.syncChunk);
+    for (const txn of txns) this.send(l.id, { type: 'PROPOSAL', epoch, txn }, true);
+    assert(txns.length > 0 || l.streamedUpTo >= end, `sync stream of ${l.id} read nothing after ${formatZxid(l.streamedUpTo)}`);
+    if (txns.length > 0) l.streamedUpTo = txns[txns.length - 1]!.zxid;
+    const committed = Math.min(this.commitZxid, l.streamedUpTo);
+    if (committed > l.streamCommitted) {
+      this.send(l.id, { type: 'COMMIT', epoch, zxid: committed }, true);
+      l.streamCommitted = committed;
+    }
+    if (l.streamedUpTo < end) {
+      l.awaitingDrain = true;
+      this.out.awaitDrain.add(l.id);
+      return;
     }
     // startForwarding: from now on every PROPOSAL/COMMIT reaches it.
     l.stage = 'syncing';
-    l.syncedUpTo = leaderLast;
+    l.syncedUpTo = end;
     this.send(l.id, { type: 'NEWLEADER', epoch }, true);
+  }
+
+  /** The shell sent what it had for `peer`: a learner's sync stream goes on. */
+  private onDrained(peer: ServerId): void {
+    if (this.role.kind !== 'leading') return;
+    const l = this.role.learners.get(peer);
+    if (l === undefined || l.stage !== 'streaming' || !l.awaitingDrain) return;
+    l.awaitingDrain = false;
+    this.streamChunk(this.role, l);
   }
 
   private onAck(leading: LeadingState, l: Learner, epoch: number, zxid: Zxid): void {

@@ -67,7 +67,8 @@ export type LearnerStage =
   | 'registered' // FOLLOWERINFO received
   | 'epoch-sent' // LEADERINFO sent
   | 'epoch-acked' // ACKEPOCH received, waiting for the leader's currentEpoch
-  | 'syncing' // sync stream + NEWLEADER sent; in the forwarding set
+  | 'streaming' // DIFF/TRUNC/SNAP sent; the sync stream goes out in chunks up to the log's end
+  | 'syncing' // the whole sync stream + NEWLEADER sent; in the forwarding set
   | 'synced' // ACK of NEWLEADER received; its ACKs count
   | 'uptodate'; // UPTODATE sent
 export interface Learner {
@@ -76,8 +77,14 @@ export interface Learner {
   acceptedEpoch: number;
   lastZxid: Zxid;
   lastHeardTick: number;
+  /** The last zxid the sync stream has sent (its start: the learner's own prefix, or 0 for a SNAP). */
+  streamedUpTo: Zxid;
+  /** The last COMMIT the sync stream has sent (cumulative: one per chunk). */
+  streamCommitted: Zxid;
+  /** A chunk went out and the next waits for the shell's `drained`. */
+  awaitingDrain: boolean;
   /**
-   * The leader's last zxid when its sync stream was queued: the learner's ACK of NEWLEADER says it
+   * The leader's last zxid when its sync stream ended (NEWLEADER): the learner's ACK of NEWLEADER says it
    * durably holds the leader's log up to here (its own prefix, the DIFF/TRUNC/SNAP stream), so it
    * counts as the learner's ACK of every outstanding proposal up to here. Without it, a learner
    * that had logged a proposal but whose ACK was lost (a crash after the fsync, a reset link)

@@ -9,7 +9,8 @@
  *   2. persist: `truncateAfter` (cut the log), `append` (write the entries), flush + fdatasync;
  *      then `acceptedEpoch`, then `currentEpoch` (each an atomic file replace, fsynced);
  *   3. send `ready.messagesAfterPersist` (ACKs, ACKEPOCH, ACK of NEWLEADER: promises about
- *      durable state);
+ *      durable state); for each peer in `ready.awaitDrain`, step `drained` once what was queued
+ *      to it has left the process (the next chunk of a sync stream waits for it);
  *   4. deliver `ready.committedStored` and `ready.committed` to subscribers and answer `ready.clientReplies`;
  *   5. call `peer.advance(ready)`.
  *
@@ -60,6 +61,12 @@ export type Input =
   | { readonly kind: 'disconnected'; readonly peer: ServerId }
   | { readonly kind: 'request'; readonly request: ClientRequest }
   /**
+   * What the shell was given for `peer` has left the process (its send buffer drained), after a
+   * Ready that listed `peer` in `awaitDrain`. A leader streams a learner's sync in chunks, one per
+   * `drained`, so it never reads or queues a long log's sync at once.
+   */
+  | { readonly kind: 'drained'; readonly peer: ServerId }
+  /**
    * The shell will never again step a request of `session` (its client resumed under a new
    * session name, or went away): the core may forget that it closed it. See `ClientReply`.
    */
@@ -75,6 +82,8 @@ export interface PeerConfig {
   readonly bugs?: ReadonlySet<PlantedBug>;
   /** Durable, delivered log entries kept in memory (limits.ts memoryLogEntries when absent; tests lower it to read the store). */
   readonly memoryLogEntries?: number;
+  /** Log data per chunk of a sync stream (limits.ts syncChunkBytes when absent; tests lower it to stream in many chunks). */
+  readonly syncChunkBytes?: number;
 }
 
 export interface Timing {
@@ -107,12 +116,21 @@ export type PlantedBug = (typeof plantedBugs)[number];
 export interface LogStore {
   /** Highest zxid held (0 when empty). */
   lastZxid(): Zxid;
-  /** Entries with zxid in (from, to], in order. */
-  read(from: Zxid, to: Zxid): Txn[];
+  /**
+   * Entries with zxid in (from, to], in order; with `limit`, the first of them only: at most
+   * `limit.entries`, and none after the one that brings their data to `limit.bytes`.
+   */
+  read(from: Zxid, to: Zxid, limit?: ReadLimit): Txn[];
   /** The largest zxid held that is <= `zxid` (0 if none). */
   floor(zxid: Zxid): Zxid;
   /** How many entries have zxid in (from, to]. */
   count(from: Zxid, to: Zxid): number;
+}
+
+/** How much one read of a LogStore may return (it returns at least one entry when any is in range). */
+export interface ReadLimit {
+  readonly entries: number;
+  readonly bytes: number;
 }
 
 /** The durable state a server recovers on start (paper: f.p, f.a, h_f). */
@@ -149,6 +167,8 @@ export interface Ready {
   /** Newly committed entries, in zxid order, to deliver to subscribers (after persistence). */
   readonly committed: readonly Txn[];
   readonly clientReplies: readonly ClientReply[];
+  /** Peers whose sync stream waits for room: step `drained` for each once this batch's messages to it have left. */
+  readonly awaitDrain: readonly ServerId[];
   /**
    * When set, the shell must NOT fsync this batch's appends before step 3 (planted bug
    * ack-before-fsync); it flushes them later. Always false without the bug.

@@ -46,6 +46,10 @@ export class Cluster {
   private readonly blocked = new Set<string>();
   private ids: ServerId[] = [];
   private bugs: ReadonlySet<PlantedBug> = new Set();
+  /** add-peers sync-chunk=B: the cores' syncChunkBytes (default: the core's own). */
+  private syncChunkBytes: number | undefined = undefined;
+  /** add-peers drain=manual: a Ready's awaitDrain is printed and waits for a `drained` command. */
+  private manualDrain = false;
   private out: string[] = [];
   private readyTrace = false;
   /** Print every message sent (deliver prints what it delivers regardless). */
@@ -63,6 +67,8 @@ export class Cluster {
         const n = Number(pos[0]);
         this.ids = Array.from({ length: n }, (_, i) => i + 1);
         this.bugs = new Set((kv.get('bugs') ?? '').split(',').filter((b) => b !== '') as PlantedBug[]);
+        this.syncChunkBytes = kv.has('sync-chunk') ? Number(kv.get('sync-chunk')) : undefined;
+        this.manualDrain = kv.get('drain') === 'manual';
         for (const id of this.ids) {
           this.nodes.set(id, { id, peer: undefined, disk: emptyDisk(), incarnation: 0, seq: 0, armed: undefined });
         }
@@ -75,6 +81,7 @@ export class Cluster {
         for (let i = 0; i < times; i++) for (const id of targets) this.input(this.node(id), { kind: 'tick' });
         break;
       }
+      case 'drained': this.input(this.node(Number(pos[0])), { kind: 'drained', peer: Number(pos[1]) }); break;
       case 'deliver': this.deliver(pos.length >= 2 ? [Number(pos[0]), Number(pos[1])] : undefined, kv.has('n') ? Number(kv.get('n')) : undefined); break;
       case 'stabilize': {
         // summary=on: deliveries and client replies are counted per node instead of printed
@@ -154,7 +161,8 @@ export class Cluster {
     node.seq = 0;
     this.out.push(`${node.id}: start a=${node.disk.acceptedEpoch} c=${node.disk.currentEpoch} last=${z(last(node.disk.written))}`);
     recoverDisk(node.disk, true);
-    node.peer = new ZabPeer({ id: node.id, servers: this.ids, timing: transcriptTiming, bugs: this.bugs },
+    const chunk = this.syncChunkBytes === undefined ? {} : { syncChunkBytes: this.syncChunkBytes };
+    node.peer = new ZabPeer({ id: node.id, servers: this.ids, timing: transcriptTiming, bugs: this.bugs, ...chunk },
       { acceptedEpoch: node.disk.acceptedEpoch, currentEpoch: node.disk.currentEpoch, log: new DiskLogStore(node.disk) },
       createPrng(node.id * 1000 + node.incarnation));
     this.drain(node);
@@ -192,6 +200,11 @@ export class Cluster {
       const ready = peer.ready();
       if (!this.execute(node, ready)) return;
       peer.advance(ready);
+      // The harness's links take any amount at once: what was sent has left (drain=manual: when a command says so).
+      for (const to of ready.awaitDrain) {
+        if (this.manualDrain) this.out.push(`${node.id}: awaits drained ${to}`);
+        else peer.step({ kind: 'drained', peer: to });
+      }
     }
   }
 

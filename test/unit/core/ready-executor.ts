@@ -17,7 +17,8 @@
  * The disk keeps the page cache (`written`: what a read after kill -9 sees) apart from what an
  * fsync made durable (`durable`: what a power loss leaves). See `crashDisk` and `recoverDisk`.
  */
-import type { ClientReply, Envelope, LogStore, Ready, ServerId, Txn } from '../../../src/core/types.js';
+import { sliceWithin } from '../../../src/core/log.js';
+import type { ClientReply, Envelope, LogStore, ReadLimit, Ready, ServerId, Txn } from '../../../src/core/types.js';
 import type { Zxid } from '../../../src/core/zxid.js';
 
 export const readyCrashPoints = [
@@ -83,8 +84,8 @@ export class DiskLogStore implements LogStore {
     return this.disk.written.at(-1)?.zxid ?? 0;
   }
 
-  read(from: Zxid, to: Zxid): Txn[] {
-    return this.disk.written.slice(this.after(from), this.after(to));
+  read(from: Zxid, to: Zxid, limit?: ReadLimit): Txn[] {
+    return sliceWithin(this.disk.written, this.after(from), this.after(to), limit);
   }
 
   floor(zxid: Zxid): Zxid {

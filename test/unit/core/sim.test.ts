@@ -48,10 +48,19 @@ describe('simulation: safety after every step, liveness after healing', () => {
       // A schedule that proved nothing must not pass silently.
       expect(stats.elections).toBeGreaterThan(0);
       expect(stats.acked).toBeGreaterThan(0);
+      drains.push(stats.drains);
     } catch (error) {
       console.error(`failed; replay: ${replayCommand(seed, profile, servers)}`);
       throw error;
     }
+  });
+});
+
+const drains: number[] = [];
+describe('simulation: syncs stream in chunks', () => {
+  it('nearly every seed syncs a learner in more than one chunk, each waiting for the network', () => {
+    if (drains.length < 20) return; // one seed replayed alone
+    expect(drains.filter((d) => d > 0).length).toBeGreaterThan(drains.length * 0.9);
   });
 });
 

@@ -40,6 +40,8 @@ import { crashDisk, DiskLogStore, emptyDisk, readyCrashPoints, ReadyExecution, r
 
 /** Log entries each simulated server keeps in memory: few, so compaction and reads of the store run in every simulation. */
 const simMemoryLogEntries = 4;
+/** Log data per sync chunk: a few entries, so every sync streams in chunks that race new proposals and faults. */
+const simSyncChunkBytes = 16;
 
 export const simTiming: Timing = {
   initLimitTicks: 20,
@@ -184,6 +186,8 @@ export interface SimStats {
   linkBreaks: number;
   blackHoles: number;
   probes: number;
+  /** `drained` inputs stepped: chunks of sync streams that waited for the network. */
+  drains: number;
 }
 
 /** safety: an invariant broke; promise: a promise left before it was durable; fifo: a session's order; stuck: not live after healing. */
@@ -255,7 +259,7 @@ function txnKey(t: Txn): string {
 
 export class Sim {
   readonly nodes: Node[] = [];
-  readonly stats: SimStats = { delivered: 0, acked: 0, crashes: 0, readyCrashes: 0, elections: 0, maxEpoch: 0, linkBreaks: 0, blackHoles: 0, probes: 0 };
+  readonly stats: SimStats = { delivered: 0, acked: 0, crashes: 0, readyCrashes: 0, elections: 0, maxEpoch: 0, linkBreaks: 0, blackHoles: 0, probes: 0, drains: 0 };
   private readonly prng: Prng;
   private readonly ids: ServerId[];
   private readonly conns = new Set<Conn>();
@@ -342,7 +346,7 @@ export class Sim {
     const log = recoverDisk(node.disk, this.fsyncOnOpen);
     const durable: DurableState = { acceptedEpoch: node.disk.acceptedEpoch, currentEpoch: node.disk.currentEpoch, log: new DiskLogStore(node.disk) };
     // A small memory window: syncs and deliveries read old entries back from the disk.
-    node.peer = new ZabPeer({ id: node.id, servers: this.ids, timing: simTiming, bugs: this.bugs, memoryLogEntries: simMemoryLogEntries }, durable, this.prng.fork());
+    node.peer = new ZabPeer({ id: node.id, servers: this.ids, timing: simTiming, bugs: this.bugs, memoryLogEntries: simMemoryLogEntries, syncChunkBytes: simSyncChunkBytes }, durable, this.prng.fork());
     for (const other of this.ids) if (other !== node.id) node.outgoing.set(other, this.openConn(node, other));
     this.note(`start ${node.id} inc=${node.incarnation} log=${formatZxid(lastOf(log))} durable=${formatZxid(lastOf(node.disk.durable))} a=${node.disk.acceptedEpoch} c=${node.disk.currentEpoch}`);
     this.pump(node);
@@ -438,6 +442,7 @@ export class Sim {
     if (!execution.finish()) return false;
     node.executing = undefined;
     node.peer!.advance(execution.ready);
+    for (const to of execution.ready.awaitDrain) this.whenDrained(node, to);
     this.checkNode(node);
     this.pump(node);
     return true;
@@ -478,6 +483,23 @@ export class Sim {
     const last = conn.queue[conn.queue.length - 1];
     const at = Math.max(this.now + 1 + this.prng.int(this.faults.maxMessageDelayUnits), last?.deliverAt ?? 0);
     conn.queue.push({ deliverAt: at, message: envelope.message });
+  }
+
+  /**
+   * The shell's `drained`: once the network has taken what is queued on the connection to `to`
+   * (its last message delivered). A connection that breaks first never drains: the core hears
+   * `disconnected` instead.
+   */
+  private whenDrained(node: Node, to: ServerId): void {
+    const conn = node.outgoing.get(to);
+    if (conn === undefined || conn.broken) return;
+    const incarnation = node.incarnation;
+    const lastAt = conn.queue.length === 0 ? this.now : conn.queue[conn.queue.length - 1]!.deliverAt;
+    this.schedule(lastAt - this.now + 1, () => {
+      if (node.incarnation !== incarnation || node.outgoing.get(to) !== conn || conn.broken) return;
+      this.stats.drains++;
+      this.input(node, { kind: 'drained', peer: to });
+    });
   }
 
   private onReplies(node: Node, replies: readonly ClientReply[]): void {
