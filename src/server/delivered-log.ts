@@ -7,7 +7,7 @@
  */
 import type { Txn, Zxid } from '../core/types.js';
 import type { Entry } from '../wire/client-protocol.js';
-import { deliveredMemoryEntries } from './limits.js';
+import { deliveredMemoryBytes, deliveredMemoryEntries } from './limits.js';
 
 /** Reads entries with zxid in (from, to] from the transaction log, stopping once about `maxBytes` of data are read. */
 export type StoredReader = (from: Zxid, to: Zxid, maxBytes: number) => Txn[];
@@ -19,6 +19,8 @@ export class DeliveredLog {
   /** Delivered entries above storedUpTo. */
   private readonly zxids: number[] = [];
   private readonly data: Uint8Array[] = [];
+  /** Bytes of `data`. */
+  private bytes = 0;
 
   constructor(
     private readonly read: StoredReader,
@@ -26,6 +28,7 @@ export class DeliveredLog {
     /** false under a planted bug: every delivered entry stays in memory. */
     private readonly readBack: boolean,
     private readonly keep = deliveredMemoryEntries,
+    private readonly keepBytes = deliveredMemoryBytes,
   ) {}
 
   get lastZxid(): Zxid {
@@ -42,6 +45,7 @@ export class DeliveredLog {
     if (zxid <= this.lastZxid) return false;
     this.zxids.push(zxid);
     this.data.push(data);
+    this.bytes += data.length;
     return true;
   }
 
@@ -60,11 +64,13 @@ export class DeliveredLog {
     return txns;
   }
 
-  /** Lets delivered entries beyond the newest `keep` leave memory (they are read back from the log). */
+  /** Lets delivered entries beyond the newest `keep` (and `keepBytes` of data) leave memory (they are read back from the log). */
   compact(): void {
-    // In steps of a quarter of `keep`: the arrays are shifted once per step, not once per batch.
-    if (!this.readBack || this.zxids.length <= this.keep + (this.keep >> 2)) return;
-    const moved = this.zxids.length - this.keep;
+    // In steps of a quarter of either bound: the arrays are shifted once per step, not once per batch.
+    if (!this.readBack || (this.zxids.length <= this.keep + (this.keep >> 2) && this.bytes <= this.keepBytes + (this.keepBytes >> 2))) return;
+    let moved = 0;
+    while (moved < this.zxids.length && (this.zxids.length - moved > this.keep || this.bytes > this.keepBytes)) this.bytes -= (this.data[moved++] as Uint8Array).length;
+    if (moved === 0) return;
     this.storedUpTo = this.zxids[moved - 1] as number;
     this.storedCount += moved;
     this.zxids.splice(0, moved);

@@ -13,7 +13,7 @@ import { acceptedEpochFileName, currentEpochFileName, readEpochFile, TxnLog } fr
 export function storeOf(log: TxnLog): LogStore {
   return {
     lastZxid: () => log.lastZxid,
-    read: (from, to) => log.read(from, to),
+    read: (from, to, limit) => (limit === undefined ? log.read(from, to) : log.read(from, to, limit.bytes, limit.entries)),
     floor: (zxid) => log.floor(zxid),
     count: (from, to) => log.count(from, to),
   };

@@ -57,6 +57,8 @@ export const sparseIndexStride = 1024;
  * back from the log. A node's `memoryLogEntries` sets it and the core's window together.
  */
 export const deliveredMemoryEntries = 10_000;
+/** ... and at most this much of their data. */
+export const deliveredMemoryBytes = 16 * 1024 * 1024;
 
 /** The largest `memoryLogEntries` a node accepts. */
 export const maxMemoryLogEntries = 10_000_000;

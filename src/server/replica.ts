@@ -198,6 +198,8 @@ class Replica {
         if (this.transport.streamGeneration(envelope.to) === generations.get(envelope.to)) this.transport.send(envelope.to, envelope.message);
       }
       this.transport.flush();
+      // A sync stream's next chunk once this one has left the process.
+      for (const to of ready.awaitDrain) this.transport.whenDrained(to, () => this.step({ kind: 'drained', peer: to }));
       // 4. deliver and answer
       this.clientPort.deliver(ready.committedStored, ready.committed);
       for (const reply of ready.clientReplies) this.clientPort.reply(reply);

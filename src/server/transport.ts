@@ -52,6 +52,8 @@ interface OutgoingLink {
   batch: Buffer[];
   backoffMs: number;
   timer: NodeJS.Timeout | undefined;
+  /** whenDrained's callback, waiting for this connection (or the next one) to take what was queued. */
+  onDrained: (() => void) | undefined;
 }
 
 export class PeerTransport {
@@ -69,7 +71,7 @@ export class PeerTransport {
     private readonly handler: TransportHandler,
   ) {
     for (const address of options.peers) {
-      this.links.set(address.id, { address, socket: undefined, connected: false, connectedAt: 0, pending: [], batch: [], backoffMs: reconnectInitialMs, timer: undefined });
+      this.links.set(address.id, { address, socket: undefined, connected: false, connectedAt: 0, pending: [], batch: [], backoffMs: reconnectInitialMs, timer: undefined, onDrained: undefined });
     }
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
   }
@@ -129,6 +131,32 @@ export class PeerTransport {
     this.dirty.clear();
   }
 
+  /**
+   * Calls `drained` once what is queued for `to` (flushed) has left this process: at once when the
+   * socket does not need a drain, else at its 'drain'. Queued while no connection is up, it waits
+   * for the next one to take the pending frames; a connection that closes first never calls it
+   * (the core is told `disconnected` instead). One callback per peer: a later one replaces it.
+   */
+  whenDrained(to: ServerId, drained: () => void): void {
+    const link = this.links.get(to);
+    if (link === undefined) return;
+    link.onDrained = drained;
+    if (link.connected) this.watchDrain(link);
+  }
+
+  private watchDrain(link: OutgoingLink): void {
+    const socket = link.socket;
+    if (socket === undefined || link.onDrained === undefined) return;
+    const fire = (): void => {
+      if (link.socket !== socket || !link.connected) return;
+      const drained = link.onDrained;
+      link.onDrained = undefined;
+      drained?.();
+    };
+    if (socket.writableNeedDrain) socket.once('drain', fire);
+    else setImmediate(fire);
+  }
+
   /** The peer port actually bound (useful with port 0). */
   get port(): number {
     return boundPort(this.server, this.options.peerPort);
@@ -169,6 +197,7 @@ export class PeerTransport {
       socket.uncork();
       link.pending = [];
       this.logger.info({ peer: id, host, port }, 'connected to peer');
+      this.watchDrain(link);
     });
     socket.on('timeout', () => socket.destroy());
     // The receiver never writes; anything it sends is ignored, but reading lets us see its close.
@@ -185,6 +214,7 @@ export class PeerTransport {
       link.connected = false;
       link.batch = [];
       link.pending = [];
+      link.onDrained = undefined;
       this.dirty.delete(link);
       if (opened) this.logger.info({ peer: id }, 'connection to peer closed');
       if (opened || hadPending) this.notifyDisconnected(id);

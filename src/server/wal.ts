@@ -600,13 +600,15 @@ export class TxnLog {
 
   /**
    * Records with zxid in (from, to], read from the files (records not yet written are not there),
-   * stopping once `maxBytes` of data are read. Synced bytes that do not verify are a WalCorruptionError.
+   * stopping once `maxBytes` of data or `maxEntries` records are read (src/core/types.ts LogStore.read's
+   * limit). Synced bytes that do not verify are a WalCorruptionError.
    */
-  read(from: Zxid, to: Zxid, maxBytes = Number.POSITIVE_INFINITY): Txn[] {
+  read(from: Zxid, to: Zxid, maxBytes = Number.POSITIVE_INFINITY, maxEntries = Number.POSITIVE_INFINITY): Txn[] {
     const out: Txn[] = [];
     let bytes = 0;
+    const full = (): boolean => bytes >= maxBytes || out.length >= maxEntries;
     const collect = (txn: Txn): boolean => {
-      if (txn.zxid > to || bytes >= maxBytes) return false;
+      if (txn.zxid > to || full()) return false;
       if (txn.zxid > from) {
         out.push(txn);
         bytes += txn.data.length;
@@ -615,13 +617,13 @@ export class TxnLog {
     };
     for (const s of this.sealed) {
       if (s.lastZxid <= from) continue;
-      if (s.firstZxid > to || bytes >= maxBytes) return out;
+      if (s.firstZxid > to || full()) return out;
       this.scanSealed(s, from, collect);
     }
     const a = this.active;
     const start = indexAfter(a.zxids, from);
     const end = indexAfter(a.zxids, to);
-    if (start < end && (a.offsets[start] as number) < a.writtenBytes && bytes < maxBytes) {
+    if (start < end && (a.offsets[start] as number) < a.writtenBytes && !full()) {
       const endOffset = end < a.offsets.length ? Math.min(a.offsets[end] as number, a.writtenBytes) : a.writtenBytes;
       scanRecords(a.file, a.fd, a.offsets[start] as number, endOffset, from, collect);
     }

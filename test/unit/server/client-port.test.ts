@@ -22,16 +22,7 @@ interface Request { session: string; seq: number; data: Uint8Array }
 
 /** The log the delivered sequence is read back from (the server's transaction log). */
 function storeReader(store: MemoryLogStore): (from: number, to: number, maxBytes: number) => Txn[] {
-  return (from, to, maxBytes) => {
-    const out: Txn[] = [];
-    let bytes = 0;
-    for (const t of store.read(from, to)) {
-      if (bytes >= maxBytes) break;
-      out.push(t);
-      bytes += t.data.length;
-    }
-    return out;
-  };
+  return (from, to, maxBytes) => store.read(from, to, { entries: Number.POSITIVE_INFINITY, bytes: maxBytes });
 }
 
 async function startPort(options: { store?: MemoryLogStore; keep?: number } = {}): Promise<{ port: ClientPort; requests: Request[]; ended: string[]; address: { host: string; port: number } }> {

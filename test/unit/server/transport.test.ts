@@ -71,6 +71,40 @@ describe('peer transport', () => {
     expect(rb.messages.map(([from, m]) => [from, (m as { commitZxid: number }).commitZxid])).toEqual(Array.from({ length: 100 }, (_, i) => [1, i]));
   });
 
+  it('whenDrained: calls back once what was queued has left the process (16 MiB in one flush: at the socket\'s drain)', async () => {
+    const { a, rb } = await pair();
+    await established(a, 2, rb);
+    // 16 MiB in one flush: the socket needs a drain; the callback waits for it.
+    const txn = { zxid: 1, originServer: 1, originSession: 's', originSeq: 0, data: new Uint8Array(64 * 1024) };
+    for (let i = 0; i < 256; i++) a.send(2, { type: 'PROPOSAL', epoch: 1, txn: { ...txn, zxid: i + 1 } });
+    a.flush();
+    let drainedAt: number | undefined;
+    a.whenDrained(2, () => {
+      drainedAt = rb.messages.length;
+    });
+    expect(drainedAt).toBeUndefined();
+    await until(() => drainedAt !== undefined);
+    await until(() => rb.messages.length === 256);
+  });
+
+  it('whenDrained before a connection exists waits for the connection to take the queued frames', async () => {
+    const [portA, portB] = [await freePort(), await freePort()];
+    const disconnected: ServerId[] = [];
+    const a = new PeerTransport({ clusterId: 'unit', id: 1, peerHost: '127.0.0.1', peerPort: portA, peers: [{ id: 2, host: '127.0.0.1', port: portB }] }, logger, {
+      onMessage: () => undefined,
+      onDisconnected: (peer) => void disconnected.push(peer),
+    });
+    transports.push(a);
+    await a.start();
+    a.send(2, { type: 'PONG', epoch: 0 });
+    let drained = 0;
+    a.whenDrained(2, () => void drained++);
+    // Nobody listens on portB: the connect fails, the queued frame is dropped, the core hears 'disconnected', never 'drained'.
+    await until(() => disconnected.includes(2));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(drained).toBe(0);
+  });
+
   it('reports disconnected when the peer goes away, and reconnects when it returns', async () => {
     const { a, b, ra, rb, portB } = await pair();
     await established(a, 2, rb);

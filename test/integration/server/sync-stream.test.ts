@@ -1,0 +1,77 @@
+/**
+ * A sync far longer than a peer connection may buffer (maxPeerSendBufferBytes, 64 MiB) in real
+ * processes: a follower down while about 96 MiB are broadcast comes back and is synced by a DIFF
+ * that streams from the leader's log in chunks, each once the last one left (Input 'drained').
+ * Queued whole, that DIFF overflowed the send buffer: the leader dropped the connection, and the
+ * follower never caught up.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createZabkitDb, type ZabkitDb } from '../../../cluster/zabkit/db.js';
+import { waitFor } from '../../../jepsen-style/async.js';
+import { ZabClient } from '../../../src/client/zab-client.js';
+import { maxPayloadBytes } from '../../../src/core/limits.js';
+import { maxPeerSendBufferBytes } from '../../../src/server/limits.js';
+import { tearDownAndCheck } from '../helpers.js';
+
+let db: ZabkitDb | undefined;
+let dir: string | undefined;
+
+afterEach(async () => {
+  if (db) await tearDownAndCheck(db);
+  db = undefined;
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+async function client(node: string): Promise<ZabClient> {
+  const info = db!.nodes().find((n) => n.name === node)!;
+  return ZabClient.connect({ host: info.clientHost, port: info.clientPort, timeoutMs: 10_000 });
+}
+
+describe('a sync longer than a connection may buffer (3 real nodes)', () => {
+  it('a follower that missed 96 MiB catches up by a streamed DIFF and serves the same sequence', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'zabkit-sync-stream-'));
+    db = createZabkitDb({ nodes: 3, dir, seed: 7 });
+    await db.setup();
+    const leader = (await db.leader())!;
+    const follower = db.nodes().map((n) => n.name).find((name) => name !== leader)!;
+    await db.kill(follower);
+    const payload = maxPayloadBytes / 2;
+    const count = Math.ceil((1.5 * maxPeerSendBufferBytes) / payload);
+    const c = await client(leader);
+    try {
+      for (let from = 0; from < count; from += 64) {
+        const batch = Array.from({ length: Math.min(64, count - from) }, (_, k) => `m${from + k}:`.padEnd(payload, 'x'));
+        await Promise.all(batch.map((data) => c.broadcast(data, { timeoutMs: 30_000 })));
+      }
+    } finally {
+      await c.close();
+    }
+    await db.start(follower);
+    expect(await db.awaitHealthy(60_000)).toBe(true);
+    const lastZxid = async (node: string): Promise<number> => {
+      const r = await client(node);
+      try {
+        return (await r.status({ timeoutMs: 5000 })).deliveredZxid;
+      } finally {
+        await r.close();
+      }
+    };
+    const target = await lastZxid(leader);
+    expect(await waitFor(async () => (await lastZxid(follower).catch(() => 0)) === target, 60_000, 200)).toBe(true);
+    const r = await client(follower);
+    try {
+      const entries = await r.read({ timeoutMs: 30_000 });
+      expect(entries.length).toBe(count);
+      expect(entries.map((e) => Buffer.from(e.data.subarray(0, 12)).toString('utf8').split(':')[0])).toEqual(Array.from({ length: count }, (_, k) => `m${k}`));
+    } finally {
+      await r.close();
+    }
+    const leaderLog = readFileSync(db.nodes().find((n) => n.name === leader)!.logFile, 'utf8');
+    expect(leaderLog).not.toContain('does not drain its connection');
+    expect(leaderLog).toContain(`sync of ${db.nodes().find((n) => n.name === follower)!.id}: DIFF`);
+  }, 240_000);
+});
