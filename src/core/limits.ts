@@ -38,5 +38,12 @@ export const memoryLogBytes = 16 * 1024 * 1024;
 export const syncChunkBytes = 1024 * 1024;
 export const syncChunkEntries = 4096;
 
+/**
+ * A learner's ACKEPOCH lists the last zxid of at most this many of its log's newest epochs: enough
+ * for the leader to find where their logs part (TRUNC there, then DIFF) unless the learner holds
+ * more epochs the leader lacks; then a SNAP.
+ */
+export const maxEpochEnds = 64;
+
 /** Largest election round accepted from a peer (far beyond any real run; keeps rounds exact integers). */
 export const maxElectionRound = 2 ** 40;

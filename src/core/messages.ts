@@ -6,9 +6,9 @@
  * The nouns a message carries (server ids, server states, votes, txns) are defined here too, so this
  * file imports nothing from types.ts; types.ts re-exports all of it (no import cycle).
  */
-import { maxElectionRound, maxPayloadBytes, maxSessionLength } from './limits.js';
+import { maxElectionRound, maxEpochEnds, maxPayloadBytes, maxSessionLength } from './limits.js';
 import type { Zxid } from './zxid.js';
-import { epochMax, epochOf, formatZxid } from './zxid.js';
+import { counterOf, epochMax, epochOf, formatZxid } from './zxid.js';
 
 export type ServerId = number;
 
@@ -41,8 +41,13 @@ export type Message =
   // Discovery
   | { readonly type: 'FOLLOWERINFO'; readonly acceptedEpoch: number; readonly lastZxid: Zxid }
   | { readonly type: 'LEADERINFO'; readonly epoch: number }
-  /** currentEpoch = -1 when the follower had already accepted this epoch (not counted as an epoch ack). */
-  | { readonly type: 'ACKEPOCH'; readonly epoch: number; readonly currentEpoch: number; readonly lastZxid: Zxid }
+  /**
+   * currentEpoch = -1 when the follower had already accepted this epoch (not counted as an epoch ack).
+   * `epochEnds`: the last zxid of each epoch in the learner's log, newest first (the first is
+   * lastZxid), at most maxEpochEnds of them, then a 0 when that was all of its log: the leader
+   * finds the point where the two logs part from it (peer.ts commonPoint).
+   */
+  | { readonly type: 'ACKEPOCH'; readonly epoch: number; readonly currentEpoch: number; readonly lastZxid: Zxid; readonly epochEnds: readonly Zxid[] }
   // Synchronization: one of DIFF/TRUNC/SNAP, then PROPOSAL/COMMIT stream, then NEWLEADER; UPTODATE after quorum
   | { readonly type: 'DIFF'; readonly epoch: number; readonly lastZxid: Zxid }
   | { readonly type: 'TRUNC'; readonly epoch: number; readonly truncZxid: Zxid }
@@ -95,6 +100,20 @@ function isSession(s: unknown): boolean {
     (s.length * 3 <= maxSessionLength || (s.length <= maxSessionLength && new TextEncoder().encode(s).length <= maxSessionLength));
 }
 
+/** ACKEPOCH's epochEnds: from lastZxid down, one zxid per epoch (epochs strictly falling, counters >= 1), at most maxEpochEnds (none at all from a learner that lists none), then an optional final 0. */
+function isEpochEnds(ends: unknown, lastZxid: Zxid): boolean {
+  if (!Array.isArray(ends) || ends.length > maxEpochEnds + 1) return false;
+  const complete = ends.length > 0 && ends[ends.length - 1] === 0;
+  const zxids = complete ? ends.slice(0, -1) : ends;
+  if (zxids.length > maxEpochEnds || (lastZxid === 0 ? zxids.length > 0 : zxids.length > 0 && zxids[0] !== lastZxid)) return false;
+  for (let i = 0; i < zxids.length; i++) {
+    const z = zxids[i] as unknown;
+    if (!isZxid(z) || counterOf(z as Zxid) === 0) return false;
+    if (i > 0 && epochOf(z as Zxid) >= epochOf(zxids[i - 1] as Zxid)) return false;
+  }
+  return true;
+}
+
 const serverStates: ReadonlySet<unknown> = new Set(['looking', 'following', 'leading']);
 
 /**
@@ -121,7 +140,8 @@ export function validateMessage(m: unknown): string | undefined {
     case 'LEADERINFO': case 'NEWLEADER': case 'PONG':
       return isEpoch(msg['epoch']) ? undefined : 'bad epoch';
     case 'ACKEPOCH':
-      return isEpoch(msg['epoch']) && (msg['currentEpoch'] === -1 || isEpoch(msg['currentEpoch'])) && isZxid(msg['lastZxid']) ? undefined : 'bad ACKEPOCH';
+      if (!isEpoch(msg['epoch']) || !(msg['currentEpoch'] === -1 || isEpoch(msg['currentEpoch'])) || !isZxid(msg['lastZxid'])) return 'bad ACKEPOCH';
+      return isEpochEnds(msg['epochEnds'], msg['lastZxid'] as Zxid) ? undefined : 'bad ACKEPOCH epochEnds';
     case 'DIFF': case 'SNAP':
       return isEpoch(msg['epoch']) && isZxid(msg['lastZxid']) ? undefined : 'bad sync';
     case 'TRUNC':
@@ -162,7 +182,7 @@ export function describeMessage(m: Message): string {
     case 'NOTIFICATION': return `NOTIFICATION vote=(${m.vote.leader},${z(m.vote.zxid)},${m.vote.peerEpoch}) round=${m.round} ${m.state}`;
     case 'FOLLOWERINFO': return `FOLLOWERINFO acceptedEpoch=${m.acceptedEpoch} last=${z(m.lastZxid)}`;
     case 'LEADERINFO': return `LEADERINFO epoch=${m.epoch}`;
-    case 'ACKEPOCH': return `ACKEPOCH epoch=${m.epoch} currentEpoch=${m.currentEpoch} last=${z(m.lastZxid)}`;
+    case 'ACKEPOCH': return `ACKEPOCH epoch=${m.epoch} currentEpoch=${m.currentEpoch} last=${z(m.lastZxid)} epochEnds=[${m.epochEnds.map(z).join(',')}]`;
     case 'DIFF': return `DIFF epoch=${m.epoch} last=${z(m.lastZxid)}`;
     case 'TRUNC': return `TRUNC epoch=${m.epoch} trunc=${z(m.truncZxid)}`;
     case 'SNAP': return `SNAP epoch=${m.epoch} last=${z(m.lastZxid)}`;

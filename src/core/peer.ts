@@ -37,7 +37,7 @@
  */
 import { assert } from './assert.js';
 import { voteBeats, voteHasQuorum } from './election.js';
-import { forwardedRequestTimeoutSyncLimits, maxPayloadBytes, maxPendingClientRequests, maxPendingProposals, maxSessionLength, memoryLogBytes, memoryLogEntries, syncChunkBytes, syncChunkEntries } from './limits.js';
+import { forwardedRequestTimeoutSyncLimits, maxPayloadBytes, maxPendingClientRequests, maxPendingProposals, maxEpochEnds, maxSessionLength, memoryLogBytes, memoryLogEntries, syncChunkBytes, syncChunkEntries } from './limits.js';
 import { followsContiguously, MemoryLogStore, TxnLog } from './log.js';
 import { validateMessage } from './messages.js';
 import type { Prng } from './prng.js';
@@ -113,6 +113,8 @@ export class ZabPeer {
   private readonly memoryLogEntries: number;
   /** How much of the log one chunk of a sync stream carries. */
   private readonly syncChunk: ReadLimit;
+  /** How many epoch ends an ACKEPOCH of this server lists. */
+  private readonly maxEpochEnds: number;
   /** What this server knows committed: a new leader's sync only ever moves it on (or a TRUNC/abandoned SNAP cuts it back). */
   private commitZxid: Zxid = 0;
   /** Highest zxid emitted in Ready.committed by this incarnation: nothing is delivered twice, whatever the role. */
@@ -165,6 +167,8 @@ export class ZabPeer {
     const chunkBytes = config.syncChunkBytes ?? syncChunkBytes;
     assert(Number.isSafeInteger(chunkBytes) && chunkBytes >= 1, 'syncChunkBytes must be a whole number >= 1');
     this.syncChunk = { entries: syncChunkEntries, bytes: chunkBytes };
+    this.maxEpochEnds = config.maxEpochEnds ?? maxEpochEnds;
+    assert(Number.isSafeInteger(this.maxEpochEnds) && this.maxEpochEnds >= 0 && this.maxEpochEnds <= maxEpochEnds, `maxEpochEnds must be a whole number up to ${maxEpochEnds}`);
     this.becomeLooking('start');
   }
 
@@ -345,7 +349,7 @@ export class ZabPeer {
    * logged nothing of it has forgotten e. A leader that establishes e, proposes (e,1..k) that
    * only it logs (it is cut off, or crashes), is followed by a quorum that lacks every epoch-e
    * entry; that quorum derives e again and its leader proposes different (e,1..); when the two
-   * meet, sync compares zxids only (DIFF, or TRUNC within the epoch) and keeps both values:
+   * meet, sync compares zxids only (DIFF, or TRUNC where the zxids part) and keeps both values:
    * two servers deliver different messages under one zxid.
    */
   private promisedEpoch(): number {
@@ -688,13 +692,25 @@ export class ZabPeer {
     if (epoch > promised) {
       following.leaderEpoch = epoch;
       this.persistAcceptedEpoch(epoch);
-      this.send(following.leader, { type: 'ACKEPOCH', epoch, currentEpoch: this.joinedEpoch(), lastZxid }, true);
+      this.send(following.leader, { type: 'ACKEPOCH', epoch, currentEpoch: this.joinedEpoch(), lastZxid, epochEnds: this.epochEnds() }, true);
     } else if (epoch === promised) {
       following.leaderEpoch = epoch;
-      this.send(following.leader, { type: 'ACKEPOCH', epoch, currentEpoch: -1, lastZxid }, true);
+      this.send(following.leader, { type: 'ACKEPOCH', epoch, currentEpoch: -1, lastZxid, epochEnds: this.epochEnds() }, true);
     } else {
       this.dropLeader(following, 'LEADERINFO', 'epoch older than acceptedEpoch');
     }
+  }
+
+  /** ACKEPOCH's epochEnds: the last zxid of each epoch of the log, newest first, then 0 if that was all of them. */
+  private epochEnds(): Zxid[] {
+    const ends: Zxid[] = [];
+    let last = this.log.lastZxid();
+    while (last !== 0 && ends.length < this.maxEpochEnds) {
+      ends.push(last);
+      last = this.log.lastBefore(makeZxid(epochOf(last), 1));
+    }
+    if (last === 0) ends.push(0);
+    return ends;
   }
 
   private onSyncStart(following: FollowingState, m: Extract<Message, { type: 'DIFF' | 'TRUNC' | 'SNAP' }>): void {
@@ -904,7 +920,7 @@ export class ZabPeer {
     }
     // A new registration replaces any previous session of that learner.
     this.forgetLearner(leading, from);
-    const l: Learner = { id: from, stage: 'registered', acceptedEpoch, lastZxid, lastHeardTick: this.tickCount, streamedUpTo: 0, streamCommitted: 0, awaitingDrain: false, syncedUpTo: 0, syncedTick: this.tickCount, held: 0 };
+    const l: Learner = { id: from, stage: 'registered', acceptedEpoch, lastZxid, lastHeardTick: this.tickCount, epochEnds: [], streamedUpTo: 0, streamCommitted: 0, awaitingDrain: false, syncedUpTo: 0, syncedTick: this.tickCount, held: 0 };
     leading.learners.set(from, l);
     if (leading.newEpoch === undefined) this.maybeProposeEpoch(leading);
     else this.sendLeaderInfo(leading, l);
@@ -920,6 +936,7 @@ export class ZabPeer {
     }
     l.stage = 'epoch-acked';
     l.lastZxid = m.lastZxid;
+    l.epochEnds = m.epochEnds;
     if (m.currentEpoch !== -1) leading.epochAcks.add(l.id);
     if (leading.phase === 'discovery') this.maybeFinishDiscovery(leading);
     else this.syncLearner(leading, l);
@@ -942,18 +959,16 @@ export class ZabPeer {
     const peerLast = l.lastZxid;
     let mode: 'DIFF' | 'TRUNC' | 'SNAP';
     let from: Zxid;
-    if (peerLast === 0 || this.log.has(peerLast)) {
+    const common = peerLast === 0 || this.log.has(peerLast) ? peerLast : this.commonPoint(l.epochEnds);
+    if (common === peerLast) {
       mode = 'DIFF';
       from = peerLast;
+    } else if (common !== undefined) {
+      mode = 'TRUNC';
+      from = common;
     } else {
-      const prev = this.log.lastBefore(peerLast);
-      if (prev !== 0 && epochOf(prev) === epochOf(peerLast)) {
-        mode = 'TRUNC'; // never across epochs
-        from = prev;
-      } else {
-        mode = 'SNAP';
-        from = 0;
-      }
+      mode = 'SNAP';
+      from = 0;
     }
     this.event({ type: 'sync', peer: l.id, mode, peerLastZxid: peerLast, fromZxid: from });
     if (mode === 'DIFF') this.send(l.id, { type: 'DIFF', epoch, lastZxid: from }, true);
@@ -963,6 +978,26 @@ export class ZabPeer {
     l.streamedUpTo = from;
     l.streamCommitted = from;
     this.streamChunk(leading, l);
+  }
+
+  /**
+   * Where a learner's log parts from the leader's: the highest zxid both hold, from the learner's
+   * epochEnds (undefined when they do not reach far enough to tell). Both logs hold each of their
+   * epochs from counter 1 on without a gap (followsContiguously), so for the learner's newest epoch
+   * e whose first zxid the leader holds, both hold e/1 up to the lower of their ends in e, and no
+   * zxid above that is in both (the learner's later epochs the leader lacks from their start).
+   * Two logs that hold one zxid agree up to it (what DIFF has always relied on), so everything the
+   * learner has above this point is missing from the leader's log: never committed (the
+   * established leader holds every committed entry), and a TRUNC may remove it without a rewrite
+   * (ZooKeeper TRUNCs a learner ahead of the leader too). A learner whose newest epochs the leader
+   * lacks entirely, beyond maxEpochEnds of them, gets a SNAP.
+   */
+  private commonPoint(epochEnds: readonly Zxid[]): Zxid | undefined {
+    for (const end of epochEnds) {
+      if (end === 0) return 0;
+      if (this.log.has(makeZxid(epochOf(end), 1))) return this.log.lastBefore(end + 1);
+    }
+    return undefined;
   }
 
   /**

@@ -76,6 +76,8 @@ export interface Learner {
   stage: LearnerStage;
   acceptedEpoch: number;
   lastZxid: Zxid;
+  /** Its ACKEPOCH's epochEnds: where its log parts from the leader's (peer.ts commonPoint). */
+  epochEnds: readonly Zxid[];
   lastHeardTick: number;
   /** The last zxid the sync stream has sent (its start: the learner's own prefix, or 0 for a SNAP). */
   streamedUpTo: Zxid;

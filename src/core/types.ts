@@ -84,6 +84,8 @@ export interface PeerConfig {
   readonly memoryLogEntries?: number;
   /** Log data per chunk of a sync stream (limits.ts syncChunkBytes when absent; tests lower it to stream in many chunks). */
   readonly syncChunkBytes?: number;
+  /** Epoch ends an ACKEPOCH lists (limits.ts maxEpochEnds when absent; tests lower it to reach a SNAP). */
+  readonly maxEpochEnds?: number;
 }
 
 export interface Timing {

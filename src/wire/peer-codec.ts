@@ -35,7 +35,8 @@ const tagRequest = 0x13;
 const tagHandshake = 0x7f;
 
 const handshakeMagic = 'zabkit-peer';
-const handshakeVersion = 1;
+/** 2: ACKEPOCH carries epochEnds (a server of version 1 would send none and be refused mid-sync: it is refused at the handshake). */
+const handshakeVersion = 2;
 
 export interface Handshake {
   readonly clusterId: string;

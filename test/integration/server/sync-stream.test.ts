@@ -2,8 +2,9 @@
  * A sync far longer than a peer connection may buffer (maxPeerSendBufferBytes, 64 MiB) in real
  * processes: a follower down while about 96 MiB are broadcast comes back and is synced by a DIFF
  * that streams from the leader's log in chunks, each once the last one left (Input 'drained').
- * Queued whole, that DIFF overflowed the send buffer: the leader dropped the connection, and the
- * follower never caught up.
+ * Queued whole, that DIFF overflowed the send buffer: the leader dropped the connection ("does not
+ * drain its connection") at each try, and the follower got in only by what each broken try had
+ * delivered (bench/sync-catchup.ts measures both).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

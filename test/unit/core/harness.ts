@@ -48,6 +48,8 @@ export class Cluster {
   private bugs: ReadonlySet<PlantedBug> = new Set();
   /** add-peers sync-chunk=B: the cores' syncChunkBytes (default: the core's own). */
   private syncChunkBytes: number | undefined = undefined;
+  /** add-peers epoch-ends=N: the cores' maxEpochEnds (default: the core's own). */
+  private maxEpochEnds: number | undefined = undefined;
   /** add-peers drain=manual: a Ready's awaitDrain is printed and waits for a `drained` command. */
   private manualDrain = false;
   private out: string[] = [];
@@ -69,6 +71,7 @@ export class Cluster {
         this.bugs = new Set((kv.get('bugs') ?? '').split(',').filter((b) => b !== '') as PlantedBug[]);
         this.syncChunkBytes = kv.has('sync-chunk') ? Number(kv.get('sync-chunk')) : undefined;
         this.manualDrain = kv.get('drain') === 'manual';
+        this.maxEpochEnds = kv.has('epoch-ends') ? Number(kv.get('epoch-ends')) : undefined;
         for (const id of this.ids) {
           this.nodes.set(id, { id, peer: undefined, disk: emptyDisk(), incarnation: 0, seq: 0, armed: undefined });
         }
@@ -162,7 +165,8 @@ export class Cluster {
     this.out.push(`${node.id}: start a=${node.disk.acceptedEpoch} c=${node.disk.currentEpoch} last=${z(last(node.disk.written))}`);
     recoverDisk(node.disk, true);
     const chunk = this.syncChunkBytes === undefined ? {} : { syncChunkBytes: this.syncChunkBytes };
-    node.peer = new ZabPeer({ id: node.id, servers: this.ids, timing: transcriptTiming, bugs: this.bugs, ...chunk },
+    const ends = this.maxEpochEnds === undefined ? {} : { maxEpochEnds: this.maxEpochEnds };
+    node.peer = new ZabPeer({ id: node.id, servers: this.ids, timing: transcriptTiming, bugs: this.bugs, ...chunk, ...ends },
       { acceptedEpoch: node.disk.acceptedEpoch, currentEpoch: node.disk.currentEpoch, log: new DiskLogStore(node.disk) },
       createPrng(node.id * 1000 + node.incarnation));
     this.drain(node);

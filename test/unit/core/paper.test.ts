@@ -83,7 +83,7 @@ function leader(durable: DurableState = empty): Driver {
   expect(d.peer.status().state).toBe('leading');
   for (const f of [1, 2]) d.step(f, { type: 'FOLLOWERINFO', acceptedEpoch: durable.acceptedEpoch, lastZxid: last });
   const epoch = durable.acceptedEpoch + 1;
-  for (const f of [1, 2]) d.step(f, { type: 'ACKEPOCH', epoch, currentEpoch: durable.currentEpoch, lastZxid: last });
+  for (const f of [1, 2]) d.step(f, { type: 'ACKEPOCH', epoch, currentEpoch: durable.currentEpoch, lastZxid: last, epochEnds: last === 0 ? [0] : [last] });
   for (const f of [1, 2]) d.step(f, { type: 'ACK', epoch, zxid: makeZxid(epoch, 0) });
   expect(d.peer.status().phase).toBe('broadcast');
   return d;
@@ -154,7 +154,7 @@ describe('Zab claims', () => {
 
     const f = follower({ acceptedEpoch: 0, currentEpoch: 0, log: [] }, 1);
     const info = f.readies.find((r) => r.acceptedEpoch === 1)!;
-    expect(info.messagesAfterPersist.map((e) => e.message)).toContainEqual({ type: 'ACKEPOCH', epoch: 1, currentEpoch: 0, lastZxid: 0 });
+    expect(info.messagesAfterPersist.map((e) => e.message)).toContainEqual({ type: 'ACKEPOCH', epoch: 1, currentEpoch: 0, lastZxid: 0, epochEnds: [0] });
     expect(info.messages.some((e) => e.message.type === 'ACKEPOCH')).toBe(false);
   });
 
@@ -165,7 +165,7 @@ describe('Zab claims', () => {
     d.step(2, { type: 'NOTIFICATION', vote, round: 1, state: 'looking' });
     d.tick(transcriptTiming.finalizeWaitTicks);
     d.step(1, { type: 'FOLLOWERINFO', acceptedEpoch: 0, lastZxid: makeZxid(0, 3) });
-    d.step(1, { type: 'ACKEPOCH', epoch: 1, currentEpoch: 0, lastZxid: makeZxid(0, 3) });
+    d.step(1, { type: 'ACKEPOCH', epoch: 1, currentEpoch: 0, lastZxid: makeZxid(0, 3), epochEnds: [makeZxid(0, 3), 0] });
     expect(d.peer.status().state).toBe('looking');
   });
 

@@ -42,6 +42,8 @@ import { crashDisk, DiskLogStore, emptyDisk, readyCrashPoints, ReadyExecution, r
 const simMemoryLogEntries = 4;
 /** Log data per sync chunk: a few entries, so every sync streams in chunks that race new proposals and faults. */
 const simSyncChunkBytes = 16;
+/** Epoch ends each server's ACKEPOCH lists, by id: none (its leaders must SNAP it), one (a TRUNC only when its newest epoch meets), or the default. */
+const simEpochEnds = [0, 1, 64] as const;
 
 export const simTiming: Timing = {
   initLimitTicks: 20,
@@ -188,6 +190,8 @@ export interface SimStats {
   probes: number;
   /** `drained` inputs stepped: chunks of sync streams that waited for the network. */
   drains: number;
+  /** Syncs by mode. */
+  syncs: { DIFF: number; TRUNC: number; SNAP: number };
 }
 
 /** safety: an invariant broke; promise: a promise left before it was durable; fifo: a session's order; stuck: not live after healing. */
@@ -259,7 +263,7 @@ function txnKey(t: Txn): string {
 
 export class Sim {
   readonly nodes: Node[] = [];
-  readonly stats: SimStats = { delivered: 0, acked: 0, crashes: 0, readyCrashes: 0, elections: 0, maxEpoch: 0, linkBreaks: 0, blackHoles: 0, probes: 0, drains: 0 };
+  readonly stats: SimStats = { delivered: 0, acked: 0, crashes: 0, readyCrashes: 0, elections: 0, maxEpoch: 0, linkBreaks: 0, blackHoles: 0, probes: 0, drains: 0, syncs: { DIFF: 0, TRUNC: 0, SNAP: 0 } };
   private readonly prng: Prng;
   private readonly ids: ServerId[];
   private readonly conns = new Set<Conn>();
@@ -346,7 +350,7 @@ export class Sim {
     const log = recoverDisk(node.disk, this.fsyncOnOpen);
     const durable: DurableState = { acceptedEpoch: node.disk.acceptedEpoch, currentEpoch: node.disk.currentEpoch, log: new DiskLogStore(node.disk) };
     // A small memory window: syncs and deliveries read old entries back from the disk.
-    node.peer = new ZabPeer({ id: node.id, servers: this.ids, timing: simTiming, bugs: this.bugs, memoryLogEntries: simMemoryLogEntries, syncChunkBytes: simSyncChunkBytes }, durable, this.prng.fork());
+    node.peer = new ZabPeer({ id: node.id, servers: this.ids, timing: simTiming, bugs: this.bugs, memoryLogEntries: simMemoryLogEntries, syncChunkBytes: simSyncChunkBytes, maxEpochEnds: simEpochEnds[node.id % simEpochEnds.length] }, durable, this.prng.fork());
     for (const other of this.ids) if (other !== node.id) node.outgoing.set(other, this.openConn(node, other));
     this.note(`start ${node.id} inc=${node.incarnation} log=${formatZxid(lastOf(log))} durable=${formatZxid(lastOf(node.disk.durable))} a=${node.disk.acceptedEpoch} c=${node.disk.currentEpoch}`);
     this.pump(node);
@@ -395,6 +399,7 @@ export class Sim {
       const ready = peer.ready();
       for (const e of ready.events) {
         if (e.type === 'elected') this.stats.elections++;
+        if (e.type === 'sync') this.stats.syncs[e.mode]++;
         if (e.type !== 'rejected') this.note(`${node.id} ${JSON.stringify(e)}`);
       }
       let crashAt: ReadyCrashPoint | undefined;

@@ -41,7 +41,8 @@ describe('peer codec', () => {
     { type: 'NOTIFICATION', vote: { leader: 2, zxid: makeZxid(3, 9), peerEpoch: 3 }, round: 4, state: 'looking' },
     { type: 'FOLLOWERINFO', acceptedEpoch: 2, lastZxid: makeZxid(2, 5) },
     { type: 'LEADERINFO', epoch: 3 },
-    { type: 'ACKEPOCH', epoch: 3, currentEpoch: -1, lastZxid: 0 },
+    { type: 'ACKEPOCH', epoch: 3, currentEpoch: -1, lastZxid: 0, epochEnds: [0] },
+    { type: 'ACKEPOCH', epoch: 3, currentEpoch: 2, lastZxid: makeZxid(2, 5), epochEnds: [makeZxid(2, 5), makeZxid(1, 9)] },
     { type: 'DIFF', epoch: 3, lastZxid: makeZxid(2, 5) },
     { type: 'TRUNC', epoch: 3, truncZxid: makeZxid(2, 4) },
     { type: 'SNAP', epoch: 3, lastZxid: makeZxid(2, 5) },
@@ -80,6 +81,18 @@ describe('peer codec', () => {
     expect(decodeMessage(frame({ type: 'REQUEST', epoch: 1, session: wideSession, seq: 1, data: new Uint8Array(1) }))).toBeInstanceOf(DecodeError);
     expect(decodeMessage(frame({ type: 'PROPOSAL', epoch: 1, txn: { zxid: 1, originServer: 1, originSession: wideSession, originSeq: 1, data: new Uint8Array(1) } }))).toBeInstanceOf(DecodeError);
     expect(decodeMessage(frame({ type: 'REQUEST', epoch: 1, session: '€'.repeat(85), seq: 1, data: new Uint8Array(1) }))).not.toBeInstanceOf(DecodeError);
+    // ACKEPOCH's epochEnds: from lastZxid down, one per epoch, at most maxEpochEnds, then an optional 0.
+    const ackEpoch = (lastZxid: number, epochEnds: unknown): unknown => decodeMessage(frame({ type: 'ACKEPOCH', epoch: 4, currentEpoch: 3, lastZxid, epochEnds }));
+    expect(ackEpoch(makeZxid(3, 2), [makeZxid(3, 2), makeZxid(1, 7), 0])).not.toBeInstanceOf(DecodeError);
+    expect(ackEpoch(makeZxid(3, 2), [])).not.toBeInstanceOf(DecodeError);
+    expect(ackEpoch(makeZxid(3, 2), [makeZxid(3, 1)])).toBeInstanceOf(DecodeError); // not lastZxid
+    expect(ackEpoch(makeZxid(3, 2), [makeZxid(3, 2), makeZxid(3, 1)])).toBeInstanceOf(DecodeError); // one epoch twice
+    expect(ackEpoch(makeZxid(3, 2), [makeZxid(3, 2), makeZxid(2, 0)])).toBeInstanceOf(DecodeError); // counter 0
+    expect(ackEpoch(makeZxid(3, 2), [makeZxid(3, 2), 0, 0])).toBeInstanceOf(DecodeError);
+    expect(ackEpoch(0, [makeZxid(3, 2)])).toBeInstanceOf(DecodeError);
+    expect(ackEpoch(makeZxid(70, 1), Array.from({ length: 65 }, (_, i) => makeZxid(70 - i, 1)))).toBeInstanceOf(DecodeError); // beyond maxEpochEnds
+    expect(ackEpoch(makeZxid(70, 1), Array.from({ length: 64 }, (_, i) => makeZxid(70 - i, 1)))).not.toBeInstanceOf(DecodeError);
+    expect(ackEpoch(makeZxid(3, 2), undefined)).toBeInstanceOf(DecodeError);
     // A binary type in a JSON frame is not its encoding.
     expect(decodeMessage(Buffer.from('\x01{"type":"ACK","epoch":1,"zxid":1}'))).toBeInstanceOf(DecodeError);
   });
