@@ -826,7 +826,9 @@ export class ZabPeer {
   private tickLeading(leading: LeadingState): void {
     const t = this.config.timing;
     if (leading.phase !== 'broadcast') {
-      if (this.tickCount - leading.leadingSinceTick > t.initLimitTicks) return this.becomeLooking('could not establish epoch within initLimit');
+      // initLimit from the start, or from the last chunk of a sync stream (ZooKeeper counts it for the
+      // whole sync: a sync longer than initLimit would be abandoned and restarted for good).
+      if (this.tickCount - leading.syncProgressTick > t.initLimitTicks) return this.becomeLooking('could not establish epoch within initLimit');
     }
     for (const l of [...leading.learners.values()]) {
       const limit = inBroadcast(l) ? t.syncLimitTicks : t.initLimitTicks;
@@ -1013,7 +1015,10 @@ export class ZabPeer {
     const txns = this.log.range(l.streamedUpTo, end, this.syncChunk);
     for (const txn of txns) this.send(l.id, { type: 'PROPOSAL', epoch, txn }, true);
     assert(txns.length > 0 || l.streamedUpTo >= end, `sync stream of ${l.id} read nothing after ${formatZxid(l.streamedUpTo)}`);
-    if (txns.length > 0) l.streamedUpTo = txns[txns.length - 1]!.zxid;
+    if (txns.length > 0) {
+      l.streamedUpTo = txns[txns.length - 1]!.zxid;
+      leading.syncProgressTick = this.tickCount;
+    }
     const committed = Math.min(this.commitZxid, l.streamedUpTo);
     if (committed > l.streamCommitted) {
       this.send(l.id, { type: 'COMMIT', epoch, zxid: committed }, true);

@@ -128,6 +128,11 @@ export class LeadingState {
   /** Requests held back while maxPendingProposals are outstanding, in arrival order. */
   held: HeldRequest[] = [];
   nextPingTick: number;
+  /**
+   * The last tick a sync stream sent a chunk: the epoch must be established within initLimit of
+   * this (or of leadingSinceTick), so a long sync that keeps moving is not abandoned for its length.
+   */
+  syncProgressTick: number;
 
   /**
    * `electedVote`: the vote that made this leader, answered to LOOKING servers. `lastProposedZxid`:
@@ -135,6 +140,7 @@ export class LeadingState {
    */
   constructor(readonly electedVote: Vote, readonly leadingSinceTick: number, firstPingTick: number, public lastProposedZxid: Zxid) {
     this.nextPingTick = firstPingTick;
+    this.syncProgressTick = leadingSinceTick;
   }
 }
 
