@@ -212,6 +212,36 @@ export class ZabPeer {
     return !this.out.isEmpty();
   }
 
+  /**
+   * The messages of the batch being built that the shell may send now, while the Ready in flight is
+   * still being persisted (the leader's next proposals reach the followers during its own fsync):
+   * `messages` depend on no persistence, whatever batch made the state they come from. None goes
+   * to a peer that the Ready in flight still owes messages after its persist (each peer's messages
+   * keep their order). The rest stay for the next Ready.
+   */
+  takeMessages(): Envelope[] {
+    const o = this.out;
+    if (o.messages.length === 0) return [];
+    const owed = new Set<ServerId>();
+    for (const e of this.inflight?.ready.messagesAfterPersist ?? []) owed.add(e.to);
+    const now: Envelope[] = [];
+    const kept: Envelope[] = [];
+    for (const e of o.messages) (owed.has(e.to) ? kept : now).push(e);
+    if (now.length === 0) return [];
+    // A message sent can no longer be replaced by a cumulative one; those kept moved.
+    const moved = new Set<ServerId>();
+    for (const [to, last] of o.lastTo) {
+      if (last.list !== o.messages) continue;
+      o.lastTo.delete(to);
+      moved.add(to);
+    }
+    o.messages = kept;
+    kept.forEach((e, index) => {
+      if (moved.has(e.to)) o.lastTo.set(e.to, { list: kept, index });
+    });
+    return now;
+  }
+
   ready(): Ready {
     assert(this.inflight === undefined, 'ready() called again before advance()');
     const o = this.out;

@@ -14,6 +14,9 @@
  *   4. deliver `ready.committedStored` and `ready.committed` to subscribers and answer `ready.clientReplies`;
  *   5. call `peer.advance(ready)`.
  *
+ * While a Ready is being persisted, the shell may send what `peer.takeMessages()` gives at once
+ * (the next batch's `messages`, kept behind what the Ready in flight sends after its persist).
+ *
  * A crash between any two steps is safe; that order is the fsync discipline of
  * zab-protocol.md §2.9 (F1, F3, F4, F5).
  */

@@ -88,6 +88,9 @@ class Replica {
   private deferredTimer: NodeJS.Timeout | undefined;
   private pumping = false;
   private stopped = false;
+  /** A Ready's persist is in flight (the pump awaits it): the next batch's messages may leave early. */
+  private persisting = false;
+  private earlySendScheduled = false;
   private readonly finished = settleable();
   private readonly done = this.finished.promise;
 
@@ -163,7 +166,25 @@ class Replica {
       this.fail(error as Error);
       return;
     }
+    if (this.persisting) this.scheduleEarlySend();
     this.schedulePump();
+  }
+
+  /**
+   * During a batch's persist, the next batch's messages go out once per I/O turn (peer.takeMessages):
+   * the leader's proposals reach the followers while its own fsync runs.
+   */
+  private scheduleEarlySend(): void {
+    if (this.earlySendScheduled) return;
+    this.earlySendScheduled = true;
+    setImmediate(() => {
+      this.earlySendScheduled = false;
+      if (this.stopped || !this.persisting) return;
+      const envelopes = this.peer.takeMessages();
+      if (envelopes.length === 0) return;
+      for (const envelope of envelopes) this.transport.send(envelope.to, envelope.message);
+      this.transport.flush();
+    });
   }
 
   private schedulePump(): void {
@@ -190,7 +211,12 @@ class Replica {
       this.transport.flush();
       // 2. persist
       const generations = new Map(ready.messagesAfterPersist.map((envelope) => [envelope.to, this.transport.streamGeneration(envelope.to)]));
-      await this.persist(ready);
+      this.persisting = true;
+      try {
+        await this.persist(ready);
+      } finally {
+        this.persisting = false;
+      }
       if (this.stopped) return;
       // 3. promises about durable state, on the stream they were made for: if that stream broke
       // during the persist (the core has already been told), they belong to a session that is over.

@@ -379,4 +379,30 @@ describe('Zab claims', () => {
     const to = rs.flatMap((r) => [...r.messages, ...r.messagesAfterPersist]).filter((e) => e.message.type === 'PROPOSAL').map((e) => e.to);
     expect(to).toEqual([2]);
   });
+
+  it('while a Ready is persisted, the next batch\'s messages may leave early, never ahead of what that Ready sends after its persist', () => {
+    // The leader: its next proposals go to both followers during its fsync.
+    const l = leader();
+    l.peer.step({ kind: 'request', request: { session: 's', seq: 1, data: new TextEncoder().encode('a') } });
+    const inFlight = l.peer.ready();
+    l.peer.step({ kind: 'request', request: { session: 's', seq: 2, data: new TextEncoder().encode('b') } });
+    const early = l.peer.takeMessages();
+    expect(early.map((e) => `${e.to}:${e.message.type}`)).toEqual(['1:PROPOSAL', '2:PROPOSAL']);
+    expect(l.peer.takeMessages()).toEqual([]);
+    l.peer.advance(inFlight);
+    const next = l.peer.ready();
+    expect(next.messages.filter((e) => e.message.type === 'PROPOSAL')).toEqual([]);
+    expect(next.append.map((t) => t.originSeq)).toEqual([2]);
+    l.peer.advance(next);
+
+    // A follower: its in-flight Ready owes the leader an ACK after the fsync, so a PONG to the leader waits behind it.
+    const f = follower();
+    f.peer.step({ kind: 'message', from: 3, message: { type: 'PROPOSAL', epoch: 1, txn: txn(1, 1) } });
+    const acking = f.peer.ready();
+    expect(acking.messagesAfterPersist.map((e) => e.message.type)).toEqual(['ACK']);
+    f.peer.step({ kind: 'message', from: 3, message: { type: 'PING', epoch: 1, commitZxid: 0 } });
+    expect(f.peer.takeMessages()).toEqual([]);
+    f.peer.advance(acking);
+    expect(f.peer.ready().messages.map((e) => e.message.type)).toEqual(['PONG']);
+  });
 });

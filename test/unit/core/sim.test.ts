@@ -49,6 +49,7 @@ describe('simulation: safety after every step, liveness after healing', () => {
       expect(stats.elections).toBeGreaterThan(0);
       expect(stats.acked).toBeGreaterThan(0);
       drains.push(stats.drains);
+      earlySent.push(stats.earlySent);
       for (const mode of ['DIFF', 'TRUNC', 'SNAP'] as const) syncs[mode] += stats.syncs[mode];
     } catch (error) {
       console.error(`failed; replay: ${replayCommand(seed, profile, servers)}`);
@@ -59,10 +60,16 @@ describe('simulation: safety after every step, liveness after healing', () => {
 
 const drains: number[] = [];
 const syncs = { DIFF: 0, TRUNC: 0, SNAP: 0 };
+const earlySent: number[] = [];
 describe('simulation: syncs stream in chunks', () => {
   it('nearly every seed syncs a learner in more than one chunk, each waiting for the network', () => {
     if (drains.length < 20) return; // one seed replayed alone
     expect(drains.filter((d) => d > 0).length).toBeGreaterThan(drains.length * 0.9);
+  });
+
+  it('nearly every seed sends messages during a persist (the shell\'s early send)', () => {
+    if (earlySent.length < 20) return;
+    expect(earlySent.filter((n) => n > 0).length).toBeGreaterThan(earlySent.length * 0.9);
   });
 
   it('syncs of every mode ran (TRUNC where the logs part, SNAP for a learner that lists no epoch ends)', () => {

@@ -190,6 +190,8 @@ export interface SimStats {
   probes: number;
   /** `drained` inputs stepped: chunks of sync streams that waited for the network. */
   drains: number;
+  /** Messages sent during a persist (takeMessages). */
+  earlySent: number;
   /** Syncs by mode. */
   syncs: { DIFF: number; TRUNC: number; SNAP: number };
 }
@@ -263,7 +265,7 @@ function txnKey(t: Txn): string {
 
 export class Sim {
   readonly nodes: Node[] = [];
-  readonly stats: SimStats = { delivered: 0, acked: 0, crashes: 0, readyCrashes: 0, elections: 0, maxEpoch: 0, linkBreaks: 0, blackHoles: 0, probes: 0, drains: 0, syncs: { DIFF: 0, TRUNC: 0, SNAP: 0 } };
+  readonly stats: SimStats = { delivered: 0, acked: 0, crashes: 0, readyCrashes: 0, elections: 0, maxEpoch: 0, linkBreaks: 0, blackHoles: 0, probes: 0, drains: 0, earlySent: 0, syncs: { DIFF: 0, TRUNC: 0, SNAP: 0 } };
   private readonly prng: Prng;
   private readonly ids: ServerId[];
   private readonly conns = new Set<Conn>();
@@ -389,6 +391,13 @@ export class Sim {
     const peer = node.peer;
     if (peer === undefined) return;
     peer.step(input);
+    // The shell sends the next batch's messages during a persist (replica.ts scheduleEarlySend): here at once, after every input.
+    if (node.executing !== undefined) {
+      for (const envelope of peer.takeMessages()) {
+        this.stats.earlySent++;
+        this.shellSend(node, envelope, false);
+      }
+    }
     this.pump(node);
   }
 
