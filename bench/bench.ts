@@ -429,7 +429,11 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       const target = system === 'zookeeper' ? await zookeeperTarget(options, dir) : await zabkitTarget(options, dir);
       let outcome: LoadOutcome;
       let restart: BenchResult['restart'] = null;
-      options.onCleanup?.(() => target.close());
+      // On SIGINT/SIGTERM (cli/bench.ts) this is all that runs before the exit: the folder the bench made goes too.
+      options.onCleanup?.(async () => {
+        await target.close();
+        if (options.dir === undefined) rmSync(base, { recursive: true, force: true });
+      });
       const sampler = new RssSampler(() => serverPids(target.db), benchLimits.rssIntervalMs);
       try {
         outcome = await runLoad(target, options);

@@ -117,6 +117,40 @@ describe.skipIf(!zookeeperAvailable() || !existsSync(main))('zabkit bench (built
     expect(bad.stderr).toContain('there is no n7 among 3 nodes');
   });
 
+  it('SIGTERM mid-run stops every server and removes the folder the bench made (exit 143)', async () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'zabkit-bench-signal-'));
+    try {
+      const run = execa(process.execPath, [main, 'bench', '--systems', 'zabkit', '--seconds', '60', '--warmup', '0', '--concurrency', '1x4'], { reject: false, env: { TMPDIR: tmp }, all: true });
+      let output = '';
+      run.all?.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      for (let i = 0; i < 300 && !output.includes('bench: zabkit:'); i++) await new Promise((r) => setTimeout(r, 100));
+      const benchDir = readdirSync(tmp).find((name) => name.startsWith('zabkit-bench-'));
+      expect(benchDir).toBeDefined();
+      // The cluster is up once its nodes' logs exist; then the load is running.
+      const logs = (): string[] => readdirSync(path.join(tmp, benchDir!, 'zabkit', 'nodes')).filter((n) => existsSync(path.join(tmp, benchDir!, 'zabkit', 'nodes', n, 'node.log')));
+      for (let i = 0; i < 300 && (!existsSync(path.join(tmp, benchDir!, 'zabkit', 'nodes')) || logs().length < 3); i++) await new Promise((r) => setTimeout(r, 100));
+      // The bench's servers: the processes whose command line names a config in its folder.
+      const servers = (): number[] => readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join(tmp, benchDir!));
+        } catch {
+          return false;
+        }
+      }).map(Number);
+      expect(servers()).toHaveLength(3);
+      await new Promise((r) => setTimeout(r, 2000));
+      run.kill('SIGTERM');
+      const result = await run;
+      expect(result.exitCode).toBe(143);
+      expect(servers()).toEqual([]);
+      expect(readdirSync(tmp).filter((name) => name.startsWith('zabkit-bench-'))).toEqual([]);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
   it('measures failover through Toxiproxy', async () => {
     const rows = await bench(['--systems', 'zookeeper,zabkit', '--seconds', '3', '--warmup', '1', '--concurrency', '2x8', '--failover', '--through-proxy']);
     expect(rows.map((r) => r.system)).toEqual(['zookeeper', 'zabkit']);
