@@ -173,12 +173,13 @@ export class TxnLog {
    * newest stay, whatever their zxid).
    */
   compactTo(zxid: Zxid, keep: number, keepBytes: number): void {
+    // In steps of a quarter of either bound: the tail is copied (and walked) once per step, not once per batch.
+    if (this.tail.length < keep + (keep >> 2) && this.tailBytes < keepBytes + (keepBytes >> 2)) return;
     const limit = indexAfter(this.tail, zxid);
     let movable = 0;
     let bytes = this.tailBytes;
     while (movable < limit && (this.tail.length - movable > keep || bytes > keepBytes)) bytes -= this.tail[movable++]!.data.length;
-    // In steps of a quarter of either bound at least: the tail is copied once per step, not once per batch.
-    if (movable === 0 || (movable < keep >> 2 && this.tailBytes - bytes < keepBytes >> 2)) return;
+    if (movable === 0) return;
     this.baseLast = this.tail[movable - 1]!.zxid;
     this.baseCount += movable;
     this.tail = this.tail.slice(movable);
