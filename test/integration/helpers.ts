@@ -1,12 +1,14 @@
-/** Shared helpers of the integration tests: where the built CLI and Toxiproxy are. */
-import { existsSync } from 'node:fs';
+/** Shared helpers of the integration tests: where the built CLI and Toxiproxy are, a zabkit cluster per test. */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import { locksOf } from '../../cluster/ports.js';
 import { isAlive } from '../../cluster/proc.js';
-import type { ZabkitDb } from '../../cluster/zabkit/db.js';
+import { createZabkitDb, type ZabkitDb, type ZabkitDbOptions } from '../../cluster/zabkit/db.js';
+import { ZabClient } from '../../src/client/zab-client.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const cliPath = path.join(repoRoot, 'dist/cli/main.js');
@@ -30,4 +32,40 @@ export async function tearDownAndCheck(db: ZabkitDb): Promise<void> {
   await db.teardown();
   for (const pid of [...pids, toxiproxyPid]) expect(isAlive(pid)).toBe(false);
   expect(locksOf(clusterId)).toEqual([]);
+}
+
+/**
+ * One zabkit cluster per test, in a temp folder of its own: `create` makes it; after each test it
+ * is torn down (tearDownAndCheck) and its folder removed. Construct it at a test file's top level.
+ */
+export class ZabkitDbFixture {
+  private current: ZabkitDb | undefined;
+  private dir: string | undefined;
+
+  constructor(private readonly prefix: string) {
+    afterEach(async () => {
+      if (this.current) await tearDownAndCheck(this.current);
+      this.current = undefined;
+      if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+      this.dir = undefined;
+    });
+  }
+
+  create(options: Omit<ZabkitDbOptions, 'dir'>): ZabkitDb {
+    this.dir = mkdtempSync(path.join(tmpdir(), this.prefix));
+    this.current = createZabkitDb({ ...options, dir: this.dir });
+    return this.current;
+  }
+
+  get db(): ZabkitDb {
+    if (this.current === undefined) throw new Error('no cluster: call create() first');
+    return this.current;
+  }
+
+  /** A client of node `name`'s client port. */
+  client(name: string, timeoutMs = 5000): Promise<ZabClient> {
+    const info = this.db.nodes().find((n) => n.name === name);
+    if (info === undefined) throw new Error(`no node ${name}`);
+    return ZabClient.connect({ host: info.clientHost, port: info.clientPort, timeoutMs });
+  }
 }

@@ -10,13 +10,10 @@
  * The bound is liveness, not speed: `recoveryBoundMs` is far above the measured recovery (printed
  * per round; tens to a few hundred ms here) and below anything a stall could hide behind.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sleep } from '../../../jepsen-style/async.js';
-import { createZabkitDb, type ZabkitDb } from '../../../cluster/zabkit/db.js';
-import { tearDownAndCheck } from '../helpers.js';
+import type { ZabkitDb } from '../../../cluster/zabkit/db.js';
+import { ZabkitDbFixture } from '../helpers.js';
 import { ZabClient } from '../../../src/client/zab-client.js';
 
 const recoveryBoundMs = 15_000;
@@ -39,15 +36,7 @@ const faults: readonly Fault[] = [
 ];
 const rounds = faults.length * 2;
 
-let db: ZabkitDb | undefined;
-let dir: string | undefined;
-
-afterEach(async () => {
-  if (db) await tearDownAndCheck(db);
-  db = undefined;
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
-});
+const fixture = new ZabkitDbFixture('zabkit-liveness-');
 
 /** Pipelined broadcasts to every node until stopped; errors are expected under faults. */
 function startLoad(cluster: ZabkitDb, inFlight: number): { stop(): Promise<number> } {
@@ -103,8 +92,7 @@ async function timeToCommit(cluster: ZabkitDb, node: string, message: string): P
 
 describe('zabkit commits again after every heal (3 real nodes, real Toxiproxy, load)', () => {
   it('repeated resets and black holes of the followers\' links never leave the cluster stalled', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'zabkit-liveness-'));
-    db = createZabkitDb({ nodes: 3, dir, seed: 23 });
+    const db = fixture.create({ nodes: 3, seed: 23 });
     await db.setup();
     const net = db.net();
     const load = startLoad(db, 8);
@@ -145,7 +133,7 @@ describe('zabkit commits again after every heal (3 real nodes, real Toxiproxy, l
           await sleep(faultMs);
         }
         await net.healAll();
-        const ms = await Promise.all(db.nodes().map((node) => timeToCommit(db!, node.name, `probe-${round}-${node.name}`)));
+        const ms = await Promise.all(db.nodes().map((node) => timeToCommit(db, node.name, `probe-${round}-${node.name}`)));
         recoveries.push({ round, fault: fault.name, ms });
         console.log(`round ${round} (${fault.name}, ${faultMs} ms): commits again through ${db.nodes().map((n, i) => `${n.name} in ${ms[i] ?? 'never'} ms`).join(', ')}`);
       }

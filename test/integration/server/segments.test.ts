@@ -4,31 +4,16 @@
  * broadcasts of 256 B), a follower killed -9 and restarted behind the others, then the whole
  * cluster killed -9 and restarted (a segment rolls at the end of a batch, so a batch of many broadcasts makes it larger): every node recovers its segments and all deliver the same.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../../../jepsen-style/async.js';
-import { createZabkitDb, type ZabkitDb } from '../../../cluster/zabkit/db.js';
-import { ZabClient } from '../../../src/client/zab-client.js';
+import type { ZabClient } from '../../../src/client/zab-client.js';
 import { minSegmentBytes } from '../../../src/server/limits.js';
 import { segmentManifestFileName } from '../../../src/server/wal.js';
-import { tearDownAndCheck } from '../helpers.js';
+import { ZabkitDbFixture } from '../helpers.js';
 
-let db: ZabkitDb | undefined;
-let dir: string | undefined;
-
-afterEach(async () => {
-  if (db) await tearDownAndCheck(db);
-  db = undefined;
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
-});
-
-async function client(node: string): Promise<ZabClient> {
-  const info = db!.nodes().find((n) => n.name === node)!;
-  return ZabClient.connect({ host: info.clientHost, port: info.clientPort, timeoutMs: 5000 });
-}
+const fixture = new ZabkitDbFixture('zabkit-segments-');
+const client = (node: string): Promise<ZabClient> => fixture.client(node);
 
 async function broadcastMany(node: string, from: number, count: number): Promise<void> {
   const c = await client(node);
@@ -49,15 +34,14 @@ async function read(node: string): Promise<string[]> {
 }
 
 function segmentFiles(node: string): string[] {
-  const info = db!.nodes().find((n) => n.name === node)!;
+  const info = fixture.db.nodes().find((n) => n.name === node)!;
   return readdirSync(info.dataDir).filter((name) => /^txnlog(\.\d+)?$/.test(name));
 }
 
 describe('the segmented log (3 real nodes, 4 KiB segments)', () => {
   it('a follower and then the whole cluster killed -9 recover every segment and deliver the same sequence', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'zabkit-segments-'));
     // 16 entries in memory: the follower's DIFF, deliveries after restarts, reads and subscriptions read the segments back.
-    db = createZabkitDb({ nodes: 3, dir, seed: 5, segmentBytes: minSegmentBytes, memoryLogEntries: 16 });
+    const db = fixture.create({ nodes: 3, seed: 5, segmentBytes: minSegmentBytes, memoryLogEntries: 16 });
     await db.setup();
     const leader = (await db.leader())!;
     const follower = db.nodes().map((n) => n.name).find((name) => name !== leader)!;
@@ -69,7 +53,7 @@ describe('the segmented log (3 real nodes, 4 KiB segments)', () => {
     await broadcastMany(leader, 600, 100);
     const expected = Array.from({ length: 700 }, (_, k) => `m${k}`);
     const sameEverywhere = async (): Promise<boolean> => {
-      const reads = await Promise.all(db!.nodes().map((n) => read(n.name).catch(() => [])));
+      const reads = await Promise.all(db.nodes().map((n) => read(n.name).catch(() => [])));
       return reads.every((r) => r.length === 700 && [...r].sort().join() === [...expected].sort().join() && r.join() === reads[0]!.join());
     };
     expect(await waitFor(sameEverywhere, 20_000, 200)).toBe(true);

@@ -6,36 +6,19 @@
  * drain its connection") at each try, and the follower got in only by what each broken try had
  * delivered (bench/sync-catchup.ts measures both).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createZabkitDb, type ZabkitDb } from '../../../cluster/zabkit/db.js';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../../../jepsen-style/async.js';
-import { ZabClient } from '../../../src/client/zab-client.js';
 import { maxPayloadBytes } from '../../../src/core/limits.js';
 import { maxPeerSendBufferBytes } from '../../../src/server/limits.js';
-import { tearDownAndCheck } from '../helpers.js';
+import { ZabkitDbFixture } from '../helpers.js';
 
-let db: ZabkitDb | undefined;
-let dir: string | undefined;
-
-afterEach(async () => {
-  if (db) await tearDownAndCheck(db);
-  db = undefined;
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
-});
-
-async function client(node: string): Promise<ZabClient> {
-  const info = db!.nodes().find((n) => n.name === node)!;
-  return ZabClient.connect({ host: info.clientHost, port: info.clientPort, timeoutMs: 10_000 });
-}
+const fixture = new ZabkitDbFixture('zabkit-sync-stream-');
+const client = (node: string) => fixture.client(node, 10_000);
 
 describe('a sync longer than a connection may buffer (3 real nodes)', () => {
   it('a follower that missed 96 MiB catches up by a streamed DIFF and serves the same sequence', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'zabkit-sync-stream-'));
-    db = createZabkitDb({ nodes: 3, dir, seed: 7 });
+    const db = fixture.create({ nodes: 3, seed: 7 });
     await db.setup();
     const leader = (await db.leader())!;
     const follower = db.nodes().map((n) => n.name).find((name) => name !== leader)!;
