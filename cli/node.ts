@@ -47,21 +47,23 @@ export function registerNodeCommand(program: Command): void {
         throw error;
       }
       process.stdout.write(`zabkit node ${config.id}: seed ${config.seed}\n`);
+      let code: number = 0;
       try {
         const node = await runNode(config);
         const onSignal = (): void => void node.stop();
         process.once('SIGTERM', onSignal);
         process.once('SIGINT', onSignal);
-        try {
-          await node.done;
-        } finally {
-          process.off('SIGTERM', onSignal);
-          process.off('SIGINT', onSignal);
-        }
+        await node.done;
       } catch (error) {
-        if (!isOperatingError(error)) throw error;
-        process.stderr.write(`zabkit node ${config.id}: ${error.name}: ${error.message}\n`);
-        process.exitCode = exitCodes.toolFailed;
+        // An operating error in one clear line; anything else (a core assertion) with its stack.
+        const text = isOperatingError(error) ? `${error.name}: ${error.message}` : error instanceof Error ? (error.stack ?? error.message) : String(error);
+        process.stderr.write(`zabkit node ${config.id}: ${text}\n`);
+        code = exitCodes.toolFailed;
       }
+      // The server has stopped (its log is written synchronously): exit now. Waiting for the event
+      // loop to drain could keep a failed server's process up for as long as a call into a stalled
+      // disk or a closing socket takes, and a process that is up but not serving looks alive to
+      // whoever supervises it (the testbed's heal restarts only nodes that are down).
+      process.exit(code);
     });
 }

@@ -17,10 +17,10 @@
 import { writeFileSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { createPrng } from '../src/core/prng.js';
-import { type CheckResult, type Client, type Db, type NemesisEvent, type Nemesis, type NodeInfo, type Validity, type ClientFactory, type Delivery, type HistorySink, type TestbedSupervisor } from './types.js';
+import { type CheckResult, type Client, type Db, type NemesisEvent, type Nemesis, type NodeInfo, type Validity, type ClientFactory, type Delivery, type HistorySink, type TestbedSupervisor, type NodeStatus } from './types.js';
 import { openWithin, recordBroadcast, Workload, type WorkloadCounters } from './workload.js';
 import { sleep, withTimeout } from './async.js';
-import { packageOps } from './vocabulary.js';
+import { describeNodeStatus, nodeStatusF, packageOps } from './vocabulary.js';
 
 export interface TestOptions {
   readonly name: string;
@@ -283,7 +283,14 @@ export async function runTest(options: TestOptions, env: RunEnvironment, deps: R
       const nodes = db.nodes().filter((node) => live.includes(node.name));
       const probed = await Promise.all(nodes.map((node) => probeUntilAcknowledged(node, factory, allocate, finalDeadline, history, signal)));
       const silent = nodes.filter((_, k) => !probed[k]).map((node) => node.name);
-      if (silent.length > 0) log(`final phase: no broadcast acknowledged within ${runnerLimits.finalPhaseMs / 1000}s by ${silent.join(', ')}`);
+      if (silent.length > 0) {
+        log(`final phase: no broadcast acknowledged within ${runnerLimits.finalPhaseMs / 1000}s by ${silent.join(', ')}`);
+        // Where each silent node stands, for whoever reads the log or the history: down, looking, stuck in sync.
+        const statuses = await withTimeout(db.status(), runnerLimits.nemesisOperationMs, 'status timed out').catch(() => [] as NodeStatus[]);
+        const stuck = statuses.filter((s) => silent.includes(s.name));
+        for (const status of stuck) log(`  ${describeNodeStatus(status)}`);
+        if (stuck.length > 0) history.append({ process: 'nemesis', type: 'info', f: nodeStatusF, value: { nodes: stuck } });
+      }
     }
 
     if (!signal.aborted) {
@@ -556,3 +563,4 @@ function startProgress(
     },
   };
 }
+

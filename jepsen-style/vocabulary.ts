@@ -95,6 +95,26 @@ export const healAllValue = 'all';
 /** The runner's final-phase marker (jepsen-style/checker/final-phase.ts reads its value). */
 export const finalPhaseMarkerF = 'final-phase';
 
+/** The runner's snapshot of silent nodes after a final phase some did not pass: `value.nodes`, one NodeStatus each. */
+export const nodeStatusF = 'node-status';
+
+/**
+ * One line on a node's state, from a NodeStatus (or one read back from a history):
+ * `n2: following, phase sync, epoch 7, last 0x700000003, committed 0x700000001`.
+ */
+export function describeNodeStatus(status: object): string {
+  const s = status as Readonly<Record<string, unknown>>;
+  const name = String(s['name'] ?? '?');
+  if (s['alive'] === false) return `${name}: down`;
+  if (s['paused'] === true) return `${name}: paused`;
+  if (s['answers'] === false) return `${name}: alive (pid ${String(s['pid'] ?? '?')}) but does not answer a status request`;
+  const parts = [String(s['role'] ?? 'unknown')];
+  for (const [key, label] of [['phase', 'phase'], ['epoch', 'epoch'], ['lastZxid', 'last'], ['commitZxid', 'committed']] as const) {
+    if (s[key] !== undefined) parts.push(`${label} ${String(s[key])}`);
+  }
+  return `${name}: ${parts.join(', ')}`;
+}
+
 /** A scenario step's marker (faults/scenario.ts): what the step did and found. */
 export const scenarioStepF = 'scenario-step';
 
@@ -106,9 +126,9 @@ export function isSupervisionOp(f: string): f is SupervisionOp {
   return (supervisionOps as readonly string[]).includes(f);
 }
 
-/** Nemesis-process events that mark a moment instead of a fault: the final phase, scenario steps and supervision. */
+/** Nemesis-process events that mark a moment instead of a fault: the final phase, node states, scenario steps and supervision. */
 export function isMarkerOp(f: string): boolean {
-  return f === finalPhaseMarkerF || f === scenarioStepF || isSupervisionOp(f);
+  return f === finalPhaseMarkerF || f === nodeStatusF || f === scenarioStepF || isSupervisionOp(f);
 }
 
 /**

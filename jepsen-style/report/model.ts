@@ -3,7 +3,7 @@
  * windows paired from nemesis start/end events, role segments from roles.jsonl.
  */
 import type { Op } from '../types.js';
-import { finalPhaseMarkerF, scenarioStepF, healAllValue, healF, isFaultPackage, isMarkerOp, packageGroup, packageOfStart, packagesOfStop, type FaultPackage } from '../vocabulary.js';
+import { describeNodeStatus, finalPhaseMarkerF, nodeStatusF, scenarioStepF, healAllValue, healF, isFaultPackage, isMarkerOp, packageGroup, packageOfStart, packagesOfStop, type FaultPackage } from '../vocabulary.js';
 
 export type Outcome = 'ok' | 'fail' | 'info' | 'pending';
 
@@ -68,10 +68,12 @@ export function markers(ops: readonly Op[]): Marker[] {
       ? `final phase: ${Array.isArray(value?.nodes) ? (value.nodes as unknown[]).join(',') : '?'} must acknowledge within ${typeof value?.boundMs === 'number' ? value.boundMs / 1000 : '?'}s`
       : op.f === scenarioStepF
         ? stepLabel(value)
-        : op.f;
+        : op.f === nodeStatusF && Array.isArray(value?.['nodes'])
+          ? (value['nodes'] as unknown[]).map((n) => describeNodeStatus(typeof n === 'object' && n !== null ? n : {})).join('; ')
+          : op.f;
     // A scenario step whose precondition did not hold is drawn like one with an error (red).
     const unmet = op.f === scenarioStepF && typeof value?.['unmet'] === 'string' ? `precondition not met: ${value['unmet']}` : undefined;
-    out.push({ kind: op.f === finalPhaseMarkerF ? 'final-phase' : op.f === scenarioStepF ? 'step' : 'testbed', label, time: op.time, index: op.index, error: op.error ?? unmet });
+    out.push({ kind: op.f === finalPhaseMarkerF || op.f === nodeStatusF ? 'final-phase' : op.f === scenarioStepF ? 'step' : 'testbed', label, time: op.time, index: op.index, error: op.error ?? unmet });
   }
   return out;
 }

@@ -473,6 +473,8 @@ class SegmentFile {
       const n = await new Promise<number>((resolve, reject) =>
         fs.writev(this.fd, chunk, position, (e, count) => (e ? reject(storageError('write', this.file, e)) : resolve(count))),
       );
+      // A write that takes nothing (never seen from a real file) would loop forever: say so instead.
+      if (n === 0) throw storageError('write', this.file, new Error(`no progress: 0 of ${bytes - written} bytes written`));
       written += n;
       position += n;
       if (written < bytes) chunk = [Buffer.concat(buffers).subarray(written)];

@@ -1,5 +1,5 @@
 /** Shared helpers of the integration tests: where the built CLI and Toxiproxy are, a zabkit cluster per test. */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -22,6 +22,30 @@ export function toxiproxyBinary(): string {
   } catch {
     throw new Error('toxiproxy-server not found: run bash .ci/ensure-deps');
   }
+}
+
+/**
+ * The last `lines` lines of every node's log in a stored run (`RUN/nodes/NAME/node.log`), one line
+ * each (time, level, message), for an assertion's message: a failed run in CI says what its nodes
+ * did last before its store is removed.
+ */
+export function nodeLogTails(runDir: string, lines = 25): string {
+  const nodesDir = path.join(runDir, 'nodes');
+  if (!existsSync(nodesDir)) return '';
+  const levels: Record<number, string> = { 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+  return readdirSync(nodesDir).sort().map((name) => {
+    const file = path.join(nodesDir, name, 'node.log');
+    if (!existsSync(file)) return `\n--- ${name}: no node.log`;
+    const tail = readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).map((line) => {
+      try {
+        const entry = JSON.parse(line) as { time?: string; level?: number; pid?: number; msg?: string; role?: string };
+        return `${entry.time ?? '?'} ${levels[entry.level ?? 0] ?? entry.level} pid=${entry.pid ?? '?'} ${entry.role ?? ''} ${entry.msg ?? ''}`;
+      } catch {
+        return line.slice(0, 200);
+      }
+    });
+    return `\n--- ${name}: last ${tail.length} lines of node.log\n${tail.join('\n')}`;
+  }).join('');
 }
 
 /** Tears a test's zabkit cluster down and checks that no node, Toxiproxy or port lock is left. */

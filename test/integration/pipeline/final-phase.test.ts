@@ -54,6 +54,10 @@ describe('the final phase', () => {
     const probes = history.filter((op) => op.f === 'broadcast' && typeof (op.value as { id?: unknown }).id === 'string' && String((op.value as { id: string }).id).startsWith('final-'));
     expect(probes.filter((op) => op.type === 'invoke').length).toBeGreaterThanOrEqual(3);
     expect(probes.filter((op) => op.type === 'ok')).toEqual([]);
+    // Where each silent node stood: frozen commits leave every node serving in broadcast.
+    const status = history.find((op) => op.f === 'node-status');
+    expect((status?.value as { nodes: { name: string; alive: boolean; phase?: string }[] }).nodes.map((n) => [n.name, n.alive, n.phase])).toEqual([
+      ['n1', true, 'broadcast'], ['n2', true, 'broadcast'], ['n3', true, 'broadcast']]);
     expect(valid).toBe(false);
     expect(results.valid).toBe(false);
     expect(results.anomalies['unavailable']?.count ?? 0).toBeGreaterThan(0);
@@ -64,6 +68,7 @@ describe('the final phase', () => {
     const acknowledged = new Set(history.filter((op) => op.f === 'broadcast' && op.type === 'ok' && String((op.value as { id: string }).id).startsWith('final-')).map((op) => op.node));
     expect([...acknowledged].sort()).toEqual(['n1', 'n2', 'n3']);
     expect(results.anomalies['unavailable']?.count ?? 0).toBe(0);
+    expect(history.filter((op) => op.f === 'node-status')).toEqual([]);
     // --reads-during-run: some node was read during the faults too; the final reads come last.
     const marker = history.findIndex((op) => op.f === 'final-phase');
     const reads = history.map((op, k) => ({ op, k })).filter(({ op }) => op.f === 'read' && op.type === 'ok');

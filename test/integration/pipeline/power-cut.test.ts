@@ -18,7 +18,7 @@ import { generateSchedule } from '../../../faults/schedule.js';
 import { createNemesis } from '../../../faults/nemesis.js';
 import { livenessAnomalies } from '../../../faults/shrink.js';
 import type { Db, NodeStatus, PowerCutMode } from '../../../jepsen-style/types.js';
-import { cliPath } from '../helpers.js';
+import { cliPath, nodeLogTails } from '../helpers.js';
 
 interface Event { process: string | number; type: string; f: string; node?: string; value: unknown; error?: string }
 
@@ -58,7 +58,7 @@ describe('real power cuts', () => {
     expect(seed).toBeGreaterThan(0);
     const result = await execa('node', [cliPath, 'test', '--nodes', '5', '--time-limit', '30', '--nemesis', 'power', '--nemesis-interval', '3',
       '--seed', String(seed), '--fault-filesystem', 'on', '--store', store, '--name', 'cuts'], { reject: false, all: true, timeout: 280_000 });
-    expect(result.exitCode, result.all).toBe(0);
+    expect(result.exitCode, `${result.all}${nodeLogTails(path.join(store, 'cuts', 'latest'))}`).toBe(0);
     const runDir = path.join(store, 'cuts', 'latest');
     expect(JSON.parse(readFileSync(path.join(runDir, 'test.json'), 'utf8'))).toMatchObject({ faultFilesystem: true });
     const events = history(runDir);
@@ -137,7 +137,7 @@ describe('real power cuts', () => {
   it('the disk package on zabkit: slow, stalled, failing and full disks, healed: valid, and the nodes a disk stopped are back', async () => {
     const result = await execa('node', [cliPath, 'test', '--nodes', '3', '--time-limit', '30', '--nemesis', 'disk', '--nemesis-interval', '2',
       '--seed', '3', '--fault-filesystem', 'on', '--store', store, '--name', 'disk'], { reject: false, all: true, timeout: 280_000 });
-    expect(result.exitCode, result.all).toBe(0);
+    expect(result.exitCode, `${result.all}${nodeLogTails(path.join(store, 'disk', 'latest'))}`).toBe(0);
     const events = history(path.join(store, 'disk', 'latest'));
     const kinds = events.filter((e) => e.f === 'disk-fault' && (e.value as { faults?: unknown }).faults !== undefined).map((e) => (e.value as { kind: string }).kind);
     expect(kinds.length).toBeGreaterThanOrEqual(3);

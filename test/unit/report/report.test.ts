@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkHistory } from '../../../jepsen-style/checker.js';
 import { writeReport } from '../../../jepsen-style/report/index.js';
-import { faultWindows, roleSegments } from '../../../jepsen-style/report/model.js';
+import { faultWindows, markers, roleSegments } from '../../../jepsen-style/report/model.js';
 import { H, z } from '../checker/builder.js';
 
 const dirs: string[] = [];
@@ -44,6 +44,20 @@ describe('report model', () => {
     expect(windows.map((w) => [w.group, w.label, w.startIndex, w.endIndex])).toEqual([
       ['kill', 'power-off n1,n2,n3', 0, 3],
       ['partition', 'partition', 1, 5],
+    ]);
+  });
+
+  it('a node-status snapshot is a final-phase marker that says where each silent node stood, never a fault window', () => {
+    const h = new H();
+    h.nemesis('final-phase', { boundMs: 30_000, nodes: ['n1', 'n2'] });
+    h.nemesis('node-status', { nodes: [
+      { name: 'n1', alive: false, paused: false, answers: false, role: 'unknown' },
+      { name: 'n2', alive: true, paused: false, answers: true, role: 'following', phase: 'sync', epoch: 7, lastZxid: '0x700000003', commitZxid: '0x700000001' },
+    ] });
+    expect(faultWindows(h.ops)).toEqual([]);
+    expect(markers(h.ops).map((m) => [m.kind, m.label])).toEqual([
+      ['final-phase', 'final phase: n1,n2 must acknowledge within 30s'],
+      ['final-phase', 'n1: down; n2: following, phase sync, epoch 7, last 0x700000003, committed 0x700000001'],
     ]);
   });
 
