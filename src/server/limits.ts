@@ -46,6 +46,15 @@ export const defaultSegmentBytes = 64 * 1024 * 1024;
 export const minSegmentBytes = 4096;
 export const maxSegmentBytes = 1024 * 1024 * 1024;
 
+/**
+ * A batch of at most this many bytes is handed to the kernel with one synchronous writev (into the
+ * page cache: microseconds), so its fdatasync starts at once instead of after a thread-pool round
+ * trip and a turn of a busy event loop; a larger one (a sync stream's chunk, a catch-up) is written
+ * asynchronously, so the process keeps answering while the kernel takes it. Durability is the
+ * fdatasync's either way.
+ */
+export const walSyncWriteBytes = 256 * 1024;
+
 /** Reads of sealed segments go this many bytes at a time. */
 export const walReadChunkBytes = 1024 * 1024;
 

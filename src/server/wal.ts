@@ -42,7 +42,7 @@ import { maxPayloadBytes, maxSessionLength } from '../core/limits.js';
 import type { Txn } from '../core/types.js';
 import { zxidToHex, type Zxid } from '../core/zxid.js';
 import { readTxn, txnBytes, txnFixedBytes, writeTxn } from '../wire/txn-layout.js';
-import { defaultSegmentBytes, minSegmentBytes, sparseIndexStride, walReadChunkBytes } from './limits.js';
+import { defaultSegmentBytes, minSegmentBytes, sparseIndexStride, walReadChunkBytes, walSyncWriteBytes } from './limits.js';
 
 /** The first segment of the log (and the whole log until it reaches segmentBytes); later ones are txnlog.2, txnlog.3, ... */
 export const txnLogFileName = 'txnlog';
@@ -470,7 +470,7 @@ class SegmentFile {
     let written = 0;
     let chunk: Buffer[] = buffers;
     while (written < bytes) {
-      const n = await new Promise<number>((resolve, reject) =>
+      const n = bytes <= walSyncWriteBytes ? this.writeNow(chunk, position) : await new Promise<number>((resolve, reject) =>
         fs.writev(this.fd, chunk, position, (e, count) => (e ? reject(storageError('write', this.file, e)) : resolve(count))),
       );
       // A write that takes nothing (never seen from a real file) would loop forever: say so instead.
@@ -480,6 +480,15 @@ class SegmentFile {
       if (written < bytes) chunk = [Buffer.concat(buffers).subarray(written)];
     }
     this.writtenBytes = position;
+  }
+
+  /** One synchronous writev of a small batch (walSyncWriteBytes). */
+  private writeNow(chunk: Buffer[], position: number): number {
+    try {
+      return fs.writevSync(this.fd, chunk, position);
+    } catch (error) {
+      throw storageError('write', this.file, error as Error);
+    }
   }
 
   close(): void {
