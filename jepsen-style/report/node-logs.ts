@@ -39,14 +39,14 @@ export function nodeLastErrors(runDir: string, node: string): { file: string; li
   const found: { file: string; lines: string[] }[] = [];
   for (const name of readdirSync(dir).sort()) {
     if (!name.endsWith('.log')) continue;
-    const lines = errorLines(tail(join(dir, name), nodeLogLimits.tailBytes));
+    const lines = errorLines(logTail(join(dir, name), nodeLogLimits.tailBytes));
     if (lines.length > 0) found.push({ file: `nodes/${node}/${name}`, lines });
   }
   return found;
 }
 
 /** The last `bytes` of a file as text (from the first whole line), '' when it cannot be read. */
-function tail(file: string, bytes: number): string {
+export function logTail(file: string, bytes: number): string {
   const stat = statSync(file, { throwIfNoEntry: false });
   if (stat === undefined || !stat.isFile() || stat.size === 0) return '';
   const length = Math.min(bytes, stat.size);

@@ -1,11 +1,12 @@
 /** Shared helpers of the integration tests: where the built CLI and Toxiproxy are, a zabkit cluster per test. */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect } from 'vitest';
 import { locksOf } from '../../cluster/ports.js';
+import { logTail, nodeLogLimits } from '../../jepsen-style/report/node-logs.js';
 import { isAlive } from '../../cluster/proc.js';
 import { createZabkitDb, type ZabkitDb, type ZabkitDbOptions } from '../../cluster/zabkit/db.js';
 import { ZabClient } from '../../src/client/zab-client.js';
@@ -34,9 +35,7 @@ export function nodeLogTails(runDir: string, lines = 25): string {
   if (!existsSync(nodesDir)) return '';
   const levels: Record<number, string> = { 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
   return readdirSync(nodesDir).sort().map((name) => {
-    const file = path.join(nodesDir, name, 'node.log');
-    if (!existsSync(file)) return `\n--- ${name}: no node.log`;
-    const tail = readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).map((line) => {
+    const tail = logTail(path.join(nodesDir, name, 'node.log'), nodeLogLimits.tailBytes).trimEnd().split('\n').filter((line) => line !== '').slice(-lines).map((line) => {
       try {
         const entry = JSON.parse(line) as { time?: string; level?: number; pid?: number; msg?: string; role?: string };
         return `${entry.time ?? '?'} ${levels[entry.level ?? 0] ?? entry.level} pid=${entry.pid ?? '?'} ${entry.role ?? ''} ${entry.msg ?? ''}`;
