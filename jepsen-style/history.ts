@@ -11,6 +11,7 @@
  */
 import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { finalPhaseF, finalPhaseProblem } from './checker/final-phase.js';
+import { parseWrittenOp } from './line-parser.js';
 import type { HistoryEvent, Op, OpType } from './types.js';
 
 /** Limit: a history line longer than this is refused (a final read of 1e6 deliveries is ~50 MB). */
@@ -215,23 +216,49 @@ export class HistoryValidator {
    * without one). Returns the op, or undefined for a blank line or a dropped half line.
    */
   accept(text: string, lineNumber: number, hasNewline: boolean): Op | undefined {
-    const { source, pending, broadcastIds, retired } = this;
     const line = text.trim();
     if (line === '') return undefined;
-    if (line.length > maxHistoryLineBytes) throw new HistoryFormatError(source, lineNumber, `line longer than ${maxHistoryLineBytes} bytes`);
+    if (line.length > maxHistoryLineBytes) throw new HistoryFormatError(this.source, lineNumber, `line longer than ${maxHistoryLineBytes} bytes`);
     let raw: unknown;
     try {
       raw = line.length >= sharedReadMinBytes ? parseLongLine(line, this.sharedReads) : JSON.parse(line);
     } catch (error) {
       if (!hasNewline) {
-        this.warnings.push(`${source} line ${lineNumber}: truncated last line ignored (a crashed writer's tail)`);
+        this.warnings.push(`${this.source} line ${lineNumber}: truncated last line ignored (a crashed writer's tail)`);
         return undefined;
       }
-      throw new HistoryFormatError(source, lineNumber, `not valid JSON (${(error as Error).message})`);
+      throw new HistoryFormatError(this.source, lineNumber, `not valid JSON (${(error as Error).message})`);
     }
-    const fail = (problem: string): never => {
-      throw new HistoryFormatError(source, lineNumber, problem);
-    };
+    return this.check(raw, lineNumber);
+  }
+
+  /**
+   * `accept` of the UTF-8 line `bytes[start, end)`: a line as HistoryWriter writes it is read
+   * straight from the bytes (line-parser.ts, the same value JSON.parse gives); any other goes
+   * through `accept`.
+   */
+  acceptBytes(bytes: Buffer, start: number, end: number, lineNumber: number, hasNewline: boolean): Op | undefined {
+    const parsed = end - start < sharedReadMinBytes ? parseWrittenOp(bytes, start, end) : undefined;
+    return parsed === undefined ? this.accept(bytes.toString('utf8', start, end), lineNumber, hasNewline) : this.check(parsed, lineNumber);
+  }
+
+  private refuse(lineNumber: number, problem: string): never {
+    throw new HistoryFormatError(this.source, lineNumber, problem);
+  }
+
+  private checkDelivery(d: unknown, where: number, lineNumber: number): void {
+    const dd = d as Record<string, unknown> | null;
+    if (typeof d === 'object' && dd !== null && typeof dd.id === 'string' && typeof dd.zxid === 'string' && zxidPattern.test(dd.zxid)) return;
+    const name = where < 0 ? 'deliver value' : `read deliveries[${where}]`;
+    if (typeof d !== 'object' || dd === null) this.refuse(lineNumber, `${name} must be an object {id, zxid}, got ${describe(d)}`);
+    if (typeof dd?.id !== 'string') this.refuse(lineNumber, `${name} is missing its string "id"`);
+    this.refuse(lineNumber, `${name} has a bad "zxid" ${describe(dd?.zxid)} (expected "0x" + hex)`);
+  }
+
+  /** The rules above, on one parsed line. */
+  private check(raw: unknown, lineNumber: number): Op {
+    const { pending, broadcastIds, retired } = this;
+    const fail = (problem: string): never => this.refuse(lineNumber, problem);
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('not a JSON object');
     const o = raw as Record<string, unknown>;
     for (const field of requiredFields) {
@@ -260,17 +287,9 @@ export class HistoryValidator {
     } else {
       const processId = o.process as number;
       const valueObject = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-      const checkDelivery = (d: unknown, where: number): void => {
-        const dd = d as Record<string, unknown> | null;
-        if (typeof d === 'object' && dd !== null && typeof dd.id === 'string' && typeof dd.zxid === 'string' && zxidPattern.test(dd.zxid)) return;
-        const name = where < 0 ? 'deliver value' : `read deliveries[${where}]`;
-        if (typeof d !== 'object' || dd === null) fail(`${name} must be an object {id, zxid}, got ${describe(d)}`);
-        if (typeof dd?.id !== 'string') fail(`${name} is missing its string "id"`);
-        fail(`${name} has a bad "zxid" ${describe(dd?.zxid)} (expected "0x" + hex)`);
-      };
       if (f === 'deliver') {
         if (type !== 'ok') fail(`a deliver observation must have type "ok", got "${type}"`);
-        checkDelivery(value, -1);
+        this.checkDelivery(value, -1, lineNumber);
       } else if (type === 'invoke') {
         const retiredAt = retired.get(processId);
         if (retiredAt !== undefined) fail(`process ${processId} invokes after it was retired by an info on line ${retiredAt}`);
@@ -282,11 +301,15 @@ export class HistoryValidator {
           if (earlier !== undefined) fail(`broadcast id ${describe(id)} was already invoked on line ${earlier} (ids are unique in a run)`);
           broadcastIds.set(id, lineNumber);
         }
-        const list = pending.get(processId) ?? [];
-        const blocking = f === 'broadcast' ? undefined : list.find((p) => p.f !== 'broadcast');
-        if (blocking !== undefined) fail(`process ${processId} invokes ${f} while its ${blocking.f} from line ${blocking.line} is still pending (only broadcasts pipeline)`);
+        let list = pending.get(processId);
+        if (list === undefined) {
+          list = [];
+          pending.set(processId, list);
+        }
+        if (f !== 'broadcast') {
+          for (const p of list) if (p.f !== 'broadcast') fail(`process ${processId} invokes ${f} while its ${p.f} from line ${p.line} is still pending (only broadcasts pipeline)`);
+        }
         list.push({ f, id, line: lineNumber });
-        pending.set(processId, list);
       } else {
         // A broadcast completion names its message: one without the id is malformed, never matched
         // to some pending broadcast of the process.
@@ -295,7 +318,13 @@ export class HistoryValidator {
         let at = -1;
         if (list !== undefined) {
           const id = f === 'broadcast' ? (valueObject?.id as string) : undefined;
-          at = list.findIndex((p) => p.f === f && (id === undefined || p.id === id));
+          for (let i = 0; i < list.length; i += 1) {
+            const p = list[i] as Pending;
+            if (p.f === f && (id === undefined || p.id === id)) {
+              at = i;
+              break;
+            }
+          }
         }
         if (at === -1) fail(`${type} without its invoke (process ${processId}, f "${f}")`);
         list?.splice(at, 1);
@@ -307,7 +336,7 @@ export class HistoryValidator {
           if (valueObject === undefined || !Array.isArray(valueObject.deliveries)) fail('read ok is missing value.deliveries (an array)');
           const deliveries = valueObject?.deliveries as unknown[];
           if (!this.validatedDeliveries.has(deliveries)) {
-            for (let i = 0; i < deliveries.length; i += 1) checkDelivery(deliveries[i], i);
+            for (let i = 0; i < deliveries.length; i += 1) this.checkDelivery(deliveries[i], i, lineNumber);
             this.validatedDeliveries.add(deliveries);
           }
         }
@@ -380,7 +409,7 @@ export function streamHistory(path: string, onOp: (op: Op) => void, limits: { ch
       let newline = view.indexOf(10, scanFrom);
       while (newline !== -1) {
         lineNumber += 1;
-        const op = validator.accept(view.toString('utf8', start, newline), lineNumber, true);
+        const op = validator.acceptBytes(view, start, newline, lineNumber, true);
         if (op !== undefined) onOp(op);
         start = newline + 1;
         newline = view.indexOf(10, start);
@@ -388,7 +417,7 @@ export function streamHistory(path: string, onOp: (op: Op) => void, limits: { ch
       if (eof) {
         if (start < filled) {
           lineNumber += 1;
-          const op = validator.accept(buffer.toString('utf8', start, filled), lineNumber, false);
+          const op = validator.acceptBytes(buffer, start, filled, lineNumber, false);
           if (op !== undefined) onOp(op);
         }
         return { warnings: validator.warnings };

@@ -18,13 +18,26 @@ function line(o: Record<string, unknown>): string {
 const inv = (index: number, process: number, id: string) => line({ index, time: index, process, type: 'invoke', f: 'broadcast', node: 'n1', value: { id } });
 const ok = (index: number, process: number, id: string, zxid = '0x100000001') => line({ index, time: index, process, type: 'ok', f: 'broadcast', node: 'n1', value: { id, zxid } });
 
+/** The error of reading `text`; the file reader (its fast path for written lines) gives the same one. */
 function problem(text: string): { line: number; problem: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'zabkit-history-'));
+  dirs.push(dir);
+  const path = join(dir, 'h.jsonl');
+  writeFileSync(path, text);
+  let streamed: HistoryFormatError | undefined;
+  try {
+    streamHistory(path, () => undefined);
+  } catch (error) {
+    expect(error).toBeInstanceOf(HistoryFormatError);
+    streamed = error as HistoryFormatError;
+  }
   try {
     parseHistory(text, 'h.jsonl');
   } catch (error) {
     expect(error).toBeInstanceOf(HistoryFormatError);
     const e = error as HistoryFormatError;
     expect(e.message).toBe(`h.jsonl line ${e.line}: ${e.problem}`);
+    expect({ line: streamed?.line, problem: streamed?.problem }).toEqual({ line: e.line, problem: e.problem });
     return { line: e.line, problem: e.problem };
   }
   throw new Error('expected a HistoryFormatError');
