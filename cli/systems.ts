@@ -12,7 +12,7 @@ import type { CreateEnvironment, TestCliOptions } from '../jepsen-style/run-test
 import { createZabkitDb, repoRoot } from '../cluster/zabkit/db.js';
 import { createZookeeperCluster } from '../cluster/zookeeper/cluster.js';
 import { createNemesis, generateSchedule } from '../faults/index.js';
-import { parsePackages } from '../jepsen-style/vocabulary.js';
+import { parsedPackages } from '../jepsen-style/vocabulary.js';
 import { writeClusterFile } from '../cluster/cluster-file.js';
 import { handleOf } from '../cluster/toxiproxy.js';
 import { superviseToxiproxy } from '../cluster/toxiproxy-supervisor.js';
@@ -34,7 +34,7 @@ async function faultFsChoice(options: TestCliOptions, log: (line: string) => voi
 }
 
 export const createEnvironment: CreateEnvironment = async (options: TestCliOptions, runDir: string, log: (line: string) => void): Promise<RunEnvironment> => {
-  const packages = parsePackages(options.nemesis.join(','));
+  const packages = parsedPackages(options.nemesis);
   const faultFs = await faultFsChoice(options, log);
   // A scenario replaces the random schedule; its steps run through the same Db and Net.
   const schedule = options.scenario !== undefined ? [] : generateSchedule({

@@ -24,7 +24,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import path from 'node:path';
 import { generateSchedule } from './schedule.js';
 import { describePlan, planFromSchedule, planFromScenario, planKey, planToScenario, reproduces, shrinkSearch, targetAnomalies, type ShrinkPlan, type TrialOutcome } from './shrink.js';
-import { parsePackages } from '../jepsen-style/vocabulary.js';
+import { parsedPackages } from '../jepsen-style/vocabulary.js';
 import { nightlyLimits, readRunOutcome, shellQuote } from '../jepsen-style/nightly.js';
 import { validateScenario, type Scenario } from '../jepsen-style/scenario-format.js';
 import { esc } from '../jepsen-style/report/svg.js';
@@ -268,7 +268,7 @@ function originalPlan(test: StoredTest, runDir: string): ShrinkPlan {
     if (plan === undefined) throw new ShrinkError(`${runDir} ran scenario ${scenario.name}, whose steps are not all timed fault steps: the shrinker takes random runs and the scenarios it writes`);
     return plan;
   }
-  const schedule = generateSchedule({ packages: parsePackages(test.nemesis.join(',')), seed: test.seed, intervalSeconds: test.nemesisIntervalSeconds, timeLimitSeconds: test.timeLimitSeconds });
+  const schedule = generateSchedule({ packages: parsedPackages(test.nemesis), seed: test.seed, intervalSeconds: test.nemesisIntervalSeconds, timeLimitSeconds: test.timeLimitSeconds });
   return planFromSchedule(schedule, test);
 }
 

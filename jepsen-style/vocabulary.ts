@@ -176,6 +176,14 @@ export function parsePackages(text: string): FaultPackage[] {
 }
 
 /**
+ * The packages of a run already parsed (`TestCliOptions.nemesis`, test.json's `nemesis`: what
+ * `parsePackages` returned, so `[]` for `none`), checked again by name.
+ */
+export function parsedPackages(names: readonly string[]): FaultPackage[] {
+  return names.length === 0 ? [] : parsePackages(names.join(','));
+}
+
+/**
  * The rows of a nightly matrix (`zabkit nightly --nemesis LIST`, alias `--packages`): each entry is
  * one row run with `zabkit test --nemesis ROW`, so `all` is one row with every package interleaved,
  * the same meaning as in `zabkit test`; `each` expands into one row per package; `none` is a row

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../../cli/exit.js';
-import { faultPackages, parsePackages } from '../../../jepsen-style/vocabulary.js';
+import { faultPackages, parsedPackages, parsePackages } from '../../../jepsen-style/vocabulary.js';
 
 describe('--nemesis parsing', () => {
   it('accepts a comma-separated list, in canonical order, without duplicates', () => {
@@ -11,6 +11,10 @@ describe('--nemesis parsing', () => {
     expect(parsePackages('none')).toEqual([]);
     expect(parsePackages('all')).toEqual([...faultPackages]);
     expect(parsePackages('ALL,kill')).toEqual([...faultPackages]);
+  });
+  it('a parsed list (a run\'s options, test.json) reads back as itself, none\'s empty list included', () => {
+    for (const text of ['none', 'kill', 'partition,kill', 'all']) expect(parsedPackages(parsePackages(text))).toEqual(parsePackages(text));
+    expect(() => parsedPackages(['kill', 'partiton'])).toThrow(UsageError);
   });
   it('an unknown package is a UsageError naming the valid ones', () => {
     expect(() => parsePackages('kill,partiton')).toThrow(UsageError);
