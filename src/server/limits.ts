@@ -55,6 +55,15 @@ export const maxSegmentBytes = 1024 * 1024 * 1024;
  */
 export const walSyncWriteBytes = 256 * 1024;
 
+/**
+ * The active segment is extended with zeros this far past the end of what a sync writes, so most
+ * fdatasyncs overwrite space the file already has and need not also commit a new file size (on
+ * ext4 that is a journal commit: about 0.28 ms against 0.16 ms here). ZooKeeper does the same with
+ * preAllocSize (64 MiB). A segment is cut back to its records before it is sealed; recovery takes
+ * zeros right after a synced batch as the end of the log.
+ */
+export const walPreallocateBytes = 1024 * 1024;
+
 /** Reads of sealed segments go this many bytes at a time. */
 export const walReadChunkBytes = 1024 * 1024;
 

@@ -32,6 +32,13 @@
  * reordered its pages (tools/faultfs does all three), nothing it held was acknowledged, and it is
  * cut off and reported. A corruption inside the last synced batch looks the same as a torn one and
  * is cut the same way; it needs a later batch to be told apart.
+ *
+ * Preallocation: a sync that writes past the active segment's end first extends it with
+ * `walPreallocateBytes` of zeros, so the next syncs overwrite space the file already has. Zeros to
+ * the end of the file right after a synced batch (or at the start of the file) are that space, the
+ * log's clean end, not a torn tail (a last batch lost whole to a power cut looks the same, and
+ * nothing of it was acknowledged). A segment is cut back to its records, durably, before the
+ * manifest seals it.
  */
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -42,7 +49,7 @@ import { maxPayloadBytes, maxSessionLength } from '../core/limits.js';
 import type { Txn } from '../core/types.js';
 import { zxidToHex, type Zxid } from '../core/zxid.js';
 import { readTxn, txnBytes, txnFixedBytes, writeTxn } from '../wire/txn-layout.js';
-import { defaultSegmentBytes, minSegmentBytes, sparseIndexStride, walReadChunkBytes, walSyncWriteBytes } from './limits.js';
+import { defaultSegmentBytes, minSegmentBytes, sparseIndexStride, walPreallocateBytes, walReadChunkBytes, walSyncWriteBytes } from './limits.js';
 
 /** The first segment of the log (and the whole log until it reaches segmentBytes); later ones are txnlog.2, txnlog.3, ... */
 export const txnLogFileName = 'txnlog';
@@ -88,6 +95,8 @@ export interface ParsedLog {
   readonly validBytes: number;
   readonly tornTail: TornTail | undefined;
   readonly markerEnds: number[];
+  /** Zeros after the last synced batch to the end of the image: preallocated space, not a torn tail. */
+  readonly preallocatedBytes: number;
 }
 
 /**
@@ -123,7 +132,7 @@ export function parseLog(file: string, data: Buffer, withTxns = true): ParsedLog
   const bad = (reason: string): ParsedLog => {
     const later = verifiedMarkerAfter(data, offset);
     if (later !== undefined) throw new WalCorruptionError(file, offset, `${reason}, and the synced batch ending at byte ${later} follows it`);
-    return { txns, zxids, offsets, validBytes: offset, tornTail: { offset, bytes: data.length - offset }, markerEnds };
+    return { txns, zxids, offsets, validBytes: offset, tornTail: { offset, bytes: data.length - offset }, markerEnds, preallocatedBytes: 0 };
   };
   while (offset < data.length) {
     const remaining = data.length - offset;
@@ -138,7 +147,11 @@ export function parseLog(file: string, data: Buffer, withTxns = true): ParsedLog
       continue;
     }
     const crc = data.readUInt32BE(offset + 4);
-    if (bodyLength === 0 && isAllZero(data, offset)) return bad('a zero-filled tail');
+    if (bodyLength === 0 && isAllZero(data, offset)) {
+      // Right after a synced batch: preallocated space (the log's clean end). Inside a batch: torn.
+      if (offset === (markerEnds.length === 0 ? 0 : markerEnds[markerEnds.length - 1])) return { txns, zxids, offsets, validBytes: offset, tornTail: undefined, markerEnds, preallocatedBytes: data.length - offset };
+      return bad('a zero-filled tail');
+    }
     if (bodyLength < txnFixedBytes || bodyLength > maxRecordBodyBytes) return bad(`record length ${bodyLength} is outside ${txnFixedBytes}..${maxRecordBodyBytes}`);
     const bodyStart = offset + recordHeaderBytes;
     const end = bodyStart + bodyLength;
@@ -153,7 +166,7 @@ export function parseLog(file: string, data: Buffer, withTxns = true): ParsedLog
     offsets.push(offset);
     offset = end;
   }
-  return { txns, zxids, offsets, validBytes: offset, tornTail: undefined, markerEnds };
+  return { txns, zxids, offsets, validBytes: offset, tornTail: undefined, markerEnds, preallocatedBytes: 0 };
 }
 
 /** Does the marker at `offset` verify: its own CRC, and its batch (from `batchStart`) as written? */
@@ -188,6 +201,9 @@ function encodeMarker(batchBytes: number, batchCrc: number): Buffer {
   marker.writeUInt32BE(crc32(marker.subarray(8, markerBytes)), 4);
   return marker;
 }
+
+/** What `preallocate` writes from. */
+const zeroBytes = Buffer.alloc(Math.min(walPreallocateBytes, 1024 * 1024));
 
 function isAllZero(data: Buffer, from: number): boolean {
   for (let i = from; i < data.length; i++) if (data[i] !== 0) return false;
@@ -356,6 +372,10 @@ class SegmentFile {
   pendingBytes = 0;
   dirty = false;
   writtenBytes: number;
+  /** The file's size: written bytes, then preallocated zeros. */
+  allocatedBytes: number;
+  /** A full disk refused preallocation: the records take the space left, unpadded. */
+  private preallocationRefused = false;
   /** zxid and file offset of every record, in order (pending ones included). */
   readonly zxids: number[];
   readonly offsets: number[];
@@ -364,8 +384,9 @@ class SegmentFile {
   /** crc32 of the bytes since the last marker (written and pending). */
   batchCrc: number;
 
-  constructor(readonly name: string, readonly file: string, public fd: number, recovered: { zxids: number[]; offsets: number[]; validBytes: number; markerEnds: number[] }, batchCrc: number) {
+  constructor(readonly name: string, readonly file: string, public fd: number, recovered: { zxids: number[]; offsets: number[]; validBytes: number; markerEnds: number[]; preallocatedBytes?: number }, batchCrc: number) {
     this.writtenBytes = recovered.validBytes;
+    this.allocatedBytes = recovered.validBytes + (recovered.preallocatedBytes ?? 0);
     this.zxids = recovered.zxids;
     this.offsets = recovered.offsets;
     this.markerEnds = recovered.markerEnds;
@@ -413,6 +434,7 @@ class SegmentFile {
     await this.writePending();
     await new Promise<void>((resolve, reject) => fs.ftruncate(this.fd, newSize, (e) => (e ? reject(storageError('truncate', this.file, e)) : resolve())));
     this.writtenBytes = newSize;
+    this.allocatedBytes = newSize;
     this.zxids.length = index;
     this.offsets.length = index;
     while (this.markerEnds.length > 0 && (this.markerEnds[this.markerEnds.length - 1] as number) > newSize) this.markerEnds.pop();
@@ -460,6 +482,42 @@ class SegmentFile {
     return new SegmentFile(destName, path.join(path.dirname(this.file), destName), fd, { zxids, offsets, validBytes: offset + markerBytes, markerEnds: [...markersKept, offset + markerBytes] }, 0);
   }
 
+  /**
+   * Before a sync writes its pending bytes: when they reach past the file's end, extend the file
+   * with zeros to `walPreallocateBytes` beyond them (not past `limit`, where the segment is sealed).
+   * Best effort on a full disk: the zeros are given back and this segment is not preallocated
+   * again, so the records take what space is left, as without preallocation, and their own write
+   * reports ENOSPC when it runs out.
+   */
+  preallocate(limit: number): void {
+    const end = this.writtenBytes + this.pendingBytes;
+    if (end <= this.allocatedBytes || this.preallocationRefused) return;
+    const to = Math.min(end + walPreallocateBytes, Math.max(limit, end));
+    let at = end;
+    try {
+      while (at < to) at += fs.writeSync(this.fd, zeroBytes, 0, Math.min(zeroBytes.length, to - at), at);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOSPC' && code !== 'EDQUOT') throw storageError('preallocating', this.file, error as Error);
+      this.preallocationRefused = true;
+      try {
+        fs.ftruncateSync(this.fd, this.allocatedBytes);
+      } catch (undo) {
+        throw storageError('truncate', this.file, undo as Error);
+      }
+      return;
+    }
+    this.allocatedBytes = at;
+  }
+
+  /** Cuts the preallocated zeros off, durably (before the segment is sealed: a sealed file is its records). */
+  async trimPreallocation(): Promise<void> {
+    if (this.allocatedBytes <= this.writtenBytes) return;
+    await new Promise<void>((resolve, reject) => fs.ftruncate(this.fd, this.writtenBytes, (e) => (e ? reject(storageError('truncate', this.file, e)) : resolve())));
+    await new Promise<void>((resolve, reject) => fs.fdatasync(this.fd, (e) => (e ? reject(storageError('fdatasync', this.file, e)) : resolve())));
+    this.allocatedBytes = this.writtenBytes;
+  }
+
   async writePending(): Promise<void> {
     if (this.pendingBytes === 0) return;
     const buffers = this.pending;
@@ -480,6 +538,7 @@ class SegmentFile {
       if (written < bytes) chunk = [Buffer.concat(buffers).subarray(written)];
     }
     this.writtenBytes = position;
+    this.allocatedBytes = Math.max(this.allocatedBytes, position);
   }
 
   /** One synchronous writev of a small batch (walSyncWriteBytes). */
@@ -829,6 +888,7 @@ export class TxnLog {
         a.markerEnds.push(end + markerBytes);
         a.batchCrc = 0;
       }
+      a.preallocate(this.segmentBytes);
       await a.writePending();
       await new Promise<void>((resolve, reject) => fs.fdatasync(a.fd, (e) => (e ? reject(storageError('fdatasync', a.file, e)) : resolve())));
       if (a.writtenBytes >= this.segmentBytes && a.pendingBytes === 0 && !a.dirty) await this.roll();
@@ -841,6 +901,7 @@ export class TxnLog {
     const first = a.zxids[0];
     const last = a.lastZxid;
     if (first === undefined || last === undefined) return;
+    await a.trimPreallocation();
     const name = `txnlog.${this.nextSegment++}`;
     const file = path.join(this.dir, name);
     const sealed = [...this.sealed, { name: a.name, firstZxid: first, lastZxid: last, count: a.zxids.length, bytes: a.writtenBytes }];

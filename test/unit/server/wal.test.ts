@@ -1,4 +1,4 @@
-import { readFileSync, statSync, writeFileSync, appendFileSync, readdirSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openAll, tempDir } from './wal-helpers.js';
@@ -14,11 +14,14 @@ const txn = (epoch: number, counter: number, text = `m${epoch}.${counter}`): Txn
   zxid: makeZxid(epoch, counter), originServer: 1, originSession: 'sess.1', originSeq: counter, data: Buffer.from(text),
 });
 
-async function writeLog(dir: string, txns: Txn[]): Promise<void> {
+/** Writes and syncs `txns` as one batch; returns the log file's bytes that hold them (the preallocated zeros after them left out). */
+async function writeLog(dir: string, txns: Txn[]): Promise<Buffer> {
   const { log } = await TxnLog.open(dir);
   log.append(txns);
   await log.sync();
+  const written = log.segments().at(-1)!.bytes;
   log.close();
+  return readFileSync(join(dir, txnLogFileName)).subarray(0, written);
 }
 
 describe('transaction log', () => {
@@ -44,9 +47,8 @@ describe('transaction log', () => {
 
   it('cuts a torn last record off and keeps everything before it', async () => {
     const dir = tempDir();
-    await writeLog(dir, [txn(1, 1), txn(1, 2), txn(1, 3)]);
+    const whole = await writeLog(dir, [txn(1, 1), txn(1, 2), txn(1, 3)]);
     const file = join(dir, txnLogFileName);
-    const whole = readFileSync(file);
     // Into the last record (the batch's 16-byte sync marker follows it).
     writeFileSync(file, whole.subarray(0, whole.length - 16 - 5));
     const { log, recovered } = await openAll(dir);
@@ -62,14 +64,35 @@ describe('transaction log', () => {
     expect(again.recovered.tornTail).toBeUndefined();
   });
 
-  it('treats a zero-filled tail as torn', async () => {
+  it('zeros right after a synced batch are preallocated space, the clean end; zeros inside a batch are a torn tail', async () => {
     const dir = tempDir();
-    await writeLog(dir, [txn(1, 1)]);
-    appendFileSync(join(dir, txnLogFileName), Buffer.alloc(4096));
+    const file = join(dir, txnLogFileName);
+    const written = await writeLog(dir, [txn(1, 1)]);
+    // The sync extended the file with zeros past its batch, so later syncs need not grow it.
+    expect(statSync(file).size).toBeGreaterThan(written.length);
     const { log, recovered } = await openAll(dir);
-    log.close();
     expect(recovered.txns).toHaveLength(1);
-    expect(recovered.tornTail?.bytes).toBe(4096);
+    expect(recovered.tornTail).toBeUndefined();
+    // The next batch goes right after the first, into that space.
+    log.append([txn(1, 2)]);
+    await log.sync();
+    log.close();
+    const again = await openAll(dir);
+    again.log.close();
+    expect(again.recovered.txns.map((t) => t.zxid)).toEqual([makeZxid(1, 1), makeZxid(1, 2)]);
+    expect(again.recovered.tornTail).toBeUndefined();
+    // Zeros where the batch's marker should be: the batch was torn.
+    writeFileSync(file, Buffer.concat([written.subarray(0, written.length - 16), Buffer.alloc(4096)]));
+    const torn = await openAll(dir);
+    torn.log.close();
+    expect(torn.recovered.txns).toHaveLength(1);
+    expect(torn.recovered.tornTail?.bytes).toBe(4096);
+    // A file of zeros only (preallocated, nothing synced into it): an empty log.
+    writeFileSync(file, Buffer.alloc(4096));
+    const empty = await openAll(dir);
+    empty.log.close();
+    expect(empty.recovered.txns).toHaveLength(0);
+    expect(empty.recovered.tornTail).toBeUndefined();
   });
 
   it('reports corruption of a synced batch (a later batch verifies) with the file and the byte offset', async () => {
@@ -80,9 +103,10 @@ describe('transaction log', () => {
       log.append([t]);
       await log.sync();
     }
+    const written = log.segments().at(-1)!.bytes;
     log.close();
     const file = join(dir, txnLogFileName);
-    const bytes = readFileSync(file);
+    const bytes = readFileSync(file).subarray(0, written);
     const batchLength = bytes.length / 3;
     bytes[batchLength + 20] = (bytes[batchLength + 20] as number) ^ 0xff; // inside the second record
     writeFileSync(file, bytes);
@@ -99,13 +123,14 @@ describe('transaction log', () => {
     const { log } = await TxnLog.open(dir);
     log.append([txn(1, 1)]);
     await log.sync();
-    const synced = statSync(join(dir, txnLogFileName)).size;
+    const synced = log.segments().at(-1)!.bytes;
     // The last batch: several records of 1.5 KiB, then its marker.
     log.append(Array.from({ length: 8 }, (_, k) => txn(1, 2 + k, 'y'.repeat(1500))));
     await log.sync();
+    const written = log.segments().at(-1)!.bytes;
     log.close();
     const file = join(dir, txnLogFileName);
-    const whole = readFileSync(file);
+    const whole = readFileSync(file).subarray(0, written);
     const variants: [string, Buffer][] = [
       ['lost', whole.subarray(0, synced)],
       ['torn', whole.subarray(0, synced + 2000)],
