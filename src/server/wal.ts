@@ -203,7 +203,7 @@ function encodeMarker(batchBytes: number, batchCrc: number): Buffer {
 }
 
 /** What `preallocate` writes from. */
-const zeroBytes = Buffer.alloc(Math.min(walPreallocateBytes, 1024 * 1024));
+const zeroBytes = Buffer.alloc(walPreallocateBytes);
 
 function isAllZero(data: Buffer, from: number): boolean {
   for (let i = from; i < data.length; i++) if (data[i] !== 0) return false;
@@ -432,7 +432,7 @@ class SegmentFile {
     if (removed === 0) return 0;
     const newSize = this.offsets[index] as number;
     await this.writePending();
-    await new Promise<void>((resolve, reject) => fs.ftruncate(this.fd, newSize, (e) => (e ? reject(storageError('truncate', this.file, e)) : resolve())));
+    await this.truncateFile(newSize);
     this.writtenBytes = newSize;
     this.allocatedBytes = newSize;
     this.zxids.length = index;
@@ -513,9 +513,17 @@ class SegmentFile {
   /** Cuts the preallocated zeros off, durably (before the segment is sealed: a sealed file is its records). */
   async trimPreallocation(): Promise<void> {
     if (this.allocatedBytes <= this.writtenBytes) return;
-    await new Promise<void>((resolve, reject) => fs.ftruncate(this.fd, this.writtenBytes, (e) => (e ? reject(storageError('truncate', this.file, e)) : resolve())));
-    await new Promise<void>((resolve, reject) => fs.fdatasync(this.fd, (e) => (e ? reject(storageError('fdatasync', this.file, e)) : resolve())));
+    await this.truncateFile(this.writtenBytes);
+    await this.datasync();
     this.allocatedBytes = this.writtenBytes;
+  }
+
+  private truncateFile(size: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => fs.ftruncate(this.fd, size, (e) => (e ? reject(storageError('truncate', this.file, e)) : resolve())));
+  }
+
+  datasync(): Promise<void> {
+    return new Promise<void>((resolve, reject) => fs.fdatasync(this.fd, (e) => (e ? reject(storageError('fdatasync', this.file, e)) : resolve())));
   }
 
   async writePending(): Promise<void> {
@@ -890,7 +898,7 @@ export class TxnLog {
       }
       a.preallocate(this.segmentBytes);
       await a.writePending();
-      await new Promise<void>((resolve, reject) => fs.fdatasync(a.fd, (e) => (e ? reject(storageError('fdatasync', a.file, e)) : resolve())));
+      await a.datasync();
       if (a.writtenBytes >= this.segmentBytes && a.pendingBytes === 0 && !a.dirty) await this.roll();
     });
   }
