@@ -11,7 +11,7 @@
  */
 import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { finalPhaseF, finalPhaseProblem } from './checker/final-phase.js';
-import { parseWrittenOp } from './line-parser.js';
+import { parseWrittenOp, ParseMemo } from './line-parser.js';
 import type { HistoryEvent, Op, OpType } from './types.js';
 
 /** Limit: a history line longer than this is refused (a final read of 1e6 deliveries is ~50 MB). */
@@ -203,6 +203,7 @@ export class HistoryValidator {
   readonly warnings: string[] = [];
   private readonly pending = new Map<number, Pending[]>();
   private readonly sharedReads: SharedRead[] = [];
+  private readonly memo = new ParseMemo();
   private readonly broadcastIds = new Map<string, number>();
   private readonly validatedDeliveries = new WeakSet<unknown[]>();
   private readonly retired = new Map<number, number>();
@@ -238,7 +239,8 @@ export class HistoryValidator {
    * through `accept`.
    */
   acceptBytes(bytes: Buffer, start: number, end: number, lineNumber: number, hasNewline: boolean): Op | undefined {
-    const parsed = end - start < sharedReadMinBytes ? parseWrittenOp(bytes, start, end) : undefined;
+    if (end - start > maxHistoryLineBytes) throw new HistoryFormatError(this.source, lineNumber, `line longer than ${maxHistoryLineBytes} bytes`);
+    const parsed = parseWrittenOp(bytes, start, end, this.memo);
     return parsed === undefined ? this.accept(bytes.toString('utf8', start, end), lineNumber, hasNewline) : this.check(parsed, lineNumber);
   }
 

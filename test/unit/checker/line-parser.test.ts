@@ -4,7 +4,7 @@
  * HistoryWriter writes, or it would be dead code that no test notices.
  */
 import { describe, expect, it } from 'vitest';
-import { parseWrittenOp } from '../../../jepsen-style/line-parser.js';
+import { ParseMemo, parseWrittenOp } from '../../../jepsen-style/line-parser.js';
 import { createPrng } from '../../../src/core/prng.js';
 
 /** parseWrittenOp of `text` on its own bytes, inside a larger buffer (offsets matter). */
@@ -102,5 +102,26 @@ describe('parseWrittenOp', () => {
     }
     // Many edits keep the line valid (a digit for a digit, a letter in an id): those it must take.
     expect(taken).toBeGreaterThan(1000);
+  });
+
+  it('reads a large array again as the same array when its bytes repeat, and afresh when one byte differs', () => {
+    const deliveries = Array.from({ length: 3000 }, (_, i) => ({ id: `m${i}`, zxid: `0x1${i.toString(16).padStart(8, '0')}` }));
+    const line = (index: number, node: string, list: unknown[]): string => JSON.stringify({ index, time: index, process: 9, type: 'ok', f: 'read', node, value: { deliveries: list } });
+    const changed = deliveries.map((d, i) => (i === 2999 ? { ...d, id: 'm3000' } : d));
+    const lines = [line(0, 'n1', deliveries), line(1, 'n2', deliveries), line(2, 'n3', changed), line(3, 'n4', deliveries)];
+    expect((lines[0] as string).length).toBeGreaterThan(ParseMemo.minArrayBytes);
+    const memo = new ParseMemo();
+    const got = lines.map((text) => {
+      const bytes = Buffer.from(`${text}\n`, 'utf8');
+      const op = parseWrittenOp(bytes, 0, bytes.length - 1, memo) as { value: { deliveries: unknown[] } } | undefined;
+      expect(op, text.slice(0, 80)).toStrictEqual(JSON.parse(text));
+      return (op as { value: { deliveries: unknown[] } }).value.deliveries;
+    });
+    expect(got[1]).toBe(got[0]);
+    expect(got[2]).not.toBe(got[0]);
+    expect(got[3]).toBe(got[0]);
+    // Without a memo nothing is shared.
+    const again = parseWrittenOp(Buffer.from(lines[1] as string), 0, (lines[1] as string).length) as { value: { deliveries: unknown[] } };
+    expect(again.value.deliveries).not.toBe(got[0]);
   });
 });
